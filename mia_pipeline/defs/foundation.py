@@ -1,0 +1,48 @@
+"""Foundation assets: the data tree and the DuckDB warehouse views."""
+
+
+import dagster as dg
+
+from mia_pipeline.layout import init_tree
+from mia_pipeline.storage import refresh_views
+from mia_pipeline.defs.resources import MiaResource
+
+
+@dg.asset(group_name="lifecycle", kinds={"filesystem"})
+def data_tree(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.MaterializeResult:
+    """The data folder tree of the guide (§2.1) plus backtest/, quarantine/, reports/, .dagster/.
+
+    Grain: one directory per layout entry. Source: settings (``MIA_DATA_DIR``). Partition: none.
+    Path: ``<data>/`` (live/, snapshots/daily|archive|quarantine, backtest/, processed/ml_ready,
+    backups/hourly|daily|weekly, reports/, .dagster/). Idempotent, like ``mia init``.
+    """
+    layout = mia.layout()
+    created = init_tree(layout)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(layout.root)),
+            "created_dirs": len(created),
+            "dirs": dg.MetadataValue.md("\n".join(f"- `{p.relative_to(layout.root.parent)}`" for p in layout.tree())),
+        }
+    )
+
+
+@dg.asset(group_name="collection", kinds={"duckdb"}, deps=[data_tree], pool="duckdb")
+def warehouse_views(mia: MiaResource) -> dg.MaterializeResult:
+    """DuckDB views (one per dataset) over every daily Parquet partition.
+
+    Grain: one view per dataset, one row per stored record. Source: ``snapshots/daily/*/<dataset>.parquet``.
+    Partition: none (views read all days live). Path: ``<data>/warehouse.duckdb``.
+    Runs in the ``duckdb`` pool (limit 1): DuckDB allows a single writer.
+    """
+    layout = mia.layout()
+    counts = refresh_views(layout)
+    table = "\n".join(f"| {k} | {v} |" for k, v in counts.items()) or "| (no datasets yet) | 0 |"
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(layout.warehouse_file)),
+            "views": len(counts),
+            "row_count": sum(counts.values()),
+            "preview": dg.MetadataValue.md("| view | rows |\n|---|---|\n" + table),
+        }
+    )

@@ -1,0 +1,30 @@
+"""The one resource every asset uses: settings, layout and partition store of a data root."""
+
+
+import dagster as dg
+
+from mia_pipeline.layout import Layout
+from mia_pipeline.settings import Settings, load_settings
+from mia_pipeline.storage import PartitionStore
+
+
+class MiaResource(dg.ConfigurableResource):
+    """Where the data lives. Empty fields fall back to ``MIA_DATA_DIR`` / ``MIA_CONFIG`` / defaults."""
+
+    data_dir: str = ""
+    config_path: str = ""
+
+    def settings(self) -> Settings:
+        return load_settings(self.config_path or None, data_dir=self.data_dir or None)
+
+    def layout(self) -> Layout:
+        return Layout(self.settings().data_dir)
+
+    def store(self) -> PartitionStore:
+        s = self.settings()
+        return PartitionStore(Layout(s.data_dir), compression=s.compression)
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"mia": MiaResource()})

@@ -1,0 +1,202 @@
+"""Every path of the data tree is built here, from validated dates and ids only.
+
+The tree is the guide's §2.1 plus what the pipeline needs::
+
+    data/
+      live/streaming/*.jsonl            landing zone
+      live/current_session/             live_signals.json, open_positions.json, system_status.json
+      snapshots/daily/YYYY-MM-DD/       <dataset>.parquet + _manifest.json + raw events
+      snapshots/archive/YYYY-MM/        monthly compacted Parquet (+ compressed/)
+      snapshots/quarantine/YYYY-MM-DD/  rejected events with their reason
+      backtest/YYYY-MM-DD/<scenario>/   synthetic sessions
+      processed/ml_ready/               ML datasets and exports
+      backups/hourly|daily|weekly/
+      reports/
+      .dagster/                         Dagster instance storage
+
+A date such as ``../../etc``, ``2025-13-01`` or ``2025-06-23/..`` raises :class:`LayoutError`;
+it never becomes a path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_RE = re.compile(r"\d{4}-\d{2}")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+
+DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance")
+BACKUP_KINDS = ("hourly", "daily", "weekly")
+LIVE_VIEWS = ("live_signals.json", "open_positions.json", "system_status.json")
+
+
+class LayoutError(ValueError):
+    """A date, month or id that cannot safely become part of a path."""
+
+
+def parse_day(value: str | date) -> date:
+    """``YYYY-MM-DD`` → date. Anything else (bad month, traversal, extra text) raises LayoutError."""
+    if isinstance(value, datetime):
+        raise LayoutError(f"expected a date, got a datetime {value!r}")
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY_RE.fullmatch(value):
+        raise LayoutError(f"invalid date {value!r}: expected YYYY-MM-DD, e.g. 2025-06-23")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise LayoutError(f"invalid date {value!r}: {exc} (expected YYYY-MM-DD, e.g. 2025-06-23)") from None
+
+
+def parse_month(value: str) -> tuple[int, int]:
+    """``YYYY-MM`` → (year, month); raises LayoutError otherwise."""
+    if not isinstance(value, str) or not _MONTH_RE.fullmatch(value):
+        raise LayoutError(f"invalid month {value!r}: expected YYYY-MM, e.g. 2025-06")
+    year, month = int(value[:4]), int(value[5:])
+    if not 1 <= month <= 12:
+        raise LayoutError(f"invalid month {value!r}: month must be 01..12")
+    return year, month
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """An id that reaches a path: letters, digits, ``_ . -``; not starting with a dot; ≤ 128 chars."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value) or ".." in value:
+        raise LayoutError(
+            f"invalid {what} {value!r}: use letters, digits, '_', '-', '.' (no '..', no '/', max 128 chars)"
+        )
+    return value
+
+
+def check_dataset(name: str) -> str:
+    if name not in DATASETS:
+        raise LayoutError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
+    return name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under one data root. Pure: building a path never touches the disk."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
+    # --- landing zone and live views
+    @property
+    def streaming_dir(self) -> Path:
+        return self.root / "live" / "streaming"
+
+    @property
+    def current_session_dir(self) -> Path:
+        return self.root / "live" / "current_session"
+
+    def live_view(self, name: str) -> Path:
+        if name not in LIVE_VIEWS:
+            raise LayoutError(f"unknown live view {name!r}; views: {', '.join(LIVE_VIEWS)}")
+        return self.current_session_dir / name
+
+    # --- daily snapshots
+    @property
+    def daily_dir(self) -> Path:
+        return self.root / "snapshots" / "daily"
+
+    def day_dir(self, day: str | date) -> Path:
+        return self.daily_dir / parse_day(day).isoformat()
+
+    def dataset_file(self, day: str | date, dataset: str) -> Path:
+        return self.day_dir(day) / f"{check_dataset(dataset)}.parquet"
+
+    def manifest_file(self, day: str | date) -> Path:
+        return self.day_dir(day) / "_manifest.json"
+
+    def raw_events_file(self, day: str | date) -> Path:
+        return self.day_dir(day) / "raw_events.jsonl.zst"
+
+    # --- archive and quarantine
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "snapshots" / "archive"
+
+    def archive_month_dir(self, month: str) -> Path:
+        year, mon = parse_month(month)
+        return self.archive_dir / f"{year:04d}-{mon:02d}"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "snapshots" / "quarantine"
+
+    def quarantine_day_dir(self, day: str | date) -> Path:
+        return self.quarantine_dir / parse_day(day).isoformat()
+
+    # --- synthetic sessions
+    @property
+    def backtest_dir(self) -> Path:
+        return self.root / "backtest"
+
+    def backtest_session_dir(self, day: str | date, scenario: str) -> Path:
+        return self.backtest_dir / parse_day(day).isoformat() / check_id(scenario, "scenario")
+
+    # --- processed, backups, reports, instance
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "processed"
+
+    @property
+    def ml_ready_dir(self) -> Path:
+        return self.processed_dir / "ml_ready"
+
+    def backup_dir(self, kind: str) -> Path:
+        if kind not in BACKUP_KINDS:
+            raise LayoutError(f"unknown backup kind {kind!r}; kinds: {', '.join(BACKUP_KINDS)}")
+        return self.root / "backups" / kind
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def dagster_dir(self) -> Path:
+        return self.root / ".dagster"
+
+    @property
+    def warehouse_file(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def tree(self) -> list[Path]:
+        """Every directory of the layout, parents first."""
+        return [
+            self.root,
+            self.streaming_dir,
+            self.current_session_dir,
+            self.daily_dir,
+            self.archive_dir,
+            self.archive_dir / "compressed",
+            self.quarantine_dir,
+            self.backtest_dir,
+            self.processed_dir,
+            self.ml_ready_dir,
+            *(self.backup_dir(k) for k in BACKUP_KINDS),
+            self.reports_dir,
+            self.dagster_dir,
+        ]
+
+    def days_present(self) -> list[str]:
+        """Day folders under snapshots/daily that are valid dates, sorted."""
+        if not self.daily_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.daily_dir.iterdir() if p.is_dir() and _DAY_RE.fullmatch(p.name))
+
+
+def init_tree(layout: Layout) -> list[Path]:
+    """Create the data tree (the guide's ``--create-structure``). Idempotent; returns the dirs created."""
+    created = []
+    for d in layout.tree():
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            created.append(d)
+    return created

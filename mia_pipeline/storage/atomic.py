@@ -1,0 +1,94 @@
+"""Atomic file writes: temp file in the same folder, fsync, rename, fsync the folder.
+
+A reader (or a process restarted after SIGKILL) sees either the previous file or the new one,
+never a partial file. Temp files are named ``.<name>.<token>.tmp`` so they are easy to sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+TMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+
+
+def write_temp(target: Path, writer: Callable[[Path], None]) -> Path:
+    """Run ``writer(tmp)`` on a temp path beside ``target``, fsync it, return the temp path."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(target)
+    try:
+        writer(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def commit_temp(tmp: Path, target: Path) -> None:
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def atomic_write(target: Path, writer: Callable[[Path], None]) -> None:
+    """Write ``target`` atomically with ``writer(tmp_path)``."""
+    commit_temp(write_temp(target, writer), target)
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    atomic_write(target, lambda p: p.write_bytes(data))
+
+
+def atomic_write_json(target: Path, obj: Any) -> None:
+    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """Exclusive advisory lock (flock) held for the ``with`` block; released if the process dies."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def sweep_temp_files(folder: Path, keep: set[str] = frozenset()) -> list[Path]:
+    """Delete leftover temp files of crashed writers in ``folder`` (except names in ``keep``)."""
+    removed = []
+    if folder.is_dir():
+        for p in folder.glob(f".*{TMP_SUFFIX}"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed

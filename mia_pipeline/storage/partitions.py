@@ -1,0 +1,269 @@
+"""Daily partition store: one Parquet file per dataset per day, described by ``_manifest.json``.
+
+Layout of one day (``data/snapshots/daily/2025-06-23/``)::
+
+    trades.parquet  signals.parquet  ...  _manifest.json  .lock
+
+Commit protocol (all under the day's ``flock``):
+
+1. write ``.trades.parquet.<token>.tmp`` and fsync it;
+2. atomically rewrite ``_manifest.json`` with the new entry (rows, bytes, sha256, schema version)
+   marked ``staged: <temp name>`` — **this is the commit point**;
+3. rename the temp file over ``trades.parquet`` and fsync the folder;
+4. atomically rewrite the manifest without ``staged``.
+
+A writer killed at any moment leaves the previous version (before 2) or the new one (from 2 on):
+readers follow the manifest, reading the staged temp file while it exists; the next writer of
+that day rolls a staged entry forward and sweeps orphaned temp files.
+
+Reading is over closed intervals of days. Example: with partitions on 06-23 and 06-25,
+``read_window("trades", "2025-06-22", "2025-06-25")`` returns the rows of 06-23 then 06-25 (days
+without a partition contribute nothing; an empty partition contributes zero rows, not an error).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mia_pipeline.layout import Layout, check_dataset, parse_day
+from mia_pipeline.settings import COMPRESSIONS
+from mia_pipeline.storage.atomic import (
+    atomic_write_json,
+    commit_temp,
+    locked,
+    sha256_file,
+    sweep_temp_files,
+    write_temp,
+)
+
+MANIFEST_FORMAT = 1
+
+
+class StorageError(RuntimeError):
+    """A partition cannot be written or read as asked; the message says how to fix it."""
+
+
+@dataclass
+class DatasetEntry:
+    file: str
+    rows: int
+    bytes: int
+    sha256: str
+    schema_version: int
+    compression: str
+    written_at: str
+    columns: list[str] = field(default_factory=list)
+    staged: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _days(start: str | date, end: str | date) -> list[str]:
+    a, b = parse_day(start), parse_day(end)
+    if b < a:
+        raise StorageError(f"empty window: end {b} is before start {a}")
+    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+
+
+class PartitionStore:
+    """Write and read daily dataset partitions under ``layout.daily_dir``."""
+
+    def __init__(self, layout: Layout, compression: str = "zstd"):
+        if compression not in COMPRESSIONS:
+            raise StorageError(f"unknown compression {compression!r}; choose one of {', '.join(COMPRESSIONS)}")
+        self.layout = layout
+        self.compression = compression
+
+    # ------------------------------------------------------------------ manifest
+    def manifest(self, day: str | date) -> dict:
+        """The day's manifest (``{"datasets": {}}`` if the day has none)."""
+        path = self.layout.manifest_file(day)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"format": MANIFEST_FORMAT, "day": parse_day(day).isoformat(), "datasets": {}}
+        except json.JSONDecodeError as exc:
+            raise StorageError(f"{path} is not valid JSON ({exc}); run `mia check-integrity` to repair") from None
+
+    def entry(self, day: str | date, dataset: str) -> DatasetEntry | None:
+        raw = self.manifest(day)["datasets"].get(check_dataset(dataset))
+        return DatasetEntry(**raw) if raw else None
+
+    def _save_manifest(self, day: str, manifest: dict) -> None:
+        manifest["updated_at"] = _now()
+        atomic_write_json(self.layout.manifest_file(day), manifest)
+
+    def _recover_locked(self, day: str) -> dict:
+        """Roll staged entries forward and sweep orphan temp files. Caller holds the day lock."""
+        day_dir = self.layout.day_dir(day)
+        manifest = self.manifest(day)
+        changed = False
+        for name, raw in manifest["datasets"].items():
+            staged = raw.get("staged")
+            if staged:
+                tmp = day_dir / staged
+                if tmp.exists():
+                    commit_temp(tmp, self.layout.dataset_file(day, name))
+                raw["staged"] = None
+                changed = True
+        if changed:
+            self._save_manifest(day, manifest)
+        sweep_temp_files(day_dir)
+        return manifest
+
+    def recover(self, day: str | date) -> None:
+        """Finish an interrupted commit of ``day`` (idempotent)."""
+        day = parse_day(day).isoformat()
+        if self.layout.day_dir(day).is_dir():
+            with locked(self.layout.day_dir(day) / ".lock"):
+                self._recover_locked(day)
+
+    # ------------------------------------------------------------------ write
+    def write(
+        self,
+        day: str | date,
+        dataset: str,
+        table: pa.Table,
+        *,
+        schema_version: int = 1,
+        compression: str | None = None,
+    ) -> DatasetEntry:
+        """Replace ``dataset`` of ``day`` with ``table`` atomically; returns the manifest entry."""
+        day = parse_day(day).isoformat()
+        check_dataset(dataset)
+        comp = compression or self.compression
+        if comp not in COMPRESSIONS:
+            raise StorageError(f"unknown compression {comp!r}; choose one of {', '.join(COMPRESSIONS)}")
+        if not isinstance(table, pa.Table):
+            raise StorageError(f"expected a pyarrow.Table for {dataset}, got {type(table).__name__}")
+        final = self.layout.dataset_file(day, dataset)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with locked(final.parent / ".lock"):
+            manifest = self._recover_locked(day)
+            tmp = write_temp(
+                final,
+                lambda p: pq.write_table(table, p, compression=comp, write_statistics=True),
+            )
+            entry = DatasetEntry(
+                file=final.name,
+                rows=table.num_rows,
+                bytes=tmp.stat().st_size,
+                sha256=sha256_file(tmp),
+                schema_version=schema_version,
+                compression=comp,
+                written_at=_now(),
+                columns=list(table.schema.names),
+                staged=tmp.name,
+            )
+            manifest.setdefault("created_at", _now())
+            manifest.update(format=MANIFEST_FORMAT, day=day)
+            manifest["datasets"][dataset] = asdict(entry)
+            self._save_manifest(day, manifest)  # commit point
+            commit_temp(tmp, final)
+            entry.staged = None
+            manifest["datasets"][dataset] = asdict(entry)
+            self._save_manifest(day, manifest)
+        return entry
+
+    def delete(self, day: str | date, dataset: str) -> bool:
+        """Remove one dataset of one day (manifest first, then the file). Returns whether it existed."""
+        day = parse_day(day).isoformat()
+        check_dataset(dataset)
+        day_dir = self.layout.day_dir(day)
+        if not day_dir.is_dir():
+            return False
+        with locked(day_dir / ".lock"):
+            manifest = self._recover_locked(day)
+            existed = manifest["datasets"].pop(dataset, None) is not None
+            if existed:
+                self._save_manifest(day, manifest)
+            self.layout.dataset_file(day, dataset).unlink(missing_ok=True)
+        return existed
+
+    # ------------------------------------------------------------------ read
+    def committed_file(self, day: str | date, dataset: str) -> Path | None:
+        """The file holding the committed version of ``dataset`` on ``day`` (None if absent)."""
+        entry = self.entry(day, dataset)
+        if entry is None:
+            return None
+        if entry.staged:
+            staged = self.layout.day_dir(day) / entry.staged
+            if staged.exists():
+                return staged
+        return self.layout.dataset_file(day, dataset)
+
+    def read(self, day: str | date, dataset: str, columns: list[str] | None = None) -> pa.Table | None:
+        """The committed table of one day, or None when the day has no such partition."""
+        for _ in range(3):  # a staged file may be renamed between the manifest read and the open
+            path = self.committed_file(day, dataset)
+            if path is None:
+                return None
+            try:
+                return pq.read_table(path, columns=columns)
+            except FileNotFoundError:
+                continue
+        raise StorageError(f"{dataset} of {day} keeps moving under the reader; is a writer looping?")
+
+    def days(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[str]:
+        """Days (sorted) that hold a committed ``dataset`` partition, optionally within [start, end]."""
+        check_dataset(dataset)
+        lo = parse_day(start).isoformat() if start else "0000-00-00"
+        hi = parse_day(end).isoformat() if end else "9999-99-99"
+        return [
+            d for d in self.layout.days_present()
+            if lo <= d <= hi and dataset in self.manifest(d)["datasets"]
+        ]
+
+    def files(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[Path]:
+        return [p for d in self.days(dataset, start, end) if (p := self.committed_file(d, dataset))]
+
+    def read_window(
+        self, dataset: str, start: str | date, end: str | date, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Rows of ``dataset`` for every day in the closed interval [start, end], in day order.
+
+        Partitions written with an older schema are widened (missing columns become null).
+        An empty window returns an empty table with no columns.
+        """
+        wanted = set(_days(start, end))
+        tables = [t for d in self.days(dataset) if d in wanted if (t := self.read(d, dataset, columns)) is not None]
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables, promote_options="permissive")
+
+    def relation(self, con, dataset: str, start: str | date, end: str | date):
+        """A DuckDB relation over the window (columns unioned by name); None when no day has data."""
+        wanted = set(_days(start, end))
+        paths = [str(p) for d in self.days(dataset) if d in wanted if (p := self.committed_file(d, dataset))]
+        if not paths:
+            return None
+        return con.read_parquet(paths, union_by_name=True)
+
+    # ------------------------------------------------------------------ verify
+    def verify(self, day: str | date) -> list[str]:
+        """Problems with one day: missing files, sha256 or row-count mismatches, unknown files."""
+        day = parse_day(day).isoformat()
+        problems = []
+        manifest = self.manifest(day)
+        for name, raw in sorted(manifest["datasets"].items()):
+            entry = DatasetEntry(**raw)
+            path = self.committed_file(day, name)
+            if path is None or not path.exists():
+                problems.append(f"{day}/{name}: file {entry.file} is missing")
+                continue
+            digest = sha256_file(path)
+            if digest != entry.sha256:
+                problems.append(f"{day}/{name}: sha256 {digest[:12]} does not match manifest {entry.sha256[:12]}")
+                continue
+            rows = pq.ParquetFile(path).metadata.num_rows
+            if rows != entry.rows:
+                problems.append(f"{day}/{name}: {rows} rows on disk, manifest says {entry.rows}")
+        return problems

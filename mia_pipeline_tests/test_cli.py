@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from mia_pipeline.cli.main import cli
+from mia_pipeline.storage import PartitionStore
+
+
+def run(layout, *args):
+    return CliRunner().invoke(cli, ["--data-dir", str(layout.root), *args], catch_exceptions=False)
+
+
+def test_help_on_every_command():
+    runner = CliRunner()
+    top = runner.invoke(cli, ["--help"])
+    assert top.exit_code == 0 and "Usage: cli" in top.output or "Usage:" in top.output
+    for name in cli.commands:
+        res = runner.invoke(cli, [name, "--help"])
+        assert res.exit_code == 0, name
+        assert "Usage:" in res.output
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).with_name("mia")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
+    assert "init" in out and "status" in out
+
+
+def test_init_is_idempotent(tmp_path):
+    root = tmp_path / "d"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--data-dir", str(root), "init"])
+    assert first.exit_code == 0 and "folders created" in first.output
+    assert (root / "snapshots" / "daily").is_dir() and (root / "warehouse.duckdb").exists()
+    again = runner.invoke(cli, ["--data-dir", str(root), "init"])
+    assert again.exit_code == 0 and "0 folders created" in again.output
+
+
+def test_status_reports_days_rows_bytes(layout):
+    store = PartitionStore(layout)
+    store.write("2025-06-23", "trades", pa.table({"trade_id": ["a", "b"]}))
+    store.write("2025-06-24", "trades", pa.table({"trade_id": ["c"]}))
+    res = run(layout, "status", "--json")
+    assert res.exit_code == 0
+    trades = json.loads(res.output)["datasets"]["trades"]
+    assert trades["days"] == 2 and trades["rows"] == 3 and trades["bytes"] > 0
+    assert trades["first_day"] == "2025-06-23" and trades["last_day"] == "2025-06-24"
+    windowed = json.loads(run(layout, "status", "--json", "--from", "2025-06-24").output)
+    assert windowed["datasets"]["trades"]["rows"] == 1
+    table = run(layout, "status")
+    assert "trades" in table.output and "2025-06-24" in table.output
+
+
+@pytest.mark.parametrize("bad", ["2025-13-01", "../../etc", "2025-06-23/.."])
+@pytest.mark.parametrize("command", [["status", "--from"], ["check-integrity", "--date"]])
+def test_bad_dates_exit_2_with_a_message(layout, command, bad):
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *command, bad])
+    assert res.exit_code == 2
+    assert "invalid date" in res.output and "YYYY-MM-DD" in res.output
+
+
+def test_bad_config_exits_2(tmp_path):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text("ibkr: {port: nope}\n")
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "status"])
+    assert res.exit_code == 2 and "ibkr.port: expected an integer" in res.output
+
+
+def test_check_integrity_exit_codes(layout):
+    store = PartitionStore(layout)
+    store.write("2025-06-23", "trades", pa.table({"trade_id": ["a"]}))
+    ok = run(layout, "check-integrity")
+    assert ok.exit_code == 0 and "0 problem(s)" in ok.output
+    layout.dataset_file("2025-06-23", "trades").write_bytes(b"garbage")
+    bad = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "check-integrity"])
+    assert bad.exit_code == 1 and "sha256" in bad.output

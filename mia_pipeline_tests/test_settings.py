@@ -1,0 +1,70 @@
+import pytest
+
+from mia_pipeline.settings import SettingsError, load_settings
+
+
+def test_defaults_match_the_guide(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert s.data_dir.as_posix() == "data"
+    assert s.retention_days == 365 and s.archive_after_days == 90
+    assert s.compression == "zstd"
+    assert s.ibkr.symbols == ("EURUSD", "GBPUSD", "USDJPY")
+    assert s.ibkr.timeframes == ("1min", "5min", "15min")
+    assert "CUSTOM_BATTLE_NAVALE" in s.sierra.indicators
+    assert s.sources.ibkr_market_data is True
+
+
+def test_yaml_mirrors_guide_dicts_and_env_wins(tmp_path):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text(
+        "data_collection:\n"
+        "  storage: {compression: lz4, retention_days: 400, archive_after_days: 30}\n"
+        "  sources: {sierra_chart_data: false}\n"
+        "ibkr: {symbols: [EURUSD], port: 4002}\n"
+        "sierra: {indicators: [VWAP]}\n"
+    )
+    s = load_settings(cfg, env={"MIA_RETENTION_DAYS": "500", "MIA_SOURCES": "ibkr_market_data=off"})
+    assert s.compression == "lz4"
+    assert s.retention_days == 500  # env beats the file
+    assert s.archive_after_days == 30
+    assert s.sources.sierra_chart_data is False and s.sources.ibkr_market_data is False
+    assert s.ibkr.symbols == ("EURUSD",) and s.ibkr.port == 4002
+    assert s.sierra.indicators == ("VWAP",)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("ibkr: {symbol: [ES]}\n", r"unknown setting ibkr\.'symbol'"),
+        ("bogus: 1\n", r"unknown setting 'bogus'"),
+        ("ibkr: {port: '7497'}\n", r"ibkr\.port: expected an integer"),
+        ("ibkr: {port: true}\n", r"ibkr\.port: expected an integer"),
+        ("ibkr: {market_hours_only: 1}\n", r"market_hours_only: expected bool"),
+        ("ibkr: {symbols: EURUSD}\n", r"ibkr\.symbols: expected a list"),
+        ("data_collection: {storage: {compression: brotli}}\n", r"compression: 'brotli' is not one of"),
+        ("data_collection: {storage: {archive_after_days: 400}}\n", r"must not exceed retention_days"),
+        ("timezone: Mars/Olympus\n", r"unknown time zone"),
+        ("- a\n- b\n", r"expected a mapping"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, yaml_text, message):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(SettingsError, match=message):
+        load_settings(cfg, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MIA_RETENTION_DAYS": "a year"}, "MIA_RETENTION_DAYS: expected an integer"),
+        ({"MIA_SOURCES": "ibkr_market_data"}, "expected name=on|off"),
+        ({"MIA_SOURCES": "ibkr_market_data=maybe"}, "expected on/off"),
+        ({"MIA_SOURCES": "telepathy=on"}, "unknown setting data_collection.sources.'telepathy'"),
+        ({"MIA_CONFIG": "/nonexistent/mia.yaml"}, "does not exist"),
+    ],
+)
+def test_bad_environment_is_a_clear_error(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env=env)
