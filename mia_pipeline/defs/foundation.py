@@ -3,9 +3,9 @@
 
 import dagster as dg
 
+from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import init_tree
 from mia_pipeline.storage import refresh_views
-from mia_pipeline.defs.resources import MiaResource
 
 
 @dg.asset(group_name="lifecycle", kinds={"filesystem"})
