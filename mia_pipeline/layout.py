@@ -30,6 +30,9 @@ _MONTH_RE = re.compile(r"\d{4}-\d{2}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance")
+# Stored per day beside the datasets but not a dataset of its own: the raw lines events came from.
+RAW_EVENTS = "raw_events"
+STORED_DATASETS = (*DATASETS, RAW_EVENTS)
 BACKUP_KINDS = ("hourly", "daily", "weekly")
 LIVE_VIEWS = ("live_signals.json", "open_positions.json", "system_status.json")
 
@@ -72,7 +75,7 @@ def check_id(value: str, what: str = "id") -> str:
 
 
 def check_dataset(name: str) -> str:
-    if name not in DATASETS:
+    if name not in STORED_DATASETS:
         raise LayoutError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
     return name
 
@@ -114,9 +117,6 @@ class Layout:
     def manifest_file(self, day: str | date) -> Path:
         return self.day_dir(day) / "_manifest.json"
 
-    def raw_events_file(self, day: str | date) -> Path:
-        return self.day_dir(day) / "raw_events.jsonl.zst"
-
     # --- archive and quarantine
     @property
     def archive_dir(self) -> Path:
@@ -132,6 +132,24 @@ class Layout:
 
     def quarantine_day_dir(self, day: str | date) -> Path:
         return self.quarantine_dir / parse_day(day).isoformat()
+
+    def quarantine_file(self, day: str | date) -> Path:
+        return self.quarantine_day_dir(day) / "rejects.parquet"
+
+    def quarantine_days(self) -> list[str]:
+        if not self.quarantine_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.quarantine_dir.iterdir() if p.is_dir() and _DAY_RE.fullmatch(p.name))
+
+    @property
+    def ingest_state_file(self) -> Path:
+        """Committed byte offsets per landing-zone file (the ingestion's own cursor)."""
+        return self.root / "live" / "ingest_state.json"
+
+    @property
+    def collector_control_file(self) -> Path:
+        """Pid and state of a running `mia collect start` loop."""
+        return self.root / "live" / "collector.json"
 
     # --- synthetic sessions
     @property

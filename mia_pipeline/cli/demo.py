@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -27,9 +28,30 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def demo_steps() -> list[tuple[str, list[str], str | None]]:
-    """(label, asset keys, partition key) in order. Later capabilities append their steps."""
-    return [("foundation", ["data_tree", "warehouse_views"], None)]
+DEMO_DAYS = 3
+
+
+def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
+    """The last ``n`` complete weekdays before today (UTC): sessions that are over, never future."""
+    day = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    out: list[str] = []
+    while len(out) < n:
+        if day.weekday() < 5:
+            out.append(day.isoformat())
+        day -= timedelta(days=1)
+    return sorted(out)
+
+
+def demo_steps() -> list[tuple[str, list[str], str | tuple[str, str] | None]]:
+    """(label, asset keys, partition key or (first, last) range) in order."""
+    days = demo_days()
+    return [
+        ("foundation", ["data_tree"], None),
+        *((f"paper trading {d}", ["paper_trading_events"], d) for d in days),
+        ("ingest landing zone", ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"],
+         (days[0], days[-1])),
+        ("live session + warehouse", ["live_session", "warehouse_views"], None),
+    ]
 
 
 @click.command("demo")
@@ -48,17 +70,23 @@ def demo(state: CliState) -> None:
     with _instance() as instance:
         for label, keys, partition in demo_steps():
             t0 = time.perf_counter()
+            tags = {"mia/demo_step": label}
+            if isinstance(partition, tuple):  # one run over a range (single-run backfill policy)
+                tags |= {"dagster/asset_partition_range_start": partition[0],
+                         "dagster/asset_partition_range_end": partition[1]}
+            selected = list({id(a): a for a in (assets_by_key[k] for k in keys)}.values())
             result = dg.materialize(
-                [assets_by_key[k] for k in keys],
+                selected,
                 instance=instance,
-                partition_key=partition,
+                partition_key=partition if isinstance(partition, str) else None,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                tags={"mia/demo_step": label},
+                tags=tags,
             )
             ok = result.success
-            click.echo(f"[{'ok' if ok else 'FAILED'}] {label}: {', '.join(keys)}"
-                       f"{f' ({partition})' if partition else ''} in {time.perf_counter() - t0:.1f}s")
+            where = f" ({partition[0]}..{partition[1]})" if isinstance(partition, tuple) else (
+                f" ({partition})" if partition else "")
+            click.echo(f"[{'ok' if ok else 'FAILED'}] {label}: {', '.join(keys)}{where} in {time.perf_counter() - t0:.1f}s")
             if not ok:
                 failed.append(label)
     click.echo("\nsummary")
@@ -67,6 +95,13 @@ def demo(state: CliState) -> None:
     for ds, s in dataset_status(state).items():
         if s["days"]:
             click.echo(f"  {ds:<11}: {s['days']} day(s), {s['rows']:,} rows, {human_bytes(s['bytes'])}")
+    from mia_pipeline.collection.status import collection_status
+
+    st = collection_status(state.layout, state.store)
+    quarantined = sum(sum(c.values()) for c in st["quarantine"].values())
+    click.echo(f"  last event : {st['last_event_time']}; landing-zone lag {st['lag']['pending_lines']} line(s); "
+               f"quarantine {quarantined} line(s)")
+    click.echo("  (details: `mia collect status`, `mia status`; UI: `make ui`)")
     backtest = sorted(state.layout.backtest_dir.glob("*/*/meta.json"))
     click.echo(f"  sessions   : {len(backtest)} synthetic session(s) under {state.layout.backtest_dir}")
     if failed:

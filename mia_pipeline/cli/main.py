@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from mia_pipeline.cli.collect import collect, import_, rebuild
 from mia_pipeline.cli.common import CliState, MiaGroup
 from mia_pipeline.cli.demo import demo
+from mia_pipeline.cli.simulate import simulate
 from mia_pipeline.cli.status import check_integrity, init, status
 
 
@@ -21,9 +23,13 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
     ctx.obj = CliState(data_dir=data_dir, config=config)
 
 
-for command in (init, status, check_integrity, demo):
+for command in (init, status, check_integrity, collect, import_, rebuild, simulate, demo):
     cli.add_command(command)
 
 
 def main() -> None:
     cli(prog_name="mia")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""`mia collect start|status|stop`, `mia import`, `mia rebuild` (the guide's §5.1 commands)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, pass_state
+
+
+def _symbols(state: CliState) -> frozenset[str]:
+    return frozenset(state.settings.symbols)
+
+
+def _print_report(report) -> None:
+    landed = ", ".join(f"{k} {v:,}" for k, v in sorted(report.landed.items())) or "nothing new"
+    dup = sum(report.duplicates.values())
+    quarantined = ", ".join(f"{k} {v}" for k, v in sorted(report.quarantined.items())) or "none"
+    click.echo(f"ingested {report.lines:,} line(s) from {report.files} file(s) in {report.seconds:.2f}s: {landed}; "
+               f"duplicates dropped {dup:,}; quarantined: {quarantined}")
+
+
+@click.group("collect")
+def collect() -> None:
+    """Live collection of the landing zone (data/live/streaming/*.jsonl)."""
+
+
+@collect.command("start")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between ingestion passes.")
+@click.option("--once", is_flag=True, help="Ingest what is pending once, then exit.")
+@click.option("--detach", is_flag=True, help="Run the collector in the background (stop it with `mia collect stop`).")
+@click.option("--sensor", is_flag=True, help="Instead, turn on Dagster's landing_zone_sensor (needs `make ui` or a daemon).")
+@pass_state
+def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bool) -> None:
+    """Ingest the landing zone continuously until stopped (Ctrl-C or `mia collect stop`)."""
+    from mia_pipeline.collection.collector import collector_state, ingest_once, run_collector
+
+    layout = state.layout
+    if sensor:
+        _dagster_sensor("start")
+        return
+    if once:
+        _print_report(ingest_once(layout, state.store, _symbols(state)))
+        return
+    current = collector_state(layout)
+    if current.get("state") == "running":
+        raise click.UsageError(f"a collector is already running (pid {current['pid']}); stop it with `mia collect stop`")
+    if detach:
+        log = layout.root / "live" / "collector.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "mia_pipeline.cli.main", "--data-dir", str(layout.root)]
+        if state.config:
+            cmd += ["--config", state.config]
+        cmd += ["collect", "start", "--interval", str(interval)]
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=os.environ.copy())
+        click.echo(f"collector started in the background (pid {proc.pid}); log: {log}")
+        return
+    click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
+    passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
+                           on_report=lambda r: _print_report(r) if r.lines else None)
+    click.echo(f"collector stopped after {passes} pass(es)")
+
+
+def _dagster_sensor(action: str) -> None:
+    exe = Path(sys.executable).with_name("dagster")
+    cmd = [str(exe), "sensor", action, "landing_zone_sensor", "-w", "workspace.yaml"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    click.echo((res.stdout + res.stderr).strip())
+    if res.returncode != 0:
+        raise SystemExit(EXIT_PROBLEM)
+
+
+@collect.command("stop")
+@click.option("--sensor", is_flag=True, help="Turn Dagster's landing_zone_sensor off instead.")
+@pass_state
+def stop(state: CliState, sensor: bool) -> None:
+    """Stop a running collector (it finishes its current batch first)."""
+    from mia_pipeline.collection.collector import stop_collector
+
+    if sensor:
+        _dagster_sensor("stop")
+        return
+    click.echo(stop_collector(state.layout))
+
+
+@collect.command("status")
+@click.option("--days", type=click.IntRange(min=1), default=10, show_default=True, help="How many recent days to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def status(state: CliState, days: int, as_json: bool) -> None:
+    """Events per day, lag behind the landing zone, last event time, quarantine counts."""
+    from mia_pipeline.collection.status import collection_status
+
+    st = collection_status(state.layout, state.store, days)
+    if as_json:
+        click.echo(json.dumps(st, indent=2, default=str))
+        return
+    col = st["collector"]
+    click.echo(f"collector     : {col.get('state')}" + (f" (pid {col['pid']}, last pass {col.get('last_run_at')})"
+                                                         if col.get("state") == "running" else ""))
+    click.echo(f"landing zone  : {st['landing_files']} file(s); lag {st['lag']['pending_lines']:,} complete line(s) "
+               f"({st['lag']['pending_bytes']:,} bytes) not ingested yet"
+               + (f"; {sum(st['lag']['in_progress_bytes'].values())} bytes of lines being written"
+                  if st["lag"]["in_progress_bytes"] else ""))
+    click.echo(f"last event    : {st['last_event_time'] or '-'}")
+    click.echo("events per day:")
+    names = ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"]
+    click.echo("  " + f"{'day':<12}" + "".join(f"{n:>13}" for n in names))
+    for day, counts in st["events_per_day"].items():
+        click.echo("  " + f"{day:<12}" + "".join(f"{counts.get(n, 0):>13,}" for n in names))
+    q = st["quarantine"]
+    total = sum(sum(c.values()) for c in q.values())
+    click.echo(f"quarantine    : {total} line(s)")
+    for day, counts in q.items():
+        click.echo(f"  {day}: " + ", ".join(f"{r} {n}" for r, n in sorted(counts.items())))
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--no-ingest", is_flag=True, help="Only stage the files into the landing zone.")
+@pass_state
+def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
+    """Import JSON Lines or the guide's per-day JSON files (trades.json, signals.json, ...)."""
+    from mia_pipeline.collection.collector import ingest_once
+    from mia_pipeline.collection.importer import ImportError_, stage_import
+
+    for path in paths:
+        if not path.exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
+    files = list(paths)
+    expanded = [p for f in files for p in (sorted(f.glob("*.json*")) if f.is_dir() else [f])]
+    for path in expanded:
+        try:
+            target = stage_import(state.layout, path)
+        except ImportError_ as exc:
+            raise click.BadParameter(str(exc), param_hint="PATHS") from None
+        click.echo(f"staged {path} -> {target.name}")
+    if not no_ingest:
+        _print_report(ingest_once(state.layout, state.store, _symbols(state)))
+
+
+@click.command("rebuild")
+@click.option("--date", "day", type=DAY, required=True, help="Day to rebuild from its raw lines (YYYY-MM-DD).")
+@pass_state
+def rebuild(state: CliState, day) -> None:
+    """Recreate one day's datasets from the raw lines kept for that day."""
+    from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
+
+    try:
+        counts = rebuild_day(state.store, day, _symbols(state))
+    except RebuildError as exc:
+        raise click.BadParameter(str(exc), param_hint="--date") from None
+    click.echo(f"rebuilt {day}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "no rows"))

@@ -1,0 +1,74 @@
+"""Quarantine: rejected events kept with their reason and original line, per day.
+
+``data/snapshots/quarantine/YYYY-MM-DD/rejects.parquet`` — columns ``file, offset, reason, detail,
+line (the original bytes), received_at``. Day = UTC date of the event's timestamp when it can be
+read, else the day it was received. Merges are idempotent on ``(file, offset, reason)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mia_pipeline.collection.merge import concat
+from mia_pipeline.layout import Layout
+from mia_pipeline.storage import atomic_write
+from mia_pipeline.storage.atomic import locked
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("file", pa.string()),
+    ("offset", pa.int64()),
+    ("reason", pa.string()),
+    ("detail", pa.string()),
+    ("line", pa.binary()),
+    ("received_at", pa.timestamp("ms", tz="UTC")),
+])
+
+
+def reject_day(raw: bytes, default_day: str) -> str:
+    """UTC day of a rejected line's timestamp when it has a readable one (rejects are rare: Python is fine)."""
+    try:
+        ts = json.loads(raw).get("timestamp")
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            return default_day
+        return when.astimezone(UTC).date().isoformat()
+    except Exception:  # noqa: BLE001 - any unreadable line goes to the receiving day
+        return default_day
+
+
+def write_rejects(layout: Layout, day: str, rows: pa.Table) -> pa.Table:
+    """Merge ``rows`` (QUARANTINE_SCHEMA) into the day's quarantine; returns the rows newly added."""
+    path = layout.quarantine_file(day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.parent / ".lock"):
+        existing = pq.read_table(path) if path.exists() else None
+        combined = concat([existing, rows.cast(QUARANTINE_SCHEMA)]) if existing is not None else rows
+        key = combined.select(["file", "offset", "reason"]).to_pandas()
+        keep = ~key.duplicated(keep="first").to_numpy()
+        n_old = existing.num_rows if existing is not None else 0
+        merged = combined.filter(pa.array(keep))
+        if merged.num_rows > n_old:
+            atomic_write(path, lambda p: pq.write_table(merged, p, compression="zstd"))
+    return combined.slice(n_old).filter(pa.array(keep[n_old:]))
+
+
+def read_rejects(layout: Layout, day: str) -> pa.Table:
+    path = layout.quarantine_file(day)
+    return pq.read_table(path) if path.exists() else QUARANTINE_SCHEMA.empty_table()
+
+
+def counts_by_reason(layout: Layout, days: list[str] | None = None) -> dict[str, Counter]:
+    """``{day: Counter(reason -> n)}`` over the quarantine."""
+    out = {}
+    for day in days if days is not None else layout.quarantine_days():
+        t = read_rejects(layout, day)
+        if t.num_rows:
+            vc = pc.value_counts(t.column("reason"))
+            out[day] = Counter({v["values"].as_py(): v["counts"].as_py() for v in vc})
+    return out

@@ -1,0 +1,40 @@
+"""Figures for `mia collect status`: events per day, lag, last event time, quarantine counts."""
+
+from __future__ import annotations
+
+import pyarrow.compute as pc
+
+from mia_pipeline.collection import landing
+from mia_pipeline.collection.collector import collector_state
+from mia_pipeline.collection.quarantine import counts_by_reason
+from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout
+from mia_pipeline.storage import PartitionStore
+
+
+def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10) -> dict:
+    days = layout.days_present()[-last_days:]
+    per_day = {}
+    for day in days:
+        ds = store.manifest(day)["datasets"]
+        per_day[day] = {name: ds[name]["rows"] for name in DATASETS if name in ds}
+    last_event = None
+    for day in reversed(layout.days_present()):
+        raw = store.read(day, RAW_EVENTS, columns=["ts"])
+        if raw is not None and raw.num_rows:
+            last_event = pc.max(raw.column("ts")).as_py()
+            break
+    state = landing.load_state(layout)
+    lag = {}
+    for p in landing.pending(layout, state):
+        lag[p.name] = {"bytes": p.size, "lines": landing.read_range(p).count(b"\n")}
+    partial = {name: b for name, b in landing.landing_lag(layout).items() if b and name not in lag}
+    return {
+        "collector": collector_state(layout),
+        "events_per_day": per_day,
+        "last_event_time": last_event.isoformat() if last_event else None,
+        "lag": {"files": lag, "pending_lines": sum(v["lines"] for v in lag.values()),
+                "pending_bytes": sum(v["bytes"] for v in lag.values()),
+                "in_progress_bytes": partial},
+        "landing_files": len(landing.landing_files(layout)),
+        "quarantine": {d: dict(c) for d, c in counts_by_reason(layout).items()},
+    }

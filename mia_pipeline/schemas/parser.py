@@ -1,0 +1,150 @@
+"""``parse_lines``: a buffer of complete JSON lines → typed Arrow tables per dataset + rejects.
+
+Pipeline (only the last-resort step looks at single lines in Python):
+
+1. offsets of every line (numpy on the bytes); blank lines dropped; oversize lines and lines that
+   are not UTF-8 rejected up front (an ASCII buffer is checked in one call);
+2. each line's kind sniffed from its first bytes (``{"kind":"market_tick"``…, regex for the rest);
+3. per kind, Arrow's JSON reader over all its lines with the kind's explicit schema; a failing run
+   is bisected down to single lines, which ``json.loads`` examines to name the reason
+   (:mod:`~mia_pipeline.schemas.fastpath`, :mod:`~mia_pipeline.schemas.slowpath`);
+4. per kind, vectorized rules and conversion to the stored schema
+   (:mod:`~mia_pipeline.schemas.validate`).
+
+No exception escapes for bad input: every non-blank line ends up as exactly one row or one reject.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from mia_pipeline.schemas import lines as L
+from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS, KIND_TO_DATASET, TABLE_SCHEMAS
+from mia_pipeline.schemas.fastpath import parse_kind
+from mia_pipeline.schemas.slowpath import LineError, conform_event, loads_line, residual_of
+from mia_pipeline.schemas.validate import finalize
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One line that did not become a row.
+
+    ``line``: 0-based line index in the buffer; ``reason``: a key of ``REASONS``; ``detail``: what
+    exactly (field path, value); ``raw``: the line's bytes without its trailing newline.
+    """
+
+    line: int
+    reason: str
+    detail: str
+    raw: bytes
+
+
+@dataclass
+class ParseResult:
+    """Output of :func:`parse_lines`.
+
+    ``tables``: one table per dataset name and ``"system_status"`` (always all seven keys, possibly
+    empty), each in ``TABLE_SCHEMAS[name]`` plus an int64 ``_line`` column, rows in line order.
+    ``rejects``: sorted by line. ``line_offsets``: start offset of each line plus ``len(data)``.
+    """
+
+    tables: dict[str, pa.Table]
+    rejects: list[Reject]
+    line_offsets: np.ndarray
+    n_lines: int
+    n_blank: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def table_name(kind: str) -> str:
+    return KIND_TO_DATASET[kind] or kind
+
+
+def empty_table(name: str) -> pa.Table:
+    return TABLE_SCHEMAS[name].append(pa.field("_line", pa.int64())).empty_table()
+
+
+def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | None = None,
+                max_line_bytes: int = 1_000_000, max_future_ms: int = 300_000) -> ParseResult:
+    """Parse and validate a buffer of complete JSON lines (each ending with ``\\n``).
+
+    ``now_ms``: the ingestion clock (epoch ms, UTC); events later than ``now_ms + max_future_ms``
+    (default 5 minutes of writer clock skew) are rejected as ``timestamp_in_future``.
+    ``known_symbols``: when given, events whose symbol is not in it are ``unknown_symbol``.
+    ``max_line_bytes``: longer lines (newline excluded) are ``oversize_line``.
+    A final line without newline is parsed like the others: hold partial writes back before calling.
+    """
+    data = bytes(data)
+    off = L.line_offsets(data)
+    n = len(off) - 1
+    clen = L.content_lengths(data, off)
+    blank = L.blank_mask(data, off, clen)
+    rejects: list[tuple[int, str, str]] = []
+    oversize = ~blank & (clen > max_line_bytes)
+    rejects += [(int(i), "oversize_line", f"{clen[i]} bytes > max_line_bytes {max_line_bytes}")
+                for i in np.flatnonzero(oversize)]
+    lines = L.lines_array(data, off)
+    skip = blank | oversize
+    bad_utf = [i for i in L.non_utf8_lines(data, off, lines).tolist() if not skip[i]]
+    rejects += [(i, "non_utf8", "invalid UTF-8 byte sequence") for i in bad_utf]
+    skip[bad_utf] = True
+    candidates = np.flatnonzero(~skip)
+    sniffed = L.sniff_kinds(data, off, clen, candidates, lines)
+
+    def raw(i: int) -> bytes:
+        return data[off[i]: off[i] + clen[i]]
+
+    parsed: dict[str, list[tuple[pa.Table, np.ndarray]]] = defaultdict(list)
+    residuals: dict[str, dict[int, dict]] = defaultdict(dict)
+    slow_lines = candidates[sniffed < 0].tolist()
+    for k, kind in enumerate(EVENT_KINDS):
+        idx = candidates[sniffed == k]
+        if not len(idx):
+            continue
+        sub = lines if len(idx) == n else lines.take(pa.array(idx))
+        fast = parse_kind(kind, sub, idx)
+        parsed[kind] += list(zip(fast.tables, fast.lines, strict=True))
+        slow_lines += fast.slow_lines
+        for line in (x for arr in fast.with_unknown_keys for x in arr.tolist()):
+            res = residual_of(raw(line), kind)
+            if res:
+                residuals[kind][line] = res
+
+    slow_rows: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+    for line in sorted(slow_lines):
+        try:
+            kind, row, res = conform_event(loads_line(raw(line)))
+        except LineError as err:
+            rejects.append((line, err.code, err.detail))
+            continue
+        slow_rows[kind].append((line, row))
+        if res:
+            residuals[kind][line] = res
+    for kind, items in slow_rows.items():
+        t = pa.Table.from_pylist([r for _, r in items], schema=KIND_PARSE_SCHEMAS[kind])
+        parsed[kind].append((t, np.asarray([i for i, _ in items], dtype=np.int64)))
+
+    tables = {table_name(k): empty_table(table_name(k)) for k in EVENT_KINDS}
+    for kind, parts in parsed.items():
+        t = pa.concat_tables([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
+        line_no = np.concatenate([ln for _, ln in parts]) if len(parts) > 1 else parts[0][1]
+        if len(parts) > 1 and np.any(np.diff(line_no) < 0):
+            order = np.argsort(line_no, kind="stable")
+            t, line_no = t.take(pa.array(order)), line_no[order]
+        typed, bad = finalize(kind, table_name(kind), t, line_no, residuals.get(kind, {}), now_ms=now_ms,
+                              max_future_ms=max_future_ms, known_symbols=known_symbols)
+        tables[table_name(kind)] = typed
+        rejects += bad
+    rejects.sort(key=lambda r: r[0])
+    return ParseResult(
+        tables=tables,
+        rejects=[Reject(line, code, detail, raw(line)) for line, code, detail in rejects],
+        line_offsets=off,
+        n_lines=n,
+        n_blank=int(blank.sum()),
+        stats={"slow_lines": len(slow_lines), "lines_with_unknown_keys": sum(len(r) for r in residuals.values())},
+    )

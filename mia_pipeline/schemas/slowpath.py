@@ -1,0 +1,127 @@
+"""The per-line path: ``json.loads`` one line, type-check it against its kind, split off unknown keys.
+
+Used only for lines the vectorized path could not take (isolated by bisection) and for lines whose
+unknown keys must be captured. It is the reference: any line the fast path accepts, this path
+accepts with the same values. Its type rules mirror the Arrow JSON reader: integers must be JSON
+integers (``1.0`` is a wrong type for an int64 field), floats accept integers, strings are strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_KIND_STRUCTS = {k: pa.struct(list(s)) for k, s in KIND_PARSE_SCHEMAS.items()}
+
+
+class LineError(Exception):
+    """A line that cannot become a row: ``code`` is a key of REASONS."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(code, detail)
+        self.code, self.detail = code, detail
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise LineError("duplicate_key", f"key {dup!r} appears twice")
+    return obj
+
+
+def loads_line(raw: bytes) -> Any:
+    """``json.loads`` with duplicate-key detection; errors become :class:`LineError`."""
+    try:
+        return json.loads(raw, object_pairs_hook=_no_duplicates)
+    except LineError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise LineError("non_utf8", str(exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise LineError("malformed_json", str(exc)[:200]) from None
+
+
+def _check_str(value: str, path: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LineError("malformed_json", f"{path}: lone surrogate in string") from None
+    return value
+
+
+def _conform(value: Any, typ: pa.DataType, path: str) -> tuple[Any, Any]:
+    """``(typed value, residual)`` of one JSON value; residual holds unknown nested keys or None."""
+    if value is None:
+        return None, None
+    if pa.types.is_struct(typ):
+        if not isinstance(value, dict):
+            raise LineError("wrong_type", f"{path}: expected an object, got {type(value).__name__}")
+        row, residual = {}, {}
+        names = {f.name: f.type for f in typ}
+        for key, sub in value.items():
+            if key in names:
+                row[key], res = _conform(sub, names[key], f"{path}.{key}" if path else key)
+                if res is not None:
+                    residual[key] = res
+            else:
+                residual[_check_str(key, path)] = sub
+        return row, (residual or None)
+    if pa.types.is_list(typ):
+        if not isinstance(value, list):
+            raise LineError("wrong_type", f"{path}: expected an array, got {type(value).__name__}")
+        return [_conform(v, typ.value_type, f"{path}[{i}]")[0] for i, v in enumerate(value)], None
+    if pa.types.is_string(typ):
+        if not isinstance(value, str):
+            raise LineError("wrong_type", f"{path}: expected a string, got {type(value).__name__}")
+        return _check_str(value, path), None
+    if pa.types.is_boolean(typ):
+        if not isinstance(value, bool):
+            raise LineError("wrong_type", f"{path}: expected true/false, got {type(value).__name__}")
+        return value, None
+    if pa.types.is_integer(typ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise LineError("wrong_type", f"{path}: expected an integer, got {value!r}"[:200])
+        if not _I64_MIN <= value <= _I64_MAX:
+            raise LineError("wrong_type", f"{path}: integer out of int64 range")
+        return value, None
+    if pa.types.is_floating(typ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise LineError("wrong_type", f"{path}: expected a number, got {type(value).__name__}")
+        try:
+            return float(value), None
+        except OverflowError:
+            raise LineError("wrong_type", f"{path}: number out of float64 range") from None
+    raise TypeError(f"no JSON rule for Arrow type {typ}")  # contract bug, not bad input
+
+
+def conform_event(obj: Any) -> tuple[str, dict, dict | None]:
+    """Type-check a decoded event: ``(kind, row in parse-schema shape, residual of unknown keys)``."""
+    if not isinstance(obj, dict):
+        raise LineError("not_an_object", f"got a JSON {type(obj).__name__}")
+    kind = obj.get("kind")
+    if kind is None:
+        raise LineError("missing_field", "kind")
+    if not isinstance(kind, str):
+        raise LineError("wrong_type", f"kind: expected a string, got {type(kind).__name__}")
+    if kind not in EVENT_KINDS:
+        raise LineError("unknown_kind", f"kind {kind!r}"[:200])
+    row, residual = _conform(obj, _KIND_STRUCTS[kind], "")
+    if residual:
+        try:
+            json.dumps(residual, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise LineError("malformed_json", "lone surrogate in an unknown field") from None
+    return kind, row, residual
+
+
+def residual_of(raw: bytes, kind: str) -> dict | None:
+    """Unknown keys of a line the fast path already parsed (for the ``extra`` column)."""
+    obj = loads_line(raw)
+    return _conform(obj, _KIND_STRUCTS[kind], "")[1]

@@ -1,0 +1,91 @@
+"""Timestamp strings → epoch milliseconds (UTC), vectorized for the canonical spelling.
+
+Canonical: ``2025-06-23T14:30:15.123Z`` (what the export writes). Those are checked with one regex
+and converted with one Arrow cast. Anything else is parsed in Python (rare): any ISO-8601 date-time
+with ``T`` or space, optional fraction (truncated to ms) and a zone (``Z`` or ``±hh:mm``/``±hhmm``).
+No zone → ``timestamp_no_zone``; anything else → ``bad_timestamp``. A non-canonical spelling is
+accepted and reported so the caller can keep the original string in ``extra``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+CANONICAL_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|z|[+-]\d{2}:?\d{2})?"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_one(text: str) -> tuple[int | None, str | None]:
+    """``(epoch_ms, None)`` or ``(None, reason_code)`` for one timestamp string."""
+    m = _ISO.fullmatch(text)
+    if not m:
+        return None, "bad_timestamp"
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    if zone is None:
+        return None, "timestamp_no_zone"
+    try:
+        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
+    except ValueError:
+        return None, "bad_timestamp"
+    if zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "+" else 1
+        hh, mm = int(zone[1:3]), int(zone[-2:])
+        if hh > 23 or mm > 59:
+            return None, "bad_timestamp"
+        dt += sign * timedelta(hours=hh, minutes=mm)
+    ms = int((dt - _EPOCH).total_seconds()) * 1000 + int((frac or "0")[:3].ljust(3, "0"))
+    return ms, None
+
+
+def parse_column(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str], np.ndarray]:
+    """Parse a string column: ``(ms, ok, errors {row: reason}, noncanonical mask)``.
+
+    Null rows are neither ok nor errors (``ok`` False, not in ``errors``).
+    """
+    n = len(arr)
+    ms = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=bool)
+    errors: dict[int, str] = {}
+    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    canon = pc.fill_null(pc.match_substring_regex(arr, CANONICAL_RE), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(canon)
+    in_python = valid & ~canon
+    if len(rows):
+        try:
+            sub = arr if len(rows) == n else arr.take(pa.array(rows))
+            cast = pc.cast(sub, pa.timestamp("ms", tz="UTC"))
+            ms[rows] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            ok[rows] = True
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            in_python = valid  # e.g. 2025-02-30: let the Python path find the culprit
+    slow = np.flatnonzero(in_python)
+    if len(slow):
+        texts = arr.take(pa.array(slow)).to_pylist()
+        for i, text in zip(slow.tolist(), texts, strict=True):
+            value, reason = parse_one(text)
+            if reason:
+                errors[i] = reason
+            else:
+                ms[i], ok[i] = value, True
+    return ms, ok, errors, valid & ~canon
+
+
+def format_ms(ms: int) -> str:
+    """Epoch ms → canonical ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    dt = _EPOCH + timedelta(milliseconds=int(ms))
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def format_column(arr: pa.Array) -> list[str | None]:
+    """A timestamp[ms, UTC] array → canonical strings (vectorized via Arrow strftime)."""
+    if len(arr) == 0:
+        return []
+    return pc.strftime(arr.cast(pa.timestamp("ms", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ").to_pylist()

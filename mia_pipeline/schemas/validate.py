@@ -1,0 +1,242 @@
+"""Vectorized value rules and the conversion of parsed rows to the stored (typed) schema.
+
+Input: one kind's rows in its parse schema (timestamps still strings), their line numbers and the
+unknown keys captured per line. Output: the typed table (stored schema + ``_line``) of the rows that
+pass every rule, and ``(line, reason, detail)`` for the others. Rules run in a fixed order and the
+first failing one names the reason (see ``contract.RULES`` and ``contract.REASONS``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mia_pipeline.schemas import timestamps
+from mia_pipeline.schemas.contract import (
+    ENVELOPE_REQUIRED,
+    FEATURE_COUNT,
+    KIND_PARSE_SCHEMAS,
+    PAYLOADS,
+    RULES,
+    SYMBOL_FIELD,
+    TABLE_SCHEMAS,
+)
+from mia_pipeline.schemas.hashing import record_hash
+
+_I32_MAX = 2**31 - 1
+
+
+def ts_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+    """Dotted paths of the timestamp fields inside a payload type."""
+    out = []
+    for f in t:
+        path = f"{prefix}{f.name}"
+        if pa.types.is_timestamp(f.type):
+            out.append(path)
+        elif pa.types.is_struct(f.type):
+            out.extend(ts_paths(f.type, path + "."))
+    return out
+
+
+def float_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+    """Dotted paths of float64 fields and list<float64> fields."""
+    out = []
+    for f in t:
+        path = f"{prefix}{f.name}"
+        if pa.types.is_floating(f.type) or (pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type)):
+            out.append(path)
+        elif pa.types.is_struct(f.type):
+            out.extend(float_paths(f.type, path + "."))
+    return out
+
+
+_TS_PATHS = {k: ts_paths(p) for k, p in PAYLOADS.items()}
+_FLOAT_PATHS = {k: float_paths(p) for k, p in PAYLOADS.items()}
+
+
+def leaf(table: pa.Table, path: str) -> pa.Array:
+    """The array at a dotted path; a null parent makes the child null."""
+    head, *rest = path.split(".")
+    arr = table.column(head).chunk(0)
+    for name in rest:
+        arr = pc.struct_field(arr, name)
+    return arr
+
+
+def _np(mask) -> np.ndarray:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+class _Verdicts:
+    """First failing rule per row."""
+
+    def __init__(self, n: int):
+        self.reason: list[str | None] = [None] * n
+        self.detail: dict[int, str] = {}
+        self.bad = np.zeros(n, dtype=bool)
+
+    def flag(self, mask: np.ndarray, code: str, detail) -> None:
+        if not mask.any():
+            return
+        new = mask & ~self.bad
+        for i in np.flatnonzero(new).tolist():
+            self.reason[i] = code
+            self.detail[i] = detail(i) if callable(detail) else detail
+        self.bad |= new
+
+
+def _set_path(d: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+    d[last] = value
+
+
+def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: int,
+           known_symbols: frozenset[str] | None) -> dict[str, np.ndarray]:
+    """Apply every rule; return the epoch-ms arrays of the timestamp paths (valid where ok)."""
+    rules = RULES[kind]
+    for name in ENVELOPE_REQUIRED[1:] + rules["required"]:
+        arr = leaf(t, name)
+        missing = ~pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        if pa.types.is_string(arr.type):
+            missing |= _np(pc.equal(pc.utf8_length(arr), 0))
+        v.flag(missing, "missing_field", name)
+    sv = leaf(t, "schema_version")
+    v.flag(_np(pc.or_(pc.less(sv, 1), pc.greater(sv, _I32_MAX))), "unsupported_schema_version",
+           lambda i: f"schema_version {sv[i].as_py()}")
+    ts_ms: dict[str, np.ndarray] = {}
+    for path in ["timestamp"] + _TS_PATHS[kind]:
+        arr = leaf(t, path)
+        ms, ok, errors, noncanonical = timestamps.parse_column(arr)
+        for code in ("bad_timestamp", "timestamp_no_zone"):
+            rows = np.zeros(len(arr), dtype=bool)
+            rows[[i for i, c in errors.items() if c == code]] = True
+            v.flag(rows, code, lambda i, a=arr, p=path: f"{p}: {a[i].as_py()!r}"[:200])
+        ts_ms[path] = ms
+        ts_ms[path + "#ok"] = ok
+        ts_ms[path + "#respell"] = noncanonical & ok
+    limit = now_ms + max_future_ms
+    v.flag(ts_ms["timestamp"] > limit, "timestamp_in_future",
+           lambda i: f"timestamp {timestamps.format_ms(ts_ms['timestamp'][i])} is after now + {max_future_ms} ms")
+    for path in _FLOAT_PATHS[kind]:
+        arr = leaf(t, path)
+        if pa.types.is_list(arr.type):
+            flat = pc.list_flatten(arr)
+            bad_items = _np(pc.invert(pc.is_finite(flat)))
+            rows = np.zeros(len(arr), dtype=bool)
+            if bad_items.any():
+                rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[bad_items]] = True
+        else:
+            rows = _np(pc.invert(pc.is_finite(arr)))
+        v.flag(rows, "non_finite_number", path)
+    for group, code, test in (
+        ("price", "invalid_price", lambda a: pc.less_equal(a, 0)),
+        ("quantity_positive", "invalid_quantity", lambda a: pc.less_equal(a, 0)),
+        ("quantity", "invalid_quantity", lambda a: pc.less(a, 0)),
+        ("nonnegative", "negative_value", lambda a: pc.less(a, 0)),
+        ("unit_interval", "out_of_range", lambda a: pc.or_(pc.less(a, 0), pc.greater(a, 1))),
+    ):
+        for path in rules.get(group, ()):
+            arr = leaf(t, path)
+            v.flag(_np(test(arr)), code, lambda i, a=arr, p=path: f"{p} = {a[i].as_py()!r}")
+    for path, allowed in rules.get("enum", {}).items():
+        arr = leaf(t, path)
+        bad = _np(pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=pa.array(allowed)))))
+        v.flag(bad, "invalid_enum", lambda i, a=arr, p=path, al=allowed: f"{p} = {a[i].as_py()!r}; allowed: {', '.join(al)}"[:300])
+    if "any_of" in rules:
+        none = np.ones(t.num_rows, dtype=bool)
+        for path in rules["any_of"]:
+            none &= ~pc.is_valid(leaf(t, path)).to_numpy(zero_copy_only=False)
+        v.flag(none, "missing_field", " or ".join(rules["any_of"]))
+    if "quote" in rules:
+        bid, ask = (leaf(t, p) for p in rules["quote"])
+        v.flag(_np(pc.less(ask, bid)), "crossed_quote", lambda i: f"ask {ask[i].as_py()} < bid {bid[i].as_py()}")
+    if rules.get("bar"):
+        o, h, lo, c = (leaf(t, p) for p in ("open", "high", "low", "close"))
+        bad = pc.or_(pc.or_(pc.greater(lo, h), pc.or_(pc.greater(o, h), pc.less(o, lo))),
+                     pc.or_(pc.greater(c, h), pc.less(c, lo)))
+        v.flag(_np(bad), "inconsistent_bar", lambda i: f"o/h/l/c = {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
+    for path in rules.get("feature_vectors", ()):
+        arr = leaf(t, path)
+        wrong = pc.not_equal(pc.list_value_length(arr), FEATURE_COUNT)
+        if pc.any(pc.is_null(pc.list_flatten(arr))).as_py():
+            nulls = _np(pc.is_null(pc.list_flatten(arr)))
+            rows = np.zeros(len(arr), dtype=bool)
+            rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[nulls]] = True
+            wrong = pc.or_(wrong, pa.array(rows))
+        v.flag(_np(wrong), "bad_feature_vector", lambda i, a=arr, p=path: f"{p} has {len(a[i].as_py())} values, expected {FEATURE_COUNT} numbers")
+    if known_symbols is not None and kind in SYMBOL_FIELD:
+        arr = leaf(t, SYMBOL_FIELD[kind])
+        bad = _np(pc.invert(pc.is_in(arr, value_set=pa.array(sorted(known_symbols), pa.string()))))
+        v.flag(bad, "unknown_symbol", lambda i: f"symbol {arr[i].as_py()!r}")
+    return ts_ms
+
+
+def _typed(arr: pa.Array, parse_type: pa.DataType, stored_type: pa.DataType, path: str,
+           ts_ms: dict[str, np.ndarray]) -> pa.Array:
+    if parse_type == stored_type:
+        return arr
+    if pa.types.is_timestamp(stored_type):
+        return pa.array(ts_ms[path], type=pa.int64(), mask=~ts_ms[path + "#ok"]).cast(stored_type)
+    children = [_typed(pc.struct_field(arr, [i]), pf.type, sf.type, f"{path}.{sf.name}", ts_ms)
+                for i, (pf, sf) in enumerate(zip(parse_type, stored_type, strict=True))]
+    return pa.StructArray.from_arrays(children, fields=list(stored_type), mask=pc.is_null(arr))
+
+
+def finalize(kind: str, table_name: str, t: pa.Table, lines: np.ndarray, residuals: dict[int, dict], *,
+             now_ms: int, max_future_ms: int, known_symbols: frozenset[str] | None
+             ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """Validate one kind's parsed rows; build the stored table (+ ``_line``) of the good ones."""
+    t = t.combine_chunks()
+    v = _Verdicts(t.num_rows)
+    ts_ms = _check(kind, t, v, now_ms=now_ms, max_future_ms=max_future_ms, known_symbols=known_symbols)
+    rejects = [(int(lines[i]), v.reason[i], v.detail[i]) for i in np.flatnonzero(v.bad).tolist()]
+    good = ~v.bad
+    schema = TABLE_SCHEMAS[table_name]
+    parse_schema = KIND_PARSE_SCHEMAS[kind]
+    extra = _extra_column(t, lines, residuals, ts_ms, good)
+    cols = {
+        "ts": pa.array(ts_ms["timestamp"], type=pa.int64()).cast(schema.field("ts").type),
+        "event_id": t.column("event_id").chunk(0),
+        "source": t.column("source").chunk(0),
+        "schema_version": pc.cast(pc.if_else(v.bad, 1, t.column("schema_version").chunk(0)), pa.int32()),
+    }
+    for f in PAYLOADS[kind]:
+        cols[f.name] = _typed(t.column(f.name).chunk(0), parse_schema.field(f.name).type, f.type, f.name, ts_ms)
+    cols["extra"] = extra
+    out = pa.Table.from_arrays([cols[n] for n in schema.names if n != "content_hash"],
+                               names=[n for n in schema.names if n != "content_hash"])
+    keep = pa.array(good)
+    out = out.filter(keep) if v.bad.any() else out
+    out = out.append_column("content_hash", record_hash(out))
+    out = out.append_column("_line", pa.array(lines[good], type=pa.int64()))
+    return out.cast(schema.append(pa.field("_line", pa.int64()))), rejects
+
+
+def _extra_column(t: pa.Table, lines: np.ndarray, residuals: dict[int, dict], ts_ms: dict[str, np.ndarray],
+                  good: np.ndarray) -> pa.Array:
+    """JSON of each row's unknown keys and respelled timestamps (null when there is nothing)."""
+    rows: dict[int, dict] = {}
+    if residuals:
+        pos = {int(line): i for i, line in enumerate(lines.tolist())}
+        for line, res in residuals.items():
+            if line in pos:
+                rows[pos[line]] = res
+    for key, mask in ts_ms.items():
+        if key.endswith("#respell"):
+            path = key[: -len("#respell")]
+            rows_to_fix = np.flatnonzero(mask & good)
+            if len(rows_to_fix):
+                texts = leaf(t, path).take(pa.array(rows_to_fix)).to_pylist()
+                for i, text in zip(rows_to_fix.tolist(), texts, strict=True):
+                    _set_path(rows.setdefault(i, {}), path, text)
+    if not rows:
+        return pa.nulls(t.num_rows, pa.string())
+    values = np.full(t.num_rows, None, dtype=object)
+    for i, res in rows.items():
+        values[i] = json.dumps(res, separators=(",", ":"), ensure_ascii=False)
+    return pa.array(values, type=pa.string())

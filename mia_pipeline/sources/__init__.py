@@ -1,0 +1,1 @@
+"""Event sources that feed the landing zone (``data/live/streaming/*.jsonl``): paper trading, recorders."""

@@ -1,0 +1,61 @@
+"""Calibration of the market model (volatility, co-movement, volume, book), in one place.
+
+The defaults reproduce the stylized facts of ``realism.md``; ``GAUSSIAN_WALK`` switches every
+stylized ingredient off and is the negative control of the realism battery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class MarketModel:
+    # Volatility: GARCH(1,1) on 1-s Student-t shocks x intraday profile x per-trading-day factor.
+    garch_alpha: float = 0.022
+    garch_beta: float = 0.976
+    t_nu: float = 4.5
+    garch_cap: float = 6.0  # the GARCH sigma multiplier is clipped to [1/cap, cap]
+    daily_vol_sd: float = 0.30  # lognormal sd of the trading-day volatility factor
+    slow_vol_sd: float = 0.35  # sd of a slow log-volatility AR(1) component (hours)
+    slow_vol_half_life_s: float = 3600.0
+    jumps_per_day: float = 30.0  # price jumps of the common factor (Poisson, per Globex day)
+    jump_size: float = 2.5  # jump = jump_size x local 1-min sigma x |Student-t(3)|, random sign
+    intraday: bool = True  # ET time-of-day profiles for volatility, volume and book depth
+    es_sigma_1min: float = 2.88e-4  # ES 1-min log-return sigma, RMS over a Globex day (1.4 pt at 5000)
+    # ES-NQ co-movement and leadership.
+    nq_vol_ratio: float = 1.35  # NQ / ES volatility in return terms
+    es_nq_corr: float = 0.92  # correlation of the 1-s shocks (the common factor's share)
+    lead_seconds_per_strength: float = 5.0  # follower delay = strength x this (0.15 -> 0.75 s)
+    # Volume: contracts per Globex day, split over L1 rows by the volume profile.
+    es_daily_volume: float = 1.75e6
+    nq_daily_volume: float = 0.65e6
+    volume_vol_elasticity: float = 1.0  # expected volume ~ (stochastic vol factor) ** elasticity
+    volume_move_share: float = 0.4  # share of expected volume driven by the row's own |price move|
+    daily_volume_elasticity: float = 0.5  # day volume ~ (day vol factor) ** this
+    trade_size_shape: float = 0.8  # gamma shape of the Poisson mixture (lower = burstier prints)
+    flow_coupling: float = 0.20  # P(buy) shift toward the direction of the row's price move
+    # Book: median top-of-book size (contracts) at average liquidity.
+    es_top_size: float = 240.0
+    nq_top_size: float = 18.0
+    es_two_tick_share: float = 0.025  # ES spread 2 ticks this often in RTH (more overnight)
+    nq_spread_probs: tuple[float, float, float] = (0.50, 0.33, 0.17)  # NQ spread 1, 2, 3 ticks
+
+
+DEFAULT_MODEL = MarketModel()
+
+GAUSSIAN_WALK = replace(
+    DEFAULT_MODEL,
+    garch_alpha=0.0,
+    garch_beta=0.0,
+    t_nu=float("inf"),
+    daily_vol_sd=0.0,
+    slow_vol_sd=0.0,
+    jumps_per_day=0.0,
+    intraday=False,
+    volume_vol_elasticity=0.0,
+    volume_move_share=0.0,
+    daily_volume_elasticity=0.0,
+    trade_size_shape=50.0,
+    flow_coupling=0.0,
+)

@@ -1,0 +1,51 @@
+"""The stylized-facts battery passes on 20 `normal` Globex days and fails on a Gaussian random walk."""
+
+import numpy as np
+import pytest
+
+from mia_pipeline.synthetic import realism
+
+TAILS = {"excess_kurtosis_1m", "hill_tail_index"}
+CLUSTERING = {"acf_absr_lag1", "acf_absr_lag30", "acf_absr_power_exponent"}
+SEASONALITY = {"u_shape_volatility", "u_shape_volume", "us_open_vol_ratio", "overnight_vol_ratio"}
+VOLUME = {"volume_volatility_corr"}
+
+
+@pytest.fixture(scope="module")
+def normal_results():
+    return realism.evaluate(realism.measure(realism.battery_sessions(20, seed=0)))
+
+
+@pytest.fixture(scope="module")
+def gaussian_results():
+    return realism.evaluate(realism.measure(realism.gaussian_walk_sessions(20, seed=0)))
+
+
+def test_battery_passes_on_normal_sessions(normal_results):
+    failed = [r for r in normal_results if not r.passed]
+    assert not failed, realism.report(normal_results)
+    assert {r.fact for r in normal_results} == set(realism.TARGETS) | {"lead_lag_peak_s"}
+
+
+def test_battery_fails_on_a_gaussian_random_walk(gaussian_results):
+    failed = {r.fact for r in gaussian_results if not r.passed}
+    assert TAILS | CLUSTERING | SEASONALITY | VOLUME <= failed, realism.report(gaussian_results)
+
+
+def test_report_lists_every_fact(normal_results):
+    text = realism.report(normal_results, "title")
+    assert text.splitlines()[0] == "title"
+    assert all(r.fact in text for r in normal_results) and f"{len(normal_results)}/{len(normal_results)} facts pass" in text
+
+
+def test_estimators_on_known_distributions():
+    rng = np.random.default_rng(0)
+    assert realism._hill(rng.pareto(3.0, 200_000) + 1.0) == pytest.approx(3.0, rel=0.15)
+    assert abs(realism._kurtosis(rng.standard_normal(200_000))) < 0.05
+    assert realism._kurtosis(rng.standard_t(5, 200_000)) > 3
+
+
+def test_globex_day_starts_skip_fridays_and_saturdays():
+    days = realism.globex_day_starts(7)
+    assert [d.weekday() for d in days] == [6, 0, 1, 2, 3, 6, 0]
+    assert all((d.hour, d.minute) == (18, 0) for d in days)
