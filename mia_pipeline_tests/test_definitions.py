@@ -9,7 +9,10 @@ from mia_pipeline.storage import PartitionStore
 def test_all_definitions_load():
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"data_tree", "warehouse_views"} <= keys
+    assert {"data_tree", "warehouse_views", "synthetic_session", "paper_trading_events", "trades", "trade_exits",
+            "signals", "market_bars", "market_ticks", "performance", "live_session"} <= keys
+    assert defs.resolve_sensor_def("landing_zone_sensor")
+    assert defs.resolve_job_def("landing_zone_ingest")
 
 
 def test_every_asset_docstring_states_grain_source_partition_path():

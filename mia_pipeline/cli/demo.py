@@ -29,6 +29,7 @@ def _instance():
 
 
 DEMO_DAYS = 3
+DEMO_SCENARIOS = ("normal", "orderflow_accumulation", "delta_divergence")
 
 
 def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
@@ -51,6 +52,7 @@ def demo_steps() -> list[tuple[str, list[str], str | tuple[str, str] | None]]:
         ("ingest landing zone", ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"],
          (days[0], days[-1])),
         ("live session + warehouse", ["live_session", "warehouse_views"], None),
+        *((f"synthetic {s} {days[-1]}", ["synthetic_session"], f"{days[-1]}|{s}") for s in DEMO_SCENARIOS),
     ]
 
 

@@ -7,6 +7,8 @@ import click
 from mia_pipeline.cli.collect import collect, import_, rebuild
 from mia_pipeline.cli.common import CliState, MiaGroup
 from mia_pipeline.cli.demo import demo
+from mia_pipeline.cli.generate import generate
+from mia_pipeline.cli.report import report
 from mia_pipeline.cli.simulate import simulate
 from mia_pipeline.cli.status import check_integrity, init, status
 
@@ -23,7 +25,7 @@ def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
     ctx.obj = CliState(data_dir=data_dir, config=config)
 
 
-for command in (init, status, check_integrity, collect, import_, rebuild, simulate, demo):
+for command in (init, status, check_integrity, collect, import_, rebuild, simulate, generate, report, demo):
     cli.add_command(command)
 
 

@@ -41,6 +41,7 @@ RAW_SCHEMA = pa.schema([
     ("line", pa.large_binary()),
 ])
 STATUS_KIND = "system_status"
+PROVENANCE = ("_file", "_offset", "_received_at", "_line_bytes")
 DEFAULT_BATCH_BYTES = 128 << 20
 
 
@@ -136,24 +137,39 @@ class Ingestor:
         report = report or IngestReport()
         now_ms = _now_ms() if now_ms is None else now_ms
         typed, rejects = self._parse(chunks, now_ms, now_ms, report)
-        raw_by_day: dict[str, list[pa.Table]] = defaultdict(list)
+        per_day: dict[str, dict[str, pa.Table]] = defaultdict(dict)
         for name, tables in typed.items():
-            table = concat(tables)
-            for day, rows in split_by_day(table):
-                raw_by_day[day].append(self._raw_rows(name, rows))
-                if name == STATUS_KIND:
-                    report.status_events.extend(
-                        rows.drop_columns(["_file", "_offset", "_received_at", "_line_bytes"]).to_pylist()
-                    )
-                    report.days[STATUS_KIND].add(day)
-                    continue
-                conflicts = self._merge_day(name, day, rows, report)
-                rejects.extend(conflicts)
+            for day, rows in split_by_day(concat(tables)):
+                per_day[day][name] = rows
+        for day in sorted(per_day):
+            rejects.extend(self._land_day(day, per_day[day], report))
         default_day = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
         self._quarantine(rejects, default_day, report)
-        for day, parts in raw_by_day.items():
-            self._merge_raw(day, concat(parts))
         return report
+
+    def _land_day(self, day: str, by_name: dict[str, pa.Table], report: IngestReport) -> list[dict]:
+        """Merge one day's new rows of every dataset (and their raw lines) in one storage commit."""
+        stored = self.store.manifest(day)["datasets"]
+        writes: dict[str, pa.Table] = {}
+        conflicts: list[dict] = []
+        raw_parts = []
+        for name, rows in by_name.items():
+            raw_parts.append(self._raw_rows(name, rows))
+            if name == STATUS_KIND:
+                report.status_events.extend(rows.drop_columns(list(PROVENANCE)).to_pylist())
+                report.days[STATUS_KIND].add(day)
+                continue
+            existing = self.store.read(day, name) if name in stored else None
+            table, found = self._merge_dataset(name, existing, rows, report)
+            conflicts.extend(found)
+            if table is not None:
+                writes[name] = table
+                report.days[name].add(day)
+        raw = self._merge_raw(self.store.read(day, RAW_EVENTS) if RAW_EVENTS in stored else None, concat(raw_parts))
+        if raw is not None:
+            writes[RAW_EVENTS] = raw
+        self.store.write_many(day, writes)
+        return conflicts
 
     def _raw_rows(self, kind_or_dataset: str, rows: pa.Table) -> pa.Table:
         n = rows.num_rows
@@ -168,31 +184,30 @@ class Ingestor:
             "line": rows.column("_line_bytes"),
         }, schema=RAW_SCHEMA)
 
-    def _merge_day(self, dataset: str, day: str, rows: pa.Table, report: IngestReport) -> list[dict]:
-        existing = self.store.read(day, dataset)
-        provenance = rows.select(["_file", "_offset", "_received_at", "_line_bytes"])
-        new = rows.drop_columns(["_file", "_offset", "_received_at", "_line_bytes"])
+    def _merge_dataset(self, dataset: str, existing: pa.Table | None, rows: pa.Table, report: IngestReport):
+        """(table to write or None if unchanged, conflict rejects)."""
+        provenance = rows.select(list(PROVENANCE))
+        new = rows.drop_columns(list(PROVENANCE))
         # Keep provenance aligned through the merge: conflicts must carry their original line.
         new_with_pos = new.append_column("_pos", pa.array(np.arange(new.num_rows)))
         merged = merge_rows(existing, new_with_pos, DATASET_KEYS[dataset])
         report.duplicates[dataset] += merged.duplicates
+        table = None
         if merged.added:
             table = merged.table.drop_columns(["_pos"]) if "_pos" in merged.table.column_names else merged.table
-            self.store.write(day, dataset, table)
             report.landed[dataset] += merged.added
-            report.days[dataset].add(day)
         out = []
         if merged.conflicts.num_rows:
             pos = merged.conflicts.column("_pos").to_numpy()
             prov = provenance.take(pa.array(pos)).to_pylist()
             keys = merged.conflicts.select(list(DATASET_KEYS[dataset])).to_pylist()
-            for p, k in zip(prov, keys, strict=True):
+            for p, k in zip(prov, keys, strict=True):  # conflicts are rare: a loop is fine
                 out.append({
                     "file": p["_file"], "offset": p["_offset"], "reason": "duplicate_conflict",
                     "detail": f"{dataset} key {k} is already stored with different content (first version kept)",
                     "line": p["_line_bytes"], "received_at": p["_received_at"],
                 })
-        return out
+        return table, out
 
     def _quarantine(self, rejects: list[dict], default_day: str, report: IngestReport) -> None:
         by_day: dict[str, list[dict]] = defaultdict(list)
@@ -204,16 +219,19 @@ class Ingestor:
             if added.num_rows:
                 report.days["quarantine"].add(day)
 
-    def _merge_raw(self, day: str, rows: pa.Table) -> None:
-        existing = self.store.read(day, RAW_EVENTS)
-        combined = concat([existing, rows]) if existing is not None else rows
+    @staticmethod
+    def _merge_raw(existing: pa.Table | None, rows: pa.Table) -> pa.Table | None:
+        """Raw lines merged on (file, offset), in arrival order; None when nothing is new."""
+        if existing is None:
+            return rows
+        combined = concat([existing, rows])
         key = combined.select(["file", "offset"]).to_pandas()
         keep = ~key.duplicated(keep="first").to_numpy()
-        if existing is not None and keep.sum() == existing.num_rows:
-            return  # nothing new: a re-run
+        if keep.sum() == existing.num_rows:
+            return None  # nothing new: a re-run
         merged = combined.filter(pa.array(keep))
         order = pc.sort_indices(merged, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])
-        self.store.write(day, RAW_EVENTS, merged.take(order))
+        return merged.take(order)
 
 
 def ingest_landing_zone(

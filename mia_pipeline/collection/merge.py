@@ -64,9 +64,12 @@ def split_by_day(table: pa.Table, ts_column: str = "ts") -> list[tuple[str, pa.T
         return []
     days = pc.cast(pc.cast(table.column(ts_column), pa.timestamp("ms", tz="UTC")), pa.date32())
     day_num = days.to_numpy(zero_copy_only=False).astype("int64")
-    order = np.argsort(day_num, kind="stable")
-    sorted_days = day_num[order]
-    table = table.take(pa.array(order))
+    if len(day_num) > 1 and (np.diff(day_num) < 0).any():  # out of order: group days (stable)
+        order = np.argsort(day_num, kind="stable")
+        sorted_days = day_num[order]
+        table = table.take(pa.array(order))
+    else:
+        sorted_days = day_num
     bounds = np.flatnonzero(np.diff(sorted_days)) + 1
     starts = np.concatenate([[0], bounds])
     ends = np.concatenate([bounds, [len(sorted_days)]])

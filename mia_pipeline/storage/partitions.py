@@ -24,6 +24,7 @@ without a partition contribute nothing; an empty partition contributes zero rows
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from mia_pipeline.settings import COMPRESSIONS
 from mia_pipeline.storage.atomic import (
     atomic_write_json,
     commit_temp,
+    fsync_dir,
     locked,
     sha256_file,
     sweep_temp_files,
@@ -137,41 +139,61 @@ class PartitionStore:
         compression: str | None = None,
     ) -> DatasetEntry:
         """Replace ``dataset`` of ``day`` with ``table`` atomically; returns the manifest entry."""
+        return self.write_many(day, {dataset: table}, schema_version=schema_version, compression=compression)[dataset]
+
+    def write_many(
+        self,
+        day: str | date,
+        tables: dict[str, pa.Table],
+        *,
+        schema_version: int = 1,
+        compression: str | None = None,
+    ) -> dict[str, DatasetEntry]:
+        """Replace several datasets of one day in ONE commit: readers see all new or all old."""
         day = parse_day(day).isoformat()
-        check_dataset(dataset)
         comp = compression or self.compression
         if comp not in COMPRESSIONS:
             raise StorageError(f"unknown compression {comp!r}; choose one of {', '.join(COMPRESSIONS)}")
-        if not isinstance(table, pa.Table):
-            raise StorageError(f"expected a pyarrow.Table for {dataset}, got {type(table).__name__}")
-        final = self.layout.dataset_file(day, dataset)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with locked(final.parent / ".lock"):
+        for dataset, table in tables.items():
+            check_dataset(dataset)
+            if not isinstance(table, pa.Table):
+                raise StorageError(f"expected a pyarrow.Table for {dataset}, got {type(table).__name__}")
+        if not tables:
+            return {}
+        day_dir = self.layout.day_dir(day)
+        day_dir.mkdir(parents=True, exist_ok=True)
+        entries: dict[str, DatasetEntry] = {}
+        temps: dict[str, Path] = {}
+        with locked(day_dir / ".lock"):
             manifest = self._recover_locked(day)
-            tmp = write_temp(
-                final,
-                lambda p: pq.write_table(table, p, compression=comp, write_statistics=True),
-            )
-            entry = DatasetEntry(
-                file=final.name,
-                rows=table.num_rows,
-                bytes=tmp.stat().st_size,
-                sha256=sha256_file(tmp),
-                schema_version=schema_version,
-                compression=comp,
-                written_at=_now(),
-                columns=list(table.schema.names),
-                staged=tmp.name,
-            )
+            try:
+                for dataset, table in tables.items():
+                    final = self.layout.dataset_file(day, dataset)
+                    tmp = write_temp(final, lambda p, t=table: pq.write_table(t, p, compression=comp,
+                                                                              write_statistics=True))
+                    temps[dataset] = tmp
+                    entries[dataset] = DatasetEntry(
+                        file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),
+                        schema_version=schema_version, compression=comp, written_at=_now(),
+                        columns=list(table.schema.names), staged=tmp.name,
+                    )
+            except BaseException:
+                for tmp in temps.values():
+                    tmp.unlink(missing_ok=True)
+                raise
             manifest.setdefault("created_at", _now())
             manifest.update(format=MANIFEST_FORMAT, day=day)
-            manifest["datasets"][dataset] = asdict(entry)
-            self._save_manifest(day, manifest)  # commit point
-            commit_temp(tmp, final)
-            entry.staged = None
-            manifest["datasets"][dataset] = asdict(entry)
+            for dataset, entry in entries.items():
+                manifest["datasets"][dataset] = asdict(entry)
+            self._save_manifest(day, manifest)  # commit point (for every dataset at once)
+            for dataset, tmp in temps.items():
+                os.replace(tmp, self.layout.dataset_file(day, dataset))
+            fsync_dir(day_dir)
+            for dataset, entry in entries.items():
+                entry.staged = None
+                manifest["datasets"][dataset] = asdict(entry)
             self._save_manifest(day, manifest)
-        return entry
+        return entries
 
     def delete(self, day: str | date, dataset: str) -> bool:
         """Remove one dataset of one day (manifest first, then the file). Returns whether it existed."""

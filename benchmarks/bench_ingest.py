@@ -1,0 +1,109 @@
+"""Ingestion speed: landing-zone JSONL → typed daily partitions (+ raw lines, manifests).
+
+1. Throughput: ~500k mixed events (ticks, bars, signals, trades, exits, performance) over 50 days
+   ingested by ``ingest_landing_zone`` into an empty data root, against a ``json.loads`` per line +
+   ``pandas.DataFrame`` baseline over the same lines in the same run (the baseline only parses: it
+   writes nothing). Goals: ≥ 200,000 events/s and ≥ 10x the baseline.
+2. A year of history: 365 days × 200 events/hour (1.75M events, one landing file per day) ingested
+   in one run. Goal: ≤ 60 s.
+"""
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mia_pipeline.collection.ingest import ingest_landing_zone  # noqa: E402
+from mia_pipeline.layout import Layout, init_tree  # noqa: E402
+from mia_pipeline.schemas.guide_examples import make_event, to_line  # noqa: E402
+from mia_pipeline.storage import PartitionStore  # noqa: E402
+
+SYMBOLS = frozenset({"ES", "NQ", "EURUSD"})
+DAY_TOKEN = "2000-01-01"
+NOW_MS = 1_900_000_000_000  # 2030: every generated day is in the past
+
+MIX = (("market_tick", 60), ("market_bar", 15), ("signal", 12), ("trade", 5), ("trade_exit", 5), ("performance", 3))
+
+
+def day_template(n: int) -> bytes:
+    """n events of one day whose date is DAY_TOKEN (ids contain it too, so days replicate uniquely)."""
+    lines = []
+    kinds = [k for k, w in MIX for _ in range(w)]
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        sec = (i * 86_399) // n
+        ts = f"{DAY_TOKEN}T{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}.{i % 1000:03d}Z"
+        ident = f"{DAY_TOKEN}-{i}"
+        extra = {
+            "market_tick": {"seq": i},
+            "market_bar": {"timeframe": "1min", "symbol": "NQ" if i % 2 else "ES"},
+            "signal": {"signal_id": f"SIG_{ident}"},
+            "trade": {"trade_id": f"TRADE_{ident}"},
+            "trade_exit": {"trade_id": f"TRADE_{ident}"},
+            "performance": {"metric": f"equity_{i}"},
+        }[kind]
+        lines.append(to_line(make_event(kind, event_id=f"ev-{ident}", timestamp=ts, **extra)))
+    return b"".join(lines)
+
+
+def days(n: int, start: str = "2025-01-01") -> list[str]:
+    return [d.date().isoformat() for d in pd.date_range(start, periods=n, freq="D")]
+
+
+def throughput() -> bool:
+    template = day_template(10_000)
+    day_list = days(50)
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Layout(Path(tmp) / "data")
+        init_tree(layout)
+        total = b""
+        for i, chunk in enumerate(range(0, 50, 13)):
+            data = b"".join(template.replace(DAY_TOKEN.encode(), d.encode()) for d in day_list[chunk:chunk + 13])
+            (layout.streaming_dir / f"feed{i}.jsonl").write_bytes(data)
+            total += data
+        lines = total.splitlines()
+        n = len(lines)
+        t0 = time.perf_counter()
+        report = ingest_landing_zone(layout, PartitionStore(layout), known_symbols=SYMBOLS, now_ms=NOW_MS)
+        project = time.perf_counter() - t0
+        assert report.events == n and not report.quarantined, report.as_dict()
+    t0 = time.perf_counter()
+    records = [json.loads(line) for line in lines]
+    pd.DataFrame(records)
+    baseline = time.perf_counter() - t0
+    rate, base_rate = n / project, n / baseline
+    ratio = rate / base_rate
+    ok = rate >= 200_000 and ratio >= 10
+    print(f"ingest_throughput: {rate:,.0f} events/s ({n:,} events, {len(total) / 1e6:.0f} MB, {project:.2f} s) | "
+          f"baseline json.loads+DataFrame {base_rate:,.0f} events/s ({baseline:.2f} s) | ratio {ratio:.1f}x "
+          f"(goals >= 200,000/s and >= 10x) {'OK' if ok else 'MISSED'}")
+    return ok
+
+
+def year_backfill() -> bool:
+    per_day = 200 * 24
+    template = day_template(per_day)
+    day_list = days(365, "2024-06-01")
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Layout(Path(tmp) / "data")
+        init_tree(layout)
+        for d in day_list:
+            (layout.streaming_dir / f"history_{d}.jsonl").write_bytes(template.replace(DAY_TOKEN.encode(), d.encode()))
+        t0 = time.perf_counter()
+        report = ingest_landing_zone(layout, PartitionStore(layout), known_symbols=SYMBOLS, now_ms=NOW_MS)
+        seconds = time.perf_counter() - t0
+        assert report.events == per_day * 365 and not report.quarantined
+        assert len(layout.days_present()) == 365
+    ok = seconds <= 60
+    print(f"year_backfill: {seconds:.1f} s for 365 days x {per_day:,} events ({per_day * 365:,} events, "
+          f"{per_day * 365 / seconds:,.0f} events/s) | goal <= 60 s {'OK' if ok else 'MISSED'}")
+    return ok
+
+
+if __name__ == "__main__":
+    results = [throughput(), year_backfill()]
+    sys.exit(0 if all(results) else 1)
