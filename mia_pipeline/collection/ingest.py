@@ -41,7 +41,7 @@ RAW_SCHEMA = pa.schema([
     ("line", pa.large_binary()),
 ])
 STATUS_KIND = "system_status"
-PROVENANCE = ("_file", "_offset", "_received_at", "_line_bytes")
+PROVENANCE = ("_file", "_offset", "_received_at")
 DEFAULT_BATCH_BYTES = 128 << 20
 
 
@@ -104,87 +104,116 @@ class Ingestor:
 
     # ---------------------------------------------------------------- parse
     def _parse(self, chunks: list[Chunk], now_ms: int, received_ms: int, report: IngestReport):
-        typed: dict[str, list[pa.Table]] = defaultdict(list)
-        rejects: list[dict] = []
+        """(typed rows per table name, raw rows in line order, rejects) for the chunks.
+
+        All chunks are parsed as one buffer (one parse call however many small files there are);
+        each line is mapped back to its file and byte offset.
+        """
+        typed: dict[str, list[pa.Table]] = {}
+        data = b"".join(c.data for c in chunks)
+        starts = np.cumsum([0] + [len(c.data) for c in chunks])
+        bases = np.array([c.base for c in chunks], dtype=np.int64)
+        res = parse_lines(data, now_ms=now_ms, known_symbols=self.known_symbols)
+        report.lines += res.n_lines
+        report.bytes += len(data)
+        offsets = np.asarray(res.line_offsets, dtype=np.int64)
+        line_start = offsets[:-1]
+        chunk_of = np.searchsorted(starts, line_start, side="right") - 1
+        file_offset = line_start - starts[chunk_of] + bases[chunk_of]
+        names = pa.array([c.file for c in chunks], pa.string())
         received = pa.scalar(received_ms, pa.timestamp("ms", tz="UTC"))
-        for chunk in chunks:
-            res = parse_lines(chunk.data, now_ms=now_ms, known_symbols=self.known_symbols)
-            report.lines += res.n_lines
-            report.bytes += len(chunk.data)
-            offsets = np.asarray(res.line_offsets, dtype=np.int64)
-            lines = _lines_array(chunk.data, offsets)
-            for name, table in res.tables.items():
-                if table.num_rows == 0:
-                    continue
-                idx = table.column("_line")
-                n = table.num_rows
-                table = table.drop_columns(["_line"])
-                table = table.append_column("_file", pa.repeat(pa.scalar(chunk.file, pa.string()), n))
-                table = table.append_column("_offset", pa.array(chunk.base + offsets[idx.to_numpy()]))
-                table = table.append_column("_received_at", pa.repeat(received, n))
-                table = table.append_column("_line_bytes", lines.take(idx))
-                typed[name].append(table)
-            for r in res.rejects:
-                rejects.append({
-                    "file": chunk.file, "offset": chunk.base + int(offsets[r.line]), "reason": r.reason,
-                    "detail": r.detail, "line": bytes(r.raw), "received_at": received_ms,
-                })
-        return typed, rejects
+        metas = []
+        for name, table in res.tables.items():
+            if table.num_rows == 0:
+                continue
+            n = table.num_rows
+            line_idx = table.column("_line").to_numpy()
+            table = table.drop_columns(["_line"])
+            table = table.append_column("_file", names.take(pa.array(chunk_of[line_idx])))
+            table = table.append_column("_offset", pa.array(file_offset[line_idx]))
+            table = table.append_column("_received_at", pa.repeat(received, n))
+            typed[name] = table
+            kind = table.column("kind") if "kind" in table.column_names else pa.repeat(pa.scalar(name), n)
+            metas.append(pa.table({"_line": line_idx, "kind": kind, "event_id": table.column("event_id"),
+                                   "ts": table.column("ts")}))
+        raw = self._raw_in_line_order(data, names, chunk_of, file_offset, offsets, metas, received) if metas else None
+        rejects = [{
+            "file": chunks[chunk_of[r.line]].file, "offset": int(file_offset[r.line]), "reason": r.reason,
+            "detail": r.detail, "line": bytes(r.raw), "received_at": received_ms,
+        } for r in res.rejects]
+        return typed, raw, rejects
+
+    @staticmethod
+    def _raw_in_line_order(data: bytes, names: pa.Array, chunk_of: np.ndarray, file_offset: np.ndarray,
+                           offsets: np.ndarray, metas: list[pa.Table], received) -> pa.Table:
+        """Raw rows of the valid lines, in line order, the line bytes sliced zero-copy."""
+        meta = concat(metas)
+        line_idx = meta.column("_line").to_numpy()
+        if (np.diff(line_idx) < 0).any():
+            order = np.argsort(line_idx, kind="stable")
+            meta = meta.take(pa.array(order))
+            line_idx = line_idx[order]
+        lines = _lines_array(data, offsets)
+        # Valid lines come in runs between rejected/blank ones: slice each run (no copy).
+        breaks = np.flatnonzero(np.diff(line_idx) != 1) + 1
+        run_starts = np.concatenate([[0], breaks])
+        run_ends = np.concatenate([breaks, [len(line_idx)]])
+        line_col = pa.chunked_array(
+            [lines.slice(int(line_idx[a]), int(b - a)) for a, b in zip(run_starts, run_ends, strict=True)],
+            type=pa.large_binary(),
+        )
+        n = len(line_idx)
+        return pa.table({
+            "file": names.take(pa.array(chunk_of[line_idx])),
+            "offset": pa.array(file_offset[line_idx]),
+            "kind": meta.column("kind"),
+            "event_id": meta.column("event_id"),
+            "ts": meta.column("ts"),
+            "received_at": pa.repeat(received, n),
+            "line": line_col,
+        }, schema=RAW_SCHEMA)
 
     # ---------------------------------------------------------------- land
     def land(self, chunks: list[Chunk], *, now_ms: int | None = None, report: IngestReport | None = None) -> IngestReport:
         """Merge the events of ``chunks`` into the partitions. Idempotent. Caller holds the ingest lock."""
         report = report or IngestReport()
         now_ms = _now_ms() if now_ms is None else now_ms
-        typed, rejects = self._parse(chunks, now_ms, now_ms, report)
+        typed, raw, rejects = self._parse(chunks, now_ms, now_ms, report)
         per_day: dict[str, dict[str, pa.Table]] = defaultdict(dict)
-        for name, tables in typed.items():
-            for day, rows in split_by_day(concat(tables)):
+        for name, table in typed.items():
+            for day, rows in split_by_day(table):
                 per_day[day][name] = rows
+        raw_by_day = dict(split_by_day(raw)) if raw is not None else {}
         for day in sorted(per_day):
-            rejects.extend(self._land_day(day, per_day[day], report))
+            rejects.extend(self._land_day(day, per_day[day], raw_by_day[day], report))
         default_day = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
         self._quarantine(rejects, default_day, report)
         return report
 
-    def _land_day(self, day: str, by_name: dict[str, pa.Table], report: IngestReport) -> list[dict]:
+    def _land_day(self, day: str, by_name: dict[str, pa.Table], raw: pa.Table, report: IngestReport) -> list[dict]:
         """Merge one day's new rows of every dataset (and their raw lines) in one storage commit."""
         stored = self.store.manifest(day)["datasets"]
         writes: dict[str, pa.Table] = {}
         conflicts: list[dict] = []
-        raw_parts = []
         for name, rows in by_name.items():
-            raw_parts.append(self._raw_rows(name, rows))
             if name == STATUS_KIND:
                 report.status_events.extend(rows.drop_columns(list(PROVENANCE)).to_pylist())
                 report.days[STATUS_KIND].add(day)
                 continue
             existing = self.store.read(day, name) if name in stored else None
-            table, found = self._merge_dataset(name, existing, rows, report)
+            table, found = self._merge_dataset(name, existing, rows, raw, report)
             conflicts.extend(found)
             if table is not None:
                 writes[name] = table
                 report.days[name].add(day)
-        raw = self._merge_raw(self.store.read(day, RAW_EVENTS) if RAW_EVENTS in stored else None, concat(raw_parts))
-        if raw is not None:
-            writes[RAW_EVENTS] = raw
+        merged_raw = self._merge_raw(self.store.read(day, RAW_EVENTS) if RAW_EVENTS in stored else None, raw)
+        if merged_raw is not None:
+            writes[RAW_EVENTS] = merged_raw
         self.store.write_many(day, writes)
         return conflicts
 
-    def _raw_rows(self, kind_or_dataset: str, rows: pa.Table) -> pa.Table:
-        n = rows.num_rows
-        kind = rows.column("kind") if "kind" in rows.column_names else pa.repeat(pa.scalar(kind_or_dataset), n)
-        return pa.table({
-            "file": rows.column("_file"),
-            "offset": rows.column("_offset"),
-            "kind": kind,
-            "event_id": rows.column("event_id"),
-            "ts": rows.column("ts"),
-            "received_at": rows.column("_received_at"),
-            "line": rows.column("_line_bytes"),
-        }, schema=RAW_SCHEMA)
-
-    def _merge_dataset(self, dataset: str, existing: pa.Table | None, rows: pa.Table, report: IngestReport):
+    def _merge_dataset(self, dataset: str, existing: pa.Table | None, rows: pa.Table, raw: pa.Table,
+                       report: IngestReport):
         """(table to write or None if unchanged, conflict rejects)."""
         provenance = rows.select(list(PROVENANCE))
         new = rows.drop_columns(list(PROVENANCE))
@@ -201,11 +230,14 @@ class Ingestor:
             pos = merged.conflicts.column("_pos").to_numpy()
             prov = provenance.take(pa.array(pos)).to_pylist()
             keys = merged.conflicts.select(list(DATASET_KEYS[dataset])).to_pylist()
+            raw_keys = raw.select(["file", "offset"]).to_pandas()
             for p, k in zip(prov, keys, strict=True):  # conflicts are rare: a loop is fine
+                at = int(np.flatnonzero((raw_keys["file"] == p["_file"]).to_numpy()
+                                        & (raw_keys["offset"] == p["_offset"]).to_numpy())[0])
                 out.append({
                     "file": p["_file"], "offset": p["_offset"], "reason": "duplicate_conflict",
                     "detail": f"{dataset} key {k} is already stored with different content (first version kept)",
-                    "line": p["_line_bytes"], "received_at": p["_received_at"],
+                    "line": raw.column("line")[at].as_py().rstrip(b"\n"), "received_at": p["_received_at"],
                 })
         return table, out
 

@@ -33,6 +33,8 @@ def merge_rows(existing: pa.Table | None, new: pa.Table, keys: tuple[str, ...]) 
     """Merge ``new`` (already in arrival order) into ``existing`` (already deduplicated)."""
     n_old = existing.num_rows if existing is not None else 0
     combined = concat([existing, new]) if existing is not None else new
+    if combined.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows == combined.num_rows:
+        return Merged(_sort(combined), new.num_rows, 0, new.slice(0, 0))  # no key seen twice: fast path
     key_df = combined.select([*keys, "content_hash"]).to_pandas()
     dup = key_df.duplicated(subset=list(keys), keep="first").to_numpy()
     if not dup.any():

@@ -31,36 +31,42 @@ def temp_path_for(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
 
 
-def write_temp(target: Path, writer: Callable[[Path], None]) -> Path:
-    """Run ``writer(tmp)`` on a temp path beside ``target``, fsync it, return the temp path."""
+def write_temp(target: Path, writer: Callable[[Path], None], durable: bool = True) -> Path:
+    """Run ``writer(tmp)`` on a temp path beside ``target``, fsync it (if durable), return the temp path."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
         writer(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
 
 
-def commit_temp(tmp: Path, target: Path) -> None:
+def commit_temp(tmp: Path, target: Path, durable: bool = True) -> None:
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
-def atomic_write(target: Path, writer: Callable[[Path], None]) -> None:
-    """Write ``target`` atomically with ``writer(tmp_path)``."""
-    commit_temp(write_temp(target, writer), target)
+def atomic_write(target: Path, writer: Callable[[Path], None], durable: bool = True) -> None:
+    """Write ``target`` atomically with ``writer(tmp_path)``.
+
+    ``durable=False`` keeps the atomicity (old or new, never partial) but skips the fsyncs: for
+    writes whose loss in a power cut is harmless (e.g. tidying a manifest that is already committed).
+    """
+    commit_temp(write_temp(target, writer, durable), target, durable)
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    atomic_write(target, lambda p: p.write_bytes(data))
+def atomic_write_bytes(target: Path, data: bytes, durable: bool = True) -> None:
+    atomic_write(target, lambda p: p.write_bytes(data), durable)
 
 
-def atomic_write_json(target: Path, obj: Any) -> None:
-    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+def atomic_write_json(target: Path, obj: Any, durable: bool = True) -> None:
+    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
