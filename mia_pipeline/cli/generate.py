@@ -16,10 +16,13 @@ import click
 from mia_pipeline.synthetic.config import LEADERSHIPS, SCENARIO_DESCRIPTIONS, SCENARIOS, STRENGTH_RANGE
 
 
-def _data_dir(ctx: click.Context) -> Path:
-    state = ctx.find_root().obj
-    configured = getattr(state, "data_dir", None)
-    return Path(configured or os.environ.get("MIA_DATA_DIR") or "./data")
+def _backtest_root(ctx: click.Context) -> Path:
+    """``<data>/backtest``: from the ``mia`` group's layout (``--data-dir``, mia.yaml, $MIA_DATA_DIR)
+    when run under it, else from $MIA_DATA_DIR (default ./data)."""
+    layout = getattr(ctx.find_root().obj, "layout", None)
+    if layout is not None:
+        return Path(layout.backtest_dir)
+    return Path(os.environ.get("MIA_DATA_DIR") or "./data") / "backtest"
 
 
 def _start(value: str) -> datetime:
@@ -79,7 +82,7 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
 
     from mia_pipeline.synthetic.session_dir import generate_session_to_dir
 
-    root = _data_dir(ctx) / "backtest"
+    root = _backtest_root(ctx)
     plan = []
     for d in range(days):
         day_start = start + timedelta(days=d)

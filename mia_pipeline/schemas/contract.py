@@ -57,7 +57,7 @@ EXIT_REASONS = ("stop_loss", "take_profit", "trailing_stop", "signal", "manual",
 STATUSES = ("starting", "running", "ok", "degraded", "warning", "error", "critical", "stopped", "down")
 FEATURE_COUNT = 8
 
-F, I, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 TS = pa.timestamp("ms", tz="UTC")
 
 
@@ -68,12 +68,12 @@ def _st(*fields) -> pa.StructType:
 PAYLOADS: dict[str, pa.StructType] = {
     # guide §2.2 "Trade Snapshot", every field kept
     "trade": _st(
-        ("trade_id", S), ("symbol", S), ("action", S), ("quantity", I), ("price", F),
+        ("trade_id", S), ("symbol", S), ("action", S), ("quantity", INT), ("price", F),
         ("battle_navale", _st(
             ("signal_type", S), ("pattern", S), ("confluence_score", F),
             ("features", _st(*[(f"feature_{i}", F) for i in range(1, FEATURE_COUNT + 1)])),
             ("market_regime", S), ("strength", S))),
-        ("market_context", _st(("bid", F), ("ask", F), ("spread", F), ("volume", I), ("volatility", F))),
+        ("market_context", _st(("bid", F), ("ask", F), ("spread", F), ("volume", INT), ("volatility", F))),
         ("execution", _st(("order_id", S), ("fill_price", F), ("slippage", F), ("latency_ms", F),
                           ("commission", F))),
         ("risk_management", _st(("position_size_pct", F), ("stop_loss", F), ("take_profit", F),
@@ -81,7 +81,7 @@ PAYLOADS: dict[str, pa.StructType] = {
     ),
     # a position closed: the event timestamp is the exit time
     "trade_exit": _st(
-        ("trade_id", S), ("symbol", S), ("action", S), ("quantity", I), ("exit_price", F),
+        ("trade_id", S), ("symbol", S), ("action", S), ("quantity", INT), ("exit_price", F),
         ("entry_price", F), ("entry_timestamp", TS), ("pnl", F), ("pnl_pct", F), ("commission", F),
         ("slippage", F), ("holding_time_s", F), ("reason", S), ("order_id", S),
     ),
@@ -101,11 +101,11 @@ PAYLOADS: dict[str, pa.StructType] = {
     # OHLCV bar; sizes are float64 because feeds (IBKR) report fractional FX volumes
     "market_bar": _st(
         ("symbol", S), ("timeframe", S), ("open", F), ("high", F), ("low", F), ("close", F),
-        ("volume", F), ("vwap", F), ("bid_volume", F), ("ask_volume", F), ("trade_count", I),
+        ("volume", F), ("vwap", F), ("bid_volume", F), ("ask_volume", F), ("trade_count", INT),
     ),
     # quote and/or trade tick; seq orders ticks sharing a millisecond
     "market_tick": _st(
-        ("symbol", S), ("seq", I), ("bid", F), ("ask", F), ("last", F),
+        ("symbol", S), ("seq", INT), ("bid", F), ("ask", F), ("last", F),
         ("bid_size", F), ("ask_size", F), ("last_size", F),
     ),
     # one metric sample; tags is a fixed struct (the Arrow JSON reader has no map type): other tag
@@ -125,7 +125,7 @@ PAYLOADS: dict[str, pa.StructType] = {
 }
 
 # Envelope: `kind` is implied by the dataset and not stored; `timestamp` is stored as `ts`.
-ENVELOPE_PARSE = [("kind", S), ("schema_version", I), ("event_id", S), ("source", S), ("timestamp", S)]
+ENVELOPE_PARSE = [("kind", S), ("schema_version", INT), ("event_id", S), ("source", S), ("timestamp", S)]
 ENVELOPE_REQUIRED = ("kind", "schema_version", "event_id", "source", "timestamp")
 
 # Value rules per kind, by dotted path. Checked in this order; the first failing rule names the reason.

@@ -105,11 +105,12 @@ _BASE: dict[str, dict[str, Any]] = {
 }
 
 
-def make_event(kind: str, **overrides: Any) -> dict[str, Any]:
+def make_event(kind: str, /, **overrides: Any) -> dict[str, Any]:
     """A valid event of ``kind`` (a deep copy), with top-level ``overrides`` applied.
 
     An override of ``None`` removes the key (to build "missing field" cases), e.g.
-    ``make_event("market_tick", seq=None)``. ``event_id`` defaults to ``"evt-<kind>-1"``.
+    ``make_event("market_tick", seq=None)``; ``kind=`` may be overridden too (unknown-kind cases).
+    ``event_id`` defaults to ``"evt-<kind>-1"``.
     """
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(EVENT_KINDS)}")

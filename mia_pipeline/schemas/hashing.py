@@ -31,6 +31,7 @@ _U = np.uint64
 _M1, _M2, _GOLD = _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB), _U(0x9E3779B97F4A7C15)
 _STRUCT, _LIST, _NULL_ITEM = _U(0x5354525543540001), _U(0x4C4953540002), _U(0x4E554C4C0003)
 _MAX_CELLS = 1 << 22  # bytes gathered at once when hashing strings
+_ZERO = _U(0)
 
 
 def mix(z: np.ndarray) -> np.ndarray:
@@ -72,7 +73,7 @@ def _bytes_hash(arr: pa.Array) -> np.ndarray:
     return out
 
 
-def _scalar_hash(arr: pa.Array, key: np.uint64 = _U(0)) -> np.ndarray:
+def _scalar_hash(arr: pa.Array, key: np.uint64 = _ZERO) -> np.ndarray:
     """``mix(value bits ^ key)`` per row (garbage where null: callers mask)."""
     t = arr.type
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):

@@ -68,6 +68,15 @@ def empty_table(name: str) -> pa.Table:
     return TABLE_SCHEMAS[name].append(pa.field("_line", pa.int64())).empty_table()
 
 
+def _without_lines(fast, lines: list[int]):
+    """Drop rows of the given line numbers from a KindParse (they go to the slow path instead)."""
+    drop = np.asarray(lines, dtype=np.int64)
+    keep = [~np.isin(ln, drop) for ln in fast.lines]
+    fast.tables = [t.filter(pa.array(k)) for t, k in zip(fast.tables, keep, strict=True)]
+    fast.lines = [ln[k] for ln, k in zip(fast.lines, keep, strict=True)]
+    return fast
+
+
 def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | None = None,
                 max_line_bytes: int = 1_000_000, max_future_ms: int = 300_000) -> ParseResult:
     """Parse and validate a buffer of complete JSON lines (each ending with ``\\n``).
@@ -98,6 +107,7 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
     def raw(i: int) -> bytes:
         return data[off[i]: off[i] + clen[i]]
 
+    gather = L.gatherable(data, off, lines)
     parsed: dict[str, list[tuple[pa.Table, np.ndarray]]] = defaultdict(list)
     residuals: dict[str, dict[int, dict]] = defaultdict(dict)
     slow_lines = candidates[sniffed < 0].tolist()
@@ -105,14 +115,22 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
         idx = candidates[sniffed == k]
         if not len(idx):
             continue
-        sub = lines if len(idx) == n else lines.take(pa.array(idx))
+        sub = lines if len(idx) == n else gather.take(pa.array(idx))
         fast = parse_kind(kind, sub, idx)
-        parsed[kind] += list(zip(fast.tables, fast.lines, strict=True))
-        slow_lines += fast.slow_lines
+        unreadable = []  # Arrow read it but json.loads cannot: not expected, handled anyway
         for line in (x for arr in fast.with_unknown_keys for x in arr.tolist()):
-            res = residual_of(raw(line), kind)
+            try:
+                res = residual_of(raw(line), kind)
+            except LineError:
+                unreadable.append(line)
+                continue
             if res:
                 residuals[kind][line] = res
+        if unreadable:
+            fast = _without_lines(fast, unreadable)
+            slow_lines += unreadable
+        parsed[kind] += list(zip(fast.tables, fast.lines, strict=True))
+        slow_lines += fast.slow_lines
 
     slow_rows: dict[str, list[tuple[int, dict]]] = defaultdict(list)
     for line in sorted(slow_lines):
@@ -130,6 +148,8 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
 
     tables = {table_name(k): empty_table(table_name(k)) for k in EVENT_KINDS}
     for kind, parts in parsed.items():
+        if not parts:
+            continue
         t = pa.concat_tables([p for p, _ in parts]) if len(parts) > 1 else parts[0][0]
         line_no = np.concatenate([ln for _, ln in parts]) if len(parts) > 1 else parts[0][1]
         if len(parts) > 1 and np.any(np.diff(line_no) < 0):

@@ -16,7 +16,6 @@ import pyarrow as pa
 from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-_KIND_STRUCTS = {k: pa.struct(list(s)) for k, s in KIND_PARSE_SCHEMAS.items()}
 
 
 class LineError(Exception):
@@ -36,10 +35,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
 def loads_line(raw: bytes) -> Any:
     """``json.loads`` with duplicate-key detection; errors become :class:`LineError`."""
     try:
-        return json.loads(raw, object_pairs_hook=_no_duplicates)
+        return _DECODER.decode(raw.decode("utf-8").strip(" \t\r\n"))
     except LineError:
         raise
     except UnicodeDecodeError as exc:
@@ -56,49 +58,69 @@ def _check_str(value: str, path: str) -> str:
     return value
 
 
-def _conform(value: Any, typ: pa.DataType, path: str) -> tuple[Any, Any]:
-    """``(typed value, residual)`` of one JSON value; residual holds unknown nested keys or None."""
-    if value is None:
-        return None, None
+def _compile(typ: pa.DataType):
+    """A checker ``f(value, path) -> (typed value, residual or None)`` for one Arrow type."""
     if pa.types.is_struct(typ):
-        if not isinstance(value, dict):
-            raise LineError("wrong_type", f"{path}: expected an object, got {type(value).__name__}")
-        row, residual = {}, {}
-        names = {f.name: f.type for f in typ}
-        for key, sub in value.items():
-            if key in names:
-                row[key], res = _conform(sub, names[key], f"{path}.{key}" if path else key)
-                if res is not None:
-                    residual[key] = res
-            else:
-                residual[_check_str(key, path)] = sub
-        return row, (residual or None)
+        fields = {f.name: _compile(f.type) for f in typ}
+
+        def struct(value, path):
+            if not isinstance(value, dict):
+                raise LineError("wrong_type", f"{path}: expected an object, got {type(value).__name__}")
+            row, residual = {}, {}
+            for key, sub in value.items():
+                check = fields.get(key)
+                if check is None:
+                    residual[_check_str(key, path)] = sub
+                elif sub is not None:
+                    row[key], res = check(sub, f"{path}.{key}" if path else key)
+                    if res is not None:
+                        residual[key] = res
+            return row, (residual or None)
+        return struct
     if pa.types.is_list(typ):
-        if not isinstance(value, list):
-            raise LineError("wrong_type", f"{path}: expected an array, got {type(value).__name__}")
-        return [_conform(v, typ.value_type, f"{path}[{i}]")[0] for i, v in enumerate(value)], None
+        item = _compile(typ.value_type)
+
+        def array(value, path):
+            if not isinstance(value, list):
+                raise LineError("wrong_type", f"{path}: expected an array, got {type(value).__name__}")
+            return [None if v is None else item(v, f"{path}[{i}]")[0] for i, v in enumerate(value)], None
+        return array
     if pa.types.is_string(typ):
-        if not isinstance(value, str):
-            raise LineError("wrong_type", f"{path}: expected a string, got {type(value).__name__}")
-        return _check_str(value, path), None
+        def string(value, path):
+            if type(value) is not str:
+                raise LineError("wrong_type", f"{path}: expected a string, got {type(value).__name__}")
+            return (value if value.isascii() else _check_str(value, path)), None
+        return string
     if pa.types.is_boolean(typ):
-        if not isinstance(value, bool):
-            raise LineError("wrong_type", f"{path}: expected true/false, got {type(value).__name__}")
-        return value, None
+        def boolean(value, path):
+            if type(value) is not bool:
+                raise LineError("wrong_type", f"{path}: expected true/false, got {type(value).__name__}")
+            return value, None
+        return boolean
     if pa.types.is_integer(typ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise LineError("wrong_type", f"{path}: expected an integer, got {value!r}"[:200])
-        if not _I64_MIN <= value <= _I64_MAX:
-            raise LineError("wrong_type", f"{path}: integer out of int64 range")
-        return value, None
+        def integer(value, path):
+            if type(value) is not int:
+                raise LineError("wrong_type", f"{path}: expected an integer, got {value!r}"[:200])
+            if not _I64_MIN <= value <= _I64_MAX:
+                raise LineError("wrong_type", f"{path}: integer out of int64 range")
+            return value, None
+        return integer
     if pa.types.is_floating(typ):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise LineError("wrong_type", f"{path}: expected a number, got {type(value).__name__}")
-        try:
-            return float(value), None
-        except OverflowError:
-            raise LineError("wrong_type", f"{path}: number out of float64 range") from None
+        def number(value, path):
+            t = type(value)
+            if t is float:
+                return value, None
+            if t is not int:
+                raise LineError("wrong_type", f"{path}: expected a number, got {t.__name__}")
+            try:
+                return float(value), None
+            except OverflowError:
+                raise LineError("wrong_type", f"{path}: number out of float64 range") from None
+        return number
     raise TypeError(f"no JSON rule for Arrow type {typ}")  # contract bug, not bad input
+
+
+_CHECKERS = {k: _compile(pa.struct(list(s))) for k, s in KIND_PARSE_SCHEMAS.items()}
 
 
 def conform_event(obj: Any) -> tuple[str, dict, dict | None]:
@@ -112,7 +134,7 @@ def conform_event(obj: Any) -> tuple[str, dict, dict | None]:
         raise LineError("wrong_type", f"kind: expected a string, got {type(kind).__name__}")
     if kind not in EVENT_KINDS:
         raise LineError("unknown_kind", f"kind {kind!r}"[:200])
-    row, residual = _conform(obj, _KIND_STRUCTS[kind], "")
+    row, residual = _CHECKERS[kind](obj, "")
     if residual:
         try:
             json.dumps(residual, ensure_ascii=False).encode("utf-8")
@@ -124,4 +146,4 @@ def conform_event(obj: Any) -> tuple[str, dict, dict | None]:
 def residual_of(raw: bytes, kind: str) -> dict | None:
     """Unknown keys of a line the fast path already parsed (for the ``extra`` column)."""
     obj = loads_line(raw)
-    return _conform(obj, _KIND_STRUCTS[kind], "")[1]
+    return _CHECKERS[kind](obj, "")[1]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,7 +47,7 @@ def _day(value: str | date | None) -> date | None:
 
 
 def _ms(d: date) -> int:
-    return int(datetime.combine(d, time(0), timezone.utc).timestamp() * 1000)
+    return int(datetime.combine(d, time(0), UTC).timestamp() * 1000)
 
 
 class OfflineFeed:

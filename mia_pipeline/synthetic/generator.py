@@ -58,13 +58,15 @@ class MIA_IA_DataGenerator:  # noqa: N801 - the seed's name
 
     def generate_tables(self, cfg: GenConfig, scenario: str = "normal", leadership: str = "NQ_leads",
                         strength: float = 0.15, options_context: bool = True, include_labels: bool = True,
-                        *, tables: tuple[str, ...] = frames.TABLES, on_table=None) -> dict[str, pa.Table]:
+                        *, tables: tuple[str, ...] = frames.TABLES, on_table=None, on_chunk=None
+                        ) -> dict[str, pa.Table]:
         """Same as ``generate_realistic_session`` but returns ``pyarrow.Table`` objects; ``tables``
-        selects which to build (the others' content does not depend on the selection) and
-        ``on_table(name, table)`` is called as each table completes."""
+        selects which to build (the others' content does not depend on the selection);
+        ``on_table(name, table)`` is called as each table completes and ``on_chunk("l2", chunk)``
+        as each row-group-sized chunk of the order book is built."""
         validate_choice(scenario, leadership, strength)
         return simulate(self.rng, cfg, scenario, leadership, float(strength), options_context, include_labels,
-                        self.model, tuple(tables), on_table)
+                        self.model, tuple(tables), on_table, on_chunk)
 
     @staticmethod
     def export_to_parquet(data: dict[str, pd.DataFrame], output_dir: str | Path) -> dict[str, Path]:

@@ -9,6 +9,7 @@ print. Prices are integers of ticks until the frames are built, so they sit exac
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,36 +129,39 @@ def _depth_shape(levels: int) -> np.ndarray:
     return shape
 
 
-def build_book(rng: np.random.Generator, grid: Grid, l1: L1Arrays, plan: ScenarioPlan, levels: int,
-               tick: float) -> BookArrays:
-    """Snapshots every ``l2_interval_ms``: level 0 is the as-of L1 quote (price and size), deeper
-    levels one tick apart (sometimes two where the book is thin around news), sizes growing with
-    depth. Sizes are computed in float32: 2 x 10 x 1.7M values per 24 h session."""
-    idx = np.searchsorted(grid.l1_ts, grid.l2_ts, side="right") - 1
-    keep = idx >= 0
-    idx, ts = idx[keep], grid.l2_ts[keep]
-    m = len(idx)
-    thin = 1.0 - plan.size_mult[idx]
-    if np.any(thin > 0.05):
-        gap = rng.random((m, 2, levels), dtype=np.float32) < (0.35 * thin)[:, None, None].astype(np.float32)
-        gap[:, :, 0] = False
-        offsets = (np.cumsum(1 + gap, axis=2, dtype=np.int32) - 1).astype(np.float64) * tick
-    else:
-        offsets = np.arange(levels, dtype=np.float64) * tick
-    bid_px = (l1.bid[idx] * tick)[:, :, None] - offsets
-    ask_px = (l1.ask[idx] * tick)[:, :, None] + offsets
-    med = l1.top_median[idx].astype(np.float32)[:, :, None]
+def book_chunks(rng: np.random.Generator, grid: Grid, l1: L1Arrays, plan: ScenarioPlan, levels: int,
+                tick: float, snapshots_per_chunk: int) -> Iterator[BookArrays]:
+    """Snapshots every ``l2_interval_ms``, in chunks: level 0 is the as-of L1 quote (price and size),
+    deeper levels one tick apart (sometimes two where the book is thin around news), sizes growing
+    with depth. Chunks let the caller write a chunk while the next one is built."""
+    idx_all = np.searchsorted(grid.l1_ts, grid.l2_ts, side="right") - 1
+    keep = idx_all >= 0
+    idx_all, ts_all = idx_all[keep], grid.l2_ts[keep]
     # Deeper-level sizes: rows of a small random table of (depth shape x U[0.5, 1.5)) patterns, one
-    # row per snapshot and side; cheaper than 2 x 33M fresh draws per day and just as irregular.
-    table = (0.5 + rng.random((_SIZE_PATTERNS, levels), dtype=np.float32)) * _depth_shape(levels)
+    # row per snapshot and side, scaled by the row's median size in integer fixed point (x 1024):
+    # three passes over the 2 x 33M size values of a 24 h session.
+    table = ((0.5 + rng.random((_SIZE_PATTERNS, levels))) * _depth_shape(levels) * 1024).astype(np.int32)
+    flat = np.arange(levels, dtype=np.float64) * tick
+    for lo in range(0, len(idx_all), snapshots_per_chunk):
+        idx, ts = idx_all[lo:lo + snapshots_per_chunk], ts_all[lo:lo + snapshots_per_chunk]
+        m = len(idx)
+        thin = 1.0 - plan.size_mult[idx]
+        offsets = flat
+        if np.any(thin > 0.05):
+            gap = rng.random((m, 2, levels), dtype=np.float32) < (0.35 * thin)[:, None, None].astype(np.float32)
+            gap[:, :, 0] = False
+            offsets = (np.cumsum(1 + gap, axis=2, dtype=np.int32) - 1).astype(np.float64) * tick
+        med = np.maximum(l1.top_median[idx], 1.0).astype(np.int32)[:, :, None]
+        bid_sz, ask_sz = (_sizes(rng, table, med, top[idx]) for top in (l1.bid_size, l1.ask_size))
+        yield BookArrays(ts, (l1.bid[idx] * tick)[:, :, None] - offsets, bid_sz,
+                         (l1.ask[idx] * tick)[:, :, None] + offsets, ask_sz)
 
-    buf = np.empty((m, 2, levels), dtype=np.float32)  # one scratch buffer for both sides
 
-    def sizes(top: np.ndarray) -> np.ndarray:
-        np.multiply(table[rng.integers(0, _SIZE_PATTERNS, size=(m, 2))], med, out=buf)
-        np.maximum(buf, np.float32(1.0), out=buf)
-        out = buf.astype(np.int32)
-        out[:, :, 0] = top[idx]
-        return out
-
-    return BookArrays(ts, bid_px, sizes(l1.bid_size), ask_px, sizes(l1.ask_size))
+def _sizes(rng: np.random.Generator, table: np.ndarray, med: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """(m, 2, levels) int32 sizes: table patterns x median (fixed point / 1024), level 0 = ``top``."""
+    out = table[rng.integers(0, _SIZE_PATTERNS, size=top.shape)]
+    out *= med
+    out >>= 10
+    np.maximum(out, 1, out=out)
+    out[:, :, 0] = top
+    return out

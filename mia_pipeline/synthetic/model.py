@@ -22,7 +22,7 @@ class MarketModel:
     jumps_per_day: float = 30.0  # price jumps of the common factor (Poisson, per Globex day)
     jump_size: float = 2.5  # jump = jump_size x local 1-min sigma x |Student-t(3)|, random sign
     intraday: bool = True  # ET time-of-day profiles for volatility, volume and book depth
-    es_sigma_1min: float = 2.88e-4  # ES 1-min log-return sigma, RMS over a Globex day (1.4 pt at 5000)
+    es_sigma_1min: float = 2.6e-4  # ES 1-min log-return sigma, RMS over a Globex day (1.4 pt at 5000)
     # ES-NQ co-movement and leadership.
     nq_vol_ratio: float = 1.35  # NQ / ES volatility in return terms
     es_nq_corr: float = 0.92  # correlation of the 1-s shocks (the common factor's share)
@@ -32,7 +32,7 @@ class MarketModel:
     nq_daily_volume: float = 0.65e6
     volume_vol_elasticity: float = 1.0  # expected volume ~ (stochastic vol factor) ** elasticity
     volume_move_share: float = 0.4  # share of expected volume driven by the row's own |price move|
-    daily_volume_elasticity: float = 0.5  # day volume ~ (day vol factor) ** this
+    daily_volume_elasticity: float = 0.3  # day volume ~ (day vol factor) ** this
     trade_size_shape: float = 0.8  # gamma shape of the Poisson mixture (lower = burstier prints)
     flow_coupling: float = 0.20  # P(buy) shift toward the direction of the row's price move
     # Book: median top-of-book size (contracts) at average liquidity.

@@ -28,7 +28,7 @@ def leadership_delays(leadership: str, strength: float, model: MarketModel, l1_i
 def _delayed(x: np.ndarray, d: int, pre: np.ndarray) -> np.ndarray:
     if d == 0:
         return x
-    return np.concatenate([pre[-d:], x[: len(x) - d]])
+    return np.concatenate([pre[-d:], x])[: len(x)]  # step i sees the factor of step i - d
 
 
 def latent_log_paths(

@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 
+from mia_pipeline.synthetic.columns import Table, col, rows_by_value
 from mia_pipeline.synthetic.config import GenConfig
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
-from mia_pipeline.synthetic.invariants import symbol_rows
 from mia_pipeline.synthetic.model import DEFAULT_MODEL, GAUSSIAN_WALK, MarketModel
 from mia_pipeline.synthetic.schedule import ET, et_hour
 
@@ -47,15 +46,16 @@ def _returns(mid: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return r
 
 
-def _session_series(l1: pd.DataFrame, es: str, nq: str) -> dict:
-    rows = symbol_rows(l1)
-    ts = l1["ts"].to_numpy(np.int64)
-    bid, ask = l1["bid"].to_numpy(np.float64), l1["ask"].to_numpy(np.float64)
+def _session_series(l1: Table, es: str, nq: str) -> dict:
+    rows = rows_by_value(l1)
+    ts = col(l1, "ts", np.int64)
+    bid, ask = col(l1, "bid", np.float64), col(l1, "ask", np.float64)
+    last_size, last_price = col(l1, "last_size", np.int64), col(l1, "last_price", np.float64)
+    bid_size = col(l1, "bid_size", np.int64)
     out: dict = {"tick_spread": {}, "top_size": {}}
     for name, sym in (("es", es), ("nq", nq)):
         i = rows[sym]
-        t, mid = ts[i], (bid[i] + ask[i]) / 2.0
-        size = l1["last_size"].to_numpy(np.int64)[i]
+        t, mid, size = ts[i], (bid[i] + ask[i]) / 2.0, last_size[i]
         minute = t // 60_000
         starts, last = _last_of(minute)
         out[f"r_{name}"] = _returns(mid[last], minute[starts])
@@ -70,10 +70,9 @@ def _session_series(l1: pd.DataFrame, es: str, nq: str) -> dict:
         if traded.any():
             tsec = sec[traded]
             t_starts, t_last = _last_of(tsec)
-            prints = l1["last_price"].to_numpy(np.float64)[i][traded]
-            out[f"trade_r1s_{name}"] = _returns(prints[t_last], tsec[t_starts])
+            out[f"trade_r1s_{name}"] = _returns(last_price[i][traded][t_last], tsec[t_starts])
         out["tick_spread"][name] = np.rint((ask[i] - bid[i]) / 0.25)
-        out["top_size"][name] = l1["bid_size"].to_numpy(np.int64)[i]
+        out["top_size"][name] = bid_size[i]
         out[f"volume_{name}"] = float(size.sum())
         out["open_minutes"] = len(starts)
     return out
@@ -128,8 +127,8 @@ def _window_mean(values: np.ndarray, hour: np.ndarray, lo: float, hi: float) -> 
     return float(np.nanmean(values[sel])) if sel.any() else float("nan")
 
 
-def measure(sessions: Iterable[dict[str, pd.DataFrame]], *, es: str = "ES", nq: str = "NQ") -> dict[str, float]:
-    """Measure the stylized facts over sessions (dicts with at least an ``l1`` DataFrame)."""
+def measure(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "NQ") -> dict[str, float]:
+    """Measure the stylized facts over sessions (dicts with at least an ``l1`` DataFrame/Arrow table)."""
     per = [_session_series(s["l1"], es, nq) for s in sessions]
     if not per:
         raise ValueError("measure() needs at least one session")
@@ -268,14 +267,14 @@ def globex_day_starts(n: int, first: datetime | None = None) -> list[datetime]:
 
 
 def battery_sessions(n: int = 20, seed: int = 0, *, model: MarketModel = DEFAULT_MODEL,
-                     leadership: str = "NQ_leads", scenario: str = "normal") -> Iterator[dict[str, pd.DataFrame]]:
-    """``n`` full Globex days (seeds ``seed + i``), L1 only, generated lazily."""
+                     leadership: str = "NQ_leads", scenario: str = "normal") -> Iterator[dict[str, Table]]:
+    """``n`` full Globex days (seeds ``seed + i``), L1 only (Arrow), generated lazily."""
     for i, start in enumerate(globex_day_starts(n)):
         gen = MIA_IA_DataGenerator(seed=seed + i, model=model)
         t = gen.generate_tables(GenConfig(start=start, minutes=24 * 60), scenario, leadership, tables=("l1",))
-        yield {"l1": t["l1"].to_pandas()}
+        yield {"l1": t["l1"]}
 
 
-def gaussian_walk_sessions(n: int = 20, seed: int = 0) -> Iterator[dict[str, pd.DataFrame]]:
+def gaussian_walk_sessions(n: int = 20, seed: int = 0) -> Iterator[dict[str, Table]]:
     """The same days from a Gaussian random walk: constant volatility and volume, no leadership."""
     return battery_sessions(n, seed, model=GAUSSIAN_WALK, leadership="balanced")

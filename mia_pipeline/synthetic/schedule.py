@@ -76,8 +76,8 @@ def open_intervals(start_ms: int, end_ms: int) -> list[OpenInterval]:
 
     >>> from datetime import datetime, timezone
     >>> s = int(datetime(2025, 8, 22, 20, 0, tzinfo=timezone.utc).timestamp() * 1000)  # Fri 16:00 ET
-    >>> [(i.close_ms - i.open_ms) // 60_000 for i in open_intervals(s, s + 3 * DAY_MS)]  # Fri, Sun-Mon
-    [60, 1260]
+    >>> [(i.close_ms - i.open_ms) // 60_000 for i in open_intervals(s, s + 3 * DAY_MS)]  # Fri 16-17, Sun 18 - Mon 16
+    [60, 1320]
     """
     first = datetime.fromtimestamp(start_ms / 1000, ET).date() - timedelta(days=1)
     last = datetime.fromtimestamp(end_ms / 1000, ET).date()

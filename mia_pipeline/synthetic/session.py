@@ -16,8 +16,9 @@ from mia_pipeline.synthetic.bars import Trades, _runs, bars_of, footprint_of, tr
 from mia_pipeline.synthetic.config import LABEL_SIDE, LABELS, GenConfig
 from mia_pipeline.synthetic.context import build_context
 from mia_pipeline.synthetic.features import REGIMES, ground_truth, leadership_features
-from mia_pipeline.synthetic.microstructure import L1Arrays, build_book, build_l1
+from mia_pipeline.synthetic.microstructure import L1Arrays, book_chunks, build_l1
 from mia_pipeline.synthetic.model import MarketModel
+from mia_pipeline.synthetic.parquet import ROW_GROUP_ROWS
 from mia_pipeline.synthetic.paths import latent_log_paths, leadership_delays
 from mia_pipeline.synthetic.scenarios import PlanInputs, make_plan
 from mia_pipeline.synthetic.schedule import build_grid, vol_profile
@@ -29,14 +30,16 @@ BURN_IN_S = 7200
 def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership: str, strength: float,
              options_context: bool, include_labels: bool, model: MarketModel,
              tables: tuple[str, ...] = frames.TABLES,
-             on_table: Callable[[str, pa.Table], None] | None = None) -> dict[str, pa.Table]:
+             on_table: Callable[[str, pa.Table], None] | None = None,
+             on_chunk: Callable[[str, pa.Table], None] | None = None) -> dict[str, pa.Table]:
     """The session's tables as Arrow tables (empty tables if Globex is closed throughout).
 
     ``tables`` limits what is built (L1 always is); the book, context and feature streams draw from
     their own child generators, so leaving a table out does not change the others. ``on_table`` is
-    called with each requested table as soon as it is complete (e.g. to start writing it).
+    called with each requested table as soon as it is complete (e.g. to start writing it), and
+    ``on_chunk`` with each ``ROW_GROUP_ROWS``-row chunk of the L2 table while it is being built.
     """
-    out = _Tables(tables, on_table)
+    out = _Tables(tables, on_table, on_chunk)
     unknown = set(tables) - set(frames.TABLES)
     if unknown:
         raise ValueError(f"unknown tables {sorted(unknown)}; valid: {', '.join(frames.TABLES)}")
@@ -81,9 +84,11 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     symbols = (cfg.symbol_es, cfg.symbol_nq)
     out["l1"] = _l1_table(grid.l1_ts, l1, tick, symbols)
     if "l2" in tables:
-        book = build_book(rng_book, grid, l1, plan, cfg.book_levels, tick)
-        out["l2"] = _l2_table(book, symbols, cfg.book_levels)
-        del book
+        chunks = []
+        for book in book_chunks(rng_book, grid, l1, plan, cfg.book_levels, tick, ROW_GROUP_ROWS // 2):
+            chunks.append(_l2_table(book, symbols, cfg.book_levels))
+            out.chunk("l2", chunks[-1])
+        out["l2"] = pa.concat_tables(chunks) if chunks else frames.empty("l2")
     if "bars" in tables or "footprint" in tables:
         out["bars"], out["footprint"] = _bar_tables(grid.l1_ts, l1, tick, cfg.bar_tf_s * 1000, symbols)
     if not {"context", "leadership_features", "ground_truth"} & set(tables):
@@ -122,9 +127,13 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
 class _Tables(dict):
     """Collects the requested tables, announcing each one once it is complete."""
 
-    def __init__(self, wanted: tuple[str, ...], on_table):
+    def __init__(self, wanted: tuple[str, ...], on_table, on_chunk):
         super().__init__()
-        self.wanted, self.on_table = wanted, on_table
+        self.wanted, self.on_table, self.on_chunk = wanted, on_table, on_chunk
+
+    def chunk(self, name: str, table: pa.Table) -> None:
+        if self.on_chunk is not None:
+            self.on_chunk(name, table)
 
     def __setitem__(self, name: str, table: pa.Table) -> None:
         super().__setitem__(name, table)

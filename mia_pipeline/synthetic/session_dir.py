@@ -3,7 +3,8 @@
 The session is written to a temporary directory next to the target, fsynced, then renamed into
 place. If the target exists it is first renamed aside and deleted after the swap, so a crash leaves
 either the old session, the new one, or nothing at the target path (never a mix); leftovers of a
-crashed run (``.<name>.tmp-*``, ``.<name>.old-*``) are removed by the next run.
+crashed run (``.<name>.tmp-*``, ``.<name>.old-*``, older than an hour) are removed by the next run.
+``meta.json`` holds no wall-clock time, so it is byte-identical across runs too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mia_pipeline.synthetic import frames
 from mia_pipeline.synthetic.config import GenConfig, validate_choice
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
 from mia_pipeline.synthetic.invariants import assert_invariants
-from mia_pipeline.synthetic.parquet import WRITE_OPTIONS, write_table_file
+from mia_pipeline.synthetic.parquet import ROW_GROUP_ROWS, WRITE_OPTIONS, StreamWriter, write_table_file
 
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
@@ -56,9 +57,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _clean_leftovers(target: Path) -> None:
+def _clean_leftovers(target: Path, older_than_s: float = 3600.0) -> None:
+    """Remove what a crashed run left next to ``target`` (not a concurrent run's work in progress)."""
+    now = time.time()
     for stale in target.parent.glob(f".{target.name}.*-*"):
-        if stale.is_dir() and (".tmp-" in stale.name or ".old-" in stale.name):
+        if (stale.is_dir() and (".tmp-" in stale.name or ".old-" in stale.name)
+                and now - stale.stat().st_mtime > older_than_s):
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -92,20 +96,33 @@ def generate_session_to_dir(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    # Each table is written (to the temporary directory) as soon as it is generated, on two threads,
-    # while generation and the invariant checks go on: the big L2 file overlaps the rest of the work.
-    pool = ThreadPoolExecutor(max_workers=2)
+    # Tables are written to the temporary directory as soon as they are generated, while generation
+    # and the checks go on: one thread appends the order book chunk by chunk as it is built (the
+    # largest file), another writes the other tables. Nothing is moved into place before the checks pass.
+    pool, book_pool = ThreadPoolExecutor(max_workers=1), ThreadPoolExecutor(max_workers=1)
     writes: dict = {}
+    streams: dict = {}
+    chunk_writes: list = []
     try:
         def write(name, table):
-            writes[name] = pool.submit(write_table_file, table, tmp / f"{name}.parquet", True)
+            if name in streams:
+                writes[name] = book_pool.submit(streams[name].close)
+            else:
+                writes[name] = pool.submit(write_table_file, table, tmp / f"{name}.parquet", True)
+
+        def write_chunk(name, chunk):
+            if name not in streams:
+                streams[name] = StreamWriter(tmp / f"{name}.parquet", chunk.schema, fsync=True)
+            chunk_writes.append(book_pool.submit(streams[name].write, chunk))
 
         tables = gen.generate_tables(cfg, scenario, leadership, strength, options_context, include_labels,
-                                     on_table=write)
-        checks = assert_invariants({name: frames.to_pandas(t) for name, t in tables.items()},
-                                   tick_size=cfg.tick_size, bar_tf_s=cfg.bar_tf_s)
+                                     on_table=write, on_chunk=write_chunk)
+        checks = assert_invariants(tables, tick_size=cfg.tick_size, bar_tf_s=cfg.bar_tf_s)
+        for future in chunk_writes:
+            future.result()  # re-raise a failed chunk write here
         paths = {name: writes[name].result() for name in frames.TABLES}
         pool.shutdown()
+        book_pool.shutdown()
         files = {name: _sha256(p) for name, p in paths.items()}
         rows = {name: t.num_rows for name, t in tables.items()}
         del tables
@@ -116,7 +133,7 @@ def generate_session_to_dir(
             "scenario": scenario, "leadership": leadership, "strength": strength, "seed": seed,
             "options_context": options_context, "include_labels": include_labels,
             "config": config_json, "start_ms": cfg.start_ms, "end_ms": cfg.end_ms,
-            "parquet": dict(WRITE_OPTIONS), "versions": _versions(),
+            "parquet": dict(WRITE_OPTIONS, row_group_rows=ROW_GROUP_ROWS), "versions": _versions(),
             "rows": rows, "sha256": files,
         }
         with open(tmp / META_FILE, "w") as fh:
@@ -135,6 +152,9 @@ def generate_session_to_dir(
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
+        book_pool.shutdown(wait=True, cancel_futures=True)
+        for stream in streams.values():
+            stream.abort()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {

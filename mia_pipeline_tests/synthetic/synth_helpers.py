@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -11,8 +11,8 @@ import pandas as pd
 from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator
 
 # 09:30 ET on a Thursday (the seed's example start) and 12:00 ET (quieter midday).
-US_OPEN = datetime(2025, 8, 21, 13, 30, tzinfo=timezone.utc)
-MIDDAY = datetime(2025, 8, 21, 16, 0, tzinfo=timezone.utc)
+US_OPEN = datetime(2025, 8, 21, 13, 30, tzinfo=UTC)
+MIDDAY = datetime(2025, 8, 21, 16, 0, tzinfo=UTC)
 
 
 @lru_cache(maxsize=64)

@@ -134,3 +134,17 @@ def test_generate_session_to_dir_validates_arguments(tmp_path):
     with pytest.raises(ValueError, match="strength"):
         _write(tmp_path / "x", strength=0.5)
     assert not (tmp_path / "x").exists()
+
+
+def test_streamed_order_book_file_equals_a_one_shot_write(tmp_path):
+    """Regression guard: generate_session_to_dir streams L2 row group by row group; the bytes must
+    equal writing the whole table at once (export_to_parquet), or reproducibility breaks."""
+    from mia_pipeline.synthetic import GenConfig
+    from mia_pipeline.synthetic.parquet import ROW_GROUP_ROWS
+
+    summary = _write(tmp_path / "streamed", seed=8, minutes=240, scenario="news_spike")
+    assert summary["rows"]["l2"] > ROW_GROUP_ROWS  # at least two streamed chunks
+    data = MIA_IA_DataGenerator(seed=8).generate_realistic_session(GenConfig(start=US_OPEN, minutes=240), "news_spike")
+    paths = MIA_IA_DataGenerator.export_to_parquet(data, tmp_path / "oneshot")
+    for table in TABLES:
+        assert paths[table].read_bytes() == (tmp_path / "streamed" / f"{table}.parquet").read_bytes(), table

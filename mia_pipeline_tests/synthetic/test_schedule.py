@@ -1,6 +1,6 @@
 """CME Globex schedule: no rows in the daily halt or at the weekend; sessions of any length."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -80,4 +80,4 @@ def test_naive_start_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         GenConfig(start=datetime(2025, 8, 21, 13, 30))
     with pytest.raises(ValueError, match="minutes"):
-        GenConfig(start=datetime(2025, 8, 21, 13, 30, tzinfo=timezone.utc), minutes=0)
+        GenConfig(start=datetime(2025, 8, 21, 13, 30, tzinfo=UTC), minutes=0)

@@ -8,7 +8,7 @@ from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator
 def test_shapes_and_invariants():
     """Test des formes et invariants critiques"""
     gen = MIA_IA_DataGenerator(seed=1)
-    cfg = GenConfig(start=datetime(2025, 8, 21, 13, 30, tzinfo=timezone.utc), minutes=30)
+    cfg = GenConfig(start=datetime(2025, 8, 21, 13, 30, tzinfo=timezone.utc), minutes=30)  # noqa: UP017 (seed verbatim)
     data = gen.generate_realistic_session(cfg, scenario="confluence_breakout")
 
     # Vérification des colonnes

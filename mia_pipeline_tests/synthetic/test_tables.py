@@ -98,3 +98,26 @@ def test_checks_accept_frames_read_back_from_parquet(tmp_path):
     MIA_IA_DataGenerator.export_to_parquet(data, tmp_path)
     back = {name: pd.read_parquet(tmp_path / f"{name}.parquet") for name in TABLES}
     assert all(r.passed for r in check_invariants(back))
+
+
+@pytest.mark.parametrize("scenario", ["normal", "orderflow_accumulation", "news_spike"])
+def test_feature_and_label_ranges(scenario):
+    data = session(scenario, minutes=20, seed=11)
+    lf = data["leadership_features"]
+    assert not lf.isna().any().any()
+    for col in ("confluence_score", "sierra_pattern_strength", "gamma_proximity"):
+        assert lf[col].between(0, 1).all(), col
+    for col in ("delta_divergence", "volume_imbalance", "leadership_strength", "options_flow_bias"):
+        assert lf[col].between(-1, 1).all(), col
+    assert set(lf["volatility_regime"]) <= {"low", "normal", "high"}
+    gt = data["ground_truth"]
+    assert gt["confidence"].between(0, 1).all() and set(gt["side"]) <= {-1, 0, 1}
+    assert (lf["ts"].to_numpy() == gt["ts"].to_numpy()).all()
+
+
+def test_absorption_shows_in_the_sierra_pattern_feature():
+    lf = session("orderflow_accumulation", minutes=60, seed=7)["leadership_features"]
+    normal = session("normal", minutes=60, seed=7)["leadership_features"]
+    first_half = lf.iloc[: len(lf) // 2]
+    assert first_half["sierra_pattern_strength"].mean() > normal["sierra_pattern_strength"].mean() + 0.1
+    assert first_half["volume_imbalance"].mean() > 0.2
