@@ -29,18 +29,20 @@ FORWARD_S = 300
 LABEL_Z = 0.75
 
 
-def _rsum(x: np.ndarray, w: int) -> np.ndarray:
+def rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
+    """Trailing sum over ``w`` rows (fewer at the start), along axis 0."""
     c = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
     t = np.arange(1, len(x) + 1)
     return c[t] - c[np.maximum(t - w, 0)]
 
 
-def _lagged(x: np.ndarray, w: int) -> np.ndarray:
+def lagged(x: np.ndarray, w: int) -> np.ndarray:
+    """``x`` shifted by ``w`` rows (the first row repeated at the start)."""
     return x[np.maximum(np.arange(len(x)) - w, 0)]
 
 
 def _rolling_corr(x: np.ndarray, y: np.ndarray, w: int) -> np.ndarray:
-    s = {k: _rsum(v, w) for k, v in (("x", x), ("y", y), ("xx", x * x), ("yy", y * y), ("xy", x * y))}
+    s = {k: rolling_sum(v, w) for k, v in (("x", x), ("y", y), ("xx", x * x), ("yy", y * y), ("xy", x * y))}
     n = np.minimum(np.arange(1, len(x) + 1), w)[:, None] if x.ndim > 1 else np.minimum(np.arange(1, len(x) + 1), w)
     cov = s["xy"] / n - s["x"] * s["y"] / n**2
     var = (s["xx"] / n - (s["x"] / n) ** 2) * (s["yy"] / n - (s["y"] / n) ** 2)
@@ -63,15 +65,15 @@ def leadership_features(
     var = sigma**2
 
     def z_move(w: int) -> np.ndarray:
-        return (lm - _lagged(lm, w)) / np.sqrt(np.maximum(_rsum(var, w), 1e-300))
+        return (lm - lagged(lm, w)) / np.sqrt(np.maximum(rolling_sum(var, w), 1e-300))
 
     def imbalance(w: int) -> np.ndarray:
-        return _rsum(buy - sell, w) / np.maximum(_rsum(buy + sell, w), 1.0)
+        return rolling_sum(buy - sell, w) / np.maximum(rolling_sum(buy + sell, w), 1.0)
 
     imb30, imb45, imb60 = imbalance(30), imbalance(45), imbalance(60)
     z30, z45, z60 = z_move(30), z_move(45), z_move(60)
     divergence = np.where(z45 * imb45 < 0, 0.5 * (np.tanh(z45) - np.tanh(3.0 * imb45)), 0.0)
-    sd60 = np.sqrt(np.maximum(_rsum(var, 60), 1e-300))
+    sd60 = np.sqrt(np.maximum(rolling_sum(var, 60), 1e-300))
     mom = np.tanh(z60)
     a_vwap = 0.5 * (1.0 + np.tanh((lm - np.log(vwap)) / sd60) * mom)
     a_pair = 0.5 * (1.0 + (mom[:, 0] * mom[:, 1])[:, None])
@@ -81,10 +83,10 @@ def leadership_features(
     lead = np.empty_like(r)
     for j in (0, 1):
         own, other = r[:, j], r[:, 1 - j]
-        own_prev, other_prev = _lagged(own, 1), _lagged(other, 1)
+        own_prev, other_prev = lagged(own, 1), lagged(other, 1)
         lead[:, j] = _rolling_corr(own_prev, other, 300) - _rolling_corr(other_prev, own, 300)
-    rv_short = _rsum(r**2, 60) / np.minimum(np.arange(1, len(r) + 1), 60)[:, None]
-    rv_long = _rsum(r**2, 1800) / np.minimum(np.arange(1, len(r) + 1), 1800)[:, None]
+    rv_short = rolling_sum(r**2, 60) / np.minimum(np.arange(1, len(r) + 1), 60)[:, None]
+    rv_long = rolling_sum(r**2, 1800) / np.minimum(np.arange(1, len(r) + 1), 1800)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.nan_to_num(np.sqrt(rv_short / rv_long), nan=1.0, posinf=2.0)
     regime = np.where(ratio < 0.7, 0, np.where(ratio > 1.5, 2, 1))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mia_pipeline.sources.paper_trading.market import MarketDay
+from mia_pipeline.synthetic.features import lagged, rolling_sum
 
 FEATURE_NAMES = ("vwap_deviation", "momentum_z", "orderflow_delta", "volume_surge", "delta_divergence",
                  "volume_imbalance", "leader_signal", "absorption")
@@ -45,18 +46,6 @@ class FeatureFrame:
     sigma_1s: np.ndarray  # (n, k) realized 1-s log-return sigma (5 min)
     efficiency: np.ndarray  # (n, k) 15-min efficiency ratio in [0, 1]
     flow_change: np.ndarray  # (n, k) change of the 30-s imbalance over the last 30 s
-
-
-def rolling_sum(x: np.ndarray, w: int) -> np.ndarray:
-    """Trailing sum over ``w`` rows (fewer at the start), along axis 0."""
-    c = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
-    t = np.arange(1, len(x) + 1)
-    return c[t] - c[np.maximum(t - w, 0)]
-
-
-def lagged(x: np.ndarray, w: int) -> np.ndarray:
-    """``x`` shifted by ``w`` rows (the first row repeated at the start)."""
-    return x[np.maximum(np.arange(len(x)) - w, 0)]
 
 
 def _count(n: int, w: int) -> np.ndarray:
