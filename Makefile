@@ -20,7 +20,7 @@ help:
 	@echo "make test   - run the test suite (installs first)"
 	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
 	@echo "make bench  - run benchmarks/ (figure, baseline, ratio)"
-	@echo "make check  - ruff + Dagster definitions validation"
+	@echo "make check  - ruff + dg check defs"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,11 +46,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mia_pipeline mia_pipeline_tests benchmarks
 
 check: lint
-	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 
 ui: $(STAMP)
 	$(VENV)/bin/mia init
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
