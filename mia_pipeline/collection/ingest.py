@@ -27,7 +27,7 @@ from mia_pipeline.collection import landing
 from mia_pipeline.collection.merge import concat, merge_rows, split_by_day
 from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, reject_day, write_rejects
 from mia_pipeline.layout import RAW_EVENTS, Layout
-from mia_pipeline.schemas import DATASET_KEYS, parse_lines
+from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET, parse_lines
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.atomic import locked
 
@@ -42,6 +42,7 @@ RAW_SCHEMA = pa.schema([
 ])
 STATUS_KIND = "system_status"
 PROVENANCE = ("_file", "_offset", "_received_at")
+TABLE_KIND = {**{ds: kind for kind, ds in KIND_TO_DATASET.items() if ds}, STATUS_KIND: STATUS_KIND}
 DEFAULT_BATCH_BYTES = 128 << 20
 
 
@@ -133,7 +134,7 @@ class Ingestor:
             table = table.append_column("_offset", pa.array(file_offset[line_idx]))
             table = table.append_column("_received_at", pa.repeat(received, n))
             typed[name] = table
-            kind = table.column("kind") if "kind" in table.column_names else pa.repeat(pa.scalar(name), n)
+            kind = pa.repeat(pa.scalar(TABLE_KIND[name], pa.string()), n)
             metas.append(pa.table({"_line": line_idx, "kind": kind, "event_id": table.column("event_id"),
                                    "ts": table.column("ts")}))
         raw = self._raw_in_line_order(data, names, chunk_of, file_offset, offsets, metas, received) if metas else None

@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from mia_pipeline.collection.checks import CHECK_DESCRIPTIONS, CHECK_NAMES, run_checks
+from mia_pipeline.collection.checks import CHECK_DESCRIPTIONS, CHECK_NAMES, run_all_checks
 from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.collection.live import update_live_views
 from mia_pipeline.collection.rebuild import rebuild_day
@@ -76,8 +76,9 @@ def daily_datasets(context: dg.AssetExecutionContext, config: IngestConfig, mia:
                 "path": dg.MetadataValue.path(str(layout.daily_dir)),
             },
         )
+    outcomes = run_all_checks(store, start, end, DATASETS)
     for ds in DATASETS:
-        for outcome in run_checks(store, ds, start, end):
+        for outcome in outcomes[ds]:
             yield dg.AssetCheckResult(
                 asset_key=ds, check_name=outcome.name, passed=outcome.passed,
                 metadata={"failing_rows": outcome.failing, "detail": outcome.detail},

@@ -82,3 +82,25 @@ def test_sensor_re_requests_a_stale_uncommitted_range(layout):
     stale["requested_at"] -= 3600  # the run never committed (it failed)
     again = landing_zone_sensor(dg.build_sensor_context(cursor=json.dumps(stale), resources=res(layout)))
     assert isinstance(again, dg.RunRequest) and again.run_key != first.run_key
+
+
+def test_each_check_fires_on_damaged_partitions(layout, store):
+    import pyarrow.compute as pc
+
+    append(layout, "a.jsonl", tick(1) + tick(2) + tick(3, ts="2025-06-24T10:00:00.000Z"))
+    dg.materialize([daily_datasets], resources=res(layout), tags={
+        "dagster/asset_partition_range_start": "2025-06-23", "dagster/asset_partition_range_end": "2025-06-24"})
+    t = store.read("2025-06-23", "market_ticks")
+    bid = t.column("bid").to_pylist()
+    bid[0] = -1.0       # a negative price
+    bid[1] = 7000.0     # above the ask: a crossed quote
+    t = t.set_column(t.schema.get_field_index("bid"), "bid", pa.array(bid))
+    t = t.set_column(t.schema.get_field_index("ts"), "ts", pc.add(t.column("ts"), pa.scalar(86_400_000, pa.duration("ms"))))
+    store.write("2025-06-23", "market_ticks", t)   # rows now dated the next day
+    store.delete("2025-06-24", "market_ticks")     # events exist in raw lines, partition gone
+    outcome = {o.name: o for o in run_checks(store, "market_ticks", "2025-06-23", "2025-06-24")}
+    assert outcome["prices_positive"].failing == 1
+    assert outcome["ask_above_bid"].failing == 1
+    assert outcome["timestamps_inside_partition_day"].failing == 2
+    assert outcome["non_empty_when_events_exist"].examples == ["2025-06-24"]
+    assert outcome["has_unique_keys"].passed
