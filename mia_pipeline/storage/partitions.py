@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,16 @@ class DatasetEntry:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _write_options(table: pa.Table) -> dict:
+    """Large binary payloads (raw lines) are neither dictionary-encoded nor given min/max statistics:
+    both cost a pass over every byte and help no reader."""
+    blobs = {f.name for f in table.schema if pa.types.is_large_binary(f.type) or pa.types.is_binary(f.type)}
+    if not blobs:
+        return {"write_statistics": True}
+    others = [n for n in table.schema.names if n not in blobs]
+    return {"use_dictionary": others, "write_statistics": others}
 
 
 def _days(start: str | date, end: str | date) -> list[str]:
@@ -166,17 +177,23 @@ class PartitionStore:
         temps: dict[str, Path] = {}
         with locked(day_dir / ".lock"):
             manifest = self._recover_locked(day)
+
+            def stage(dataset: str, table: pa.Table) -> tuple[Path, DatasetEntry]:
+                final = self.layout.dataset_file(day, dataset)
+                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **_write_options(table)))
+                temps[dataset] = tmp
+                return tmp, DatasetEntry(
+                    file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),
+                    schema_version=schema_version, compression=comp, written_at=_now(),
+                    columns=list(table.schema.names), staged=tmp.name,
+                )
+
             try:
-                for dataset, table in tables.items():
-                    final = self.layout.dataset_file(day, dataset)
-                    tmp = write_temp(final, lambda p, t=table: pq.write_table(t, p, compression=comp,
-                                                                              write_statistics=True))
-                    temps[dataset] = tmp
-                    entries[dataset] = DatasetEntry(
-                        file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),
-                        schema_version=schema_version, compression=comp, written_at=_now(),
-                        columns=list(table.schema.names), staged=tmp.name,
-                    )
+                # Parquet encoding and sha256 release the GIL: the day's files are staged in parallel.
+                with ThreadPoolExecutor(max_workers=min(2, len(tables))) as pool:
+                    futures = {ds: pool.submit(stage, ds, t) for ds, t in tables.items()}
+                    for dataset, fut in futures.items():
+                        entries[dataset] = fut.result()[1]
             except BaseException:
                 for tmp in temps.values():
                     tmp.unlink(missing_ok=True)
