@@ -56,6 +56,7 @@ class IngestReport:
     quarantined: Counter = field(default_factory=Counter)  # reason -> new quarantined lines
     days: dict[str, set] = field(default_factory=lambda: defaultdict(set))  # dataset -> days touched
     status_events: list[dict] = field(default_factory=list)
+    lines_per_file: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -111,7 +112,7 @@ class Ingestor:
         each line is mapped back to its file and byte offset.
         """
         typed: dict[str, list[pa.Table]] = {}
-        data = b"".join(c.data for c in chunks)
+        data = chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
         starts = np.cumsum([0] + [len(c.data) for c in chunks])
         bases = np.array([c.base for c in chunks], dtype=np.int64)
         res = parse_lines(data, now_ms=now_ms, known_symbols=self.known_symbols)
@@ -120,6 +121,8 @@ class Ingestor:
         offsets = np.asarray(res.line_offsets, dtype=np.int64)
         line_start = offsets[:-1]
         chunk_of = np.searchsorted(starts, line_start, side="right") - 1
+        for chunk, n in zip(chunks, np.bincount(chunk_of, minlength=len(chunks)).tolist(), strict=True):
+            report.lines_per_file[chunk.file] += n
         file_offset = line_start - starts[chunk_of] + bases[chunk_of]
         names = pa.array([c.file for c in chunks], pa.string())
         received = pa.scalar(received_ms, pa.timestamp("ms", tz="UTC"))
@@ -324,8 +327,6 @@ def _split(todo: list[landing.Pending], batch_bytes: int):
 
 
 def _flush(layout, ingestor: Ingestor, state: dict, batch, now_ms, report: IngestReport) -> dict:
+    before = Counter(report.lines_per_file)
     ingestor.land([c for _, c in batch], now_ms=now_ms, report=report)
-    lines = Counter()
-    for p, c in batch:
-        lines[p.name] += c.data.count(b"\n")
-    return landing.commit(layout, state, [p for p, _ in batch], lines)
+    return landing.commit(layout, state, [p for p, _ in batch], report.lines_per_file - before)
