@@ -26,20 +26,12 @@ import pyarrow.compute as pc
 from mia_pipeline.collection import landing
 from mia_pipeline.collection.merge import concat, merge_rows, split_by_day
 from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, reject_day, write_rejects
+from mia_pipeline.collection.raw import raw_in_line_order
 from mia_pipeline.layout import RAW_EVENTS, Layout
 from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET, parse_lines
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.atomic import locked
 
-RAW_SCHEMA = pa.schema([
-    ("file", pa.string()),
-    ("offset", pa.int64()),
-    ("kind", pa.string()),
-    ("event_id", pa.string()),
-    ("ts", pa.timestamp("ms", tz="UTC")),
-    ("received_at", pa.timestamp("ms", tz="UTC")),
-    ("line", pa.large_binary()),
-])
 STATUS_KIND = "system_status"
 PROVENANCE = ("_file", "_offset", "_received_at")
 TABLE_KIND = {**{ds: kind for kind, ds in KIND_TO_DATASET.items() if ds}, STATUS_KIND: STATUS_KIND}
@@ -88,14 +80,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _lines_array(data: bytes, offsets: np.ndarray) -> pa.Array:
-    """Every line of ``data`` (newline included) as a zero-copy binary array."""
-    return pa.Array.from_buffers(
-        pa.large_binary(), len(offsets) - 1,
-        [None, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)],
-    )
-
-
 class Ingestor:
     """Typed merge of line chunks into one data root. Library code: no Dagster, no global state."""
 
@@ -140,42 +124,12 @@ class Ingestor:
             kind = pa.repeat(pa.scalar(TABLE_KIND[name], pa.string()), n)
             metas.append(pa.table({"_line": line_idx, "kind": kind, "event_id": table.column("event_id"),
                                    "ts": table.column("ts")}))
-        raw = self._raw_in_line_order(data, names, chunk_of, file_offset, offsets, metas, received) if metas else None
+        raw = raw_in_line_order(data, names, chunk_of, file_offset, offsets, metas, received) if metas else None
         rejects = [{
             "file": chunks[chunk_of[r.line]].file, "offset": int(file_offset[r.line]), "reason": r.reason,
             "detail": r.detail, "line": bytes(r.raw), "received_at": received_ms,
         } for r in res.rejects]
         return typed, raw, rejects
-
-    @staticmethod
-    def _raw_in_line_order(data: bytes, names: pa.Array, chunk_of: np.ndarray, file_offset: np.ndarray,
-                           offsets: np.ndarray, metas: list[pa.Table], received) -> pa.Table:
-        """Raw rows of the valid lines, in line order, the line bytes sliced zero-copy."""
-        meta = concat(metas)
-        line_idx = meta.column("_line").to_numpy()
-        if (np.diff(line_idx) < 0).any():
-            order = np.argsort(line_idx, kind="stable")
-            meta = meta.take(pa.array(order))
-            line_idx = line_idx[order]
-        lines = _lines_array(data, offsets)
-        # Valid lines come in runs between rejected/blank ones: slice each run (no copy).
-        breaks = np.flatnonzero(np.diff(line_idx) != 1) + 1
-        run_starts = np.concatenate([[0], breaks])
-        run_ends = np.concatenate([breaks, [len(line_idx)]])
-        line_col = pa.chunked_array(
-            [lines.slice(int(line_idx[a]), int(b - a)) for a, b in zip(run_starts, run_ends, strict=True)],
-            type=pa.large_binary(),
-        )
-        n = len(line_idx)
-        return pa.table({
-            "file": names.take(pa.array(chunk_of[line_idx])),
-            "offset": pa.array(file_offset[line_idx]),
-            "kind": meta.column("kind"),
-            "event_id": meta.column("event_id"),
-            "ts": meta.column("ts"),
-            "received_at": pa.repeat(received, n),
-            "line": line_col,
-        }, schema=RAW_SCHEMA)
 
     # ---------------------------------------------------------------- land
     def land(self, chunks: list[Chunk], *, now_ms: int | None = None, report: IngestReport | None = None) -> IngestReport:
