@@ -137,9 +137,8 @@ class Layout:
         return self.quarantine_day_dir(day) / "rejects.parquet"
 
     def quarantine_days(self) -> list[str]:
-        if not self.quarantine_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.quarantine_dir.iterdir() if p.is_dir() and _DAY_RE.fullmatch(p.name))
+        """Day folders under snapshots/quarantine, sorted."""
+        return _day_folders(self.quarantine_dir)
 
     @property
     def ingest_state_file(self) -> Path:
@@ -205,9 +204,13 @@ class Layout:
 
     def days_present(self) -> list[str]:
         """Day folders under snapshots/daily that are valid dates, sorted."""
-        if not self.daily_dir.is_dir():
-            return []
-        return sorted(p.name for p in self.daily_dir.iterdir() if p.is_dir() and _DAY_RE.fullmatch(p.name))
+        return _day_folders(self.daily_dir)
+
+
+def _day_folders(parent: Path) -> list[str]:
+    if not parent.is_dir():
+        return []
+    return sorted(p.name for p in parent.iterdir() if p.is_dir() and _DAY_RE.fullmatch(p.name))
 
 
 def init_tree(layout: Layout) -> list[Path]:
