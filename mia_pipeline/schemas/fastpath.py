@@ -132,7 +132,7 @@ def parse_kind(kind: str, lines: pa.LargeStringArray, line_idx: np.ndarray) -> K
         one_block = m <= HINT_LINES and buf.size < _MAX_BLOCK
         t, error = _read(buf, schema, one_block)
         if t is not None and t.num_rows == m:
-            _accept(out, kind, schema, t, line_idx[start:stop])
+            accept_table(out, kind, t, line_idx[start:stop])
             continue
         hint = _ROW.search(error) if one_block else None
         row = int(hint.group(1)) if hint else -1
@@ -151,8 +151,16 @@ def parse_kind(kind: str, lines: pa.LargeStringArray, line_idx: np.ndarray) -> K
     return out
 
 
-def _accept(out: KindParse, kind: str, schema: pa.Schema, t: pa.Table, rows: np.ndarray) -> None:
-    t, unknown = _conform_table(t, schema)
+def merge_parses(a: KindParse, b: KindParse) -> KindParse:
+    """Both parses of one kind's lines in one KindParse (tables keep their own line numbers)."""
+    return KindParse(a.tables + b.tables, a.lines + b.lines, a.with_unknown_keys + b.with_unknown_keys,
+                     a.slow_lines + b.slow_lines)
+
+
+def accept_table(out: KindParse, kind: str, t: pa.Table, rows: np.ndarray) -> None:
+    """Add a parsed table (rows = their line numbers) to ``out``: extra inferred columns are
+    dropped and their rows noted; rows whose ``kind`` is not the sniffed one go to the slow path."""
+    t, unknown = _conform_table(t, KIND_PARSE_SCHEMAS[kind])
     wrong_kind = pc.invert(pc.fill_null(pc.equal(t.column("kind"), kind), False))
     if pc.any(wrong_kind).as_py():  # the sniffed kind was a nested key or a duplicate
         bad = wrong_kind.to_numpy(zero_copy_only=False)

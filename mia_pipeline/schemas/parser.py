@@ -16,17 +16,23 @@ No exception escapes for bad input: every non-blank line ends up as exactly one 
 
 from __future__ import annotations
 
+import mmap
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mia_pipeline.schemas import lines as L
+from mia_pipeline.schemas import native
 from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS, KIND_TO_DATASET, TABLE_SCHEMAS
-from mia_pipeline.schemas.fastpath import parse_kind
+from mia_pipeline.schemas.fastpath import KindParse, accept_table, merge_parses, parse_kind
 from mia_pipeline.schemas.slowpath import LineError, conform_event, loads_line, residual_of
 from mia_pipeline.schemas.validate import finalize
+
+PARALLEL_BYTES = 8 << 20  # smaller buffers are parsed as one block
 
 
 @dataclass(frozen=True)
@@ -78,17 +84,70 @@ def _without_lines(fast, lines: list[int]):
 
 
 def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | None = None,
-                max_line_bytes: int = 1_000_000, max_future_ms: int = 300_000) -> ParseResult:
+                max_line_bytes: int = 1_000_000, max_future_ms: int = 300_000, threads: int = 2) -> ParseResult:
     """Parse and validate a buffer of complete JSON lines (each ending with ``\\n``).
 
     ``now_ms``: the ingestion clock (epoch ms, UTC); events later than ``now_ms + max_future_ms``
     (default 5 minutes of writer clock skew) are rejected as ``timestamp_in_future``.
     ``known_symbols``: when given, events whose symbol is not in it are ``unknown_symbol``.
     ``max_line_bytes``: longer lines (newline excluded) are ``oversize_line``.
+    ``threads``: a buffer of at least ``PARALLEL_BYTES`` is cut at newlines into this many blocks
+    parsed concurrently (the compiled decoder, Arrow and numpy release the GIL); the result is the
+    same as one block's.
     A final line without newline is parsed like the others: hold partial writes back before calling.
     """
-    data = bytes(data)
-    off = L.line_offsets(data)
+    if not isinstance(data, (bytes, bytearray, mmap.mmap)):
+        data = bytes(data)
+    opts = {"now_ms": now_ms, "known_symbols": known_symbols, "max_line_bytes": max_line_bytes,
+            "max_future_ms": max_future_ms}
+    cuts = _cut_points(data, threads) if len(data) >= PARALLEL_BYTES else [0, len(data)]
+    if len(cuts) == 2:
+        return _parse_block(data, 0, len(data), inner_threads=threads > 1, **opts)
+    with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
+        parts = [pool.submit(_parse_block, data, a, b, inner_threads=False, **opts)
+                 for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        return _combine([p.result() for p in parts])
+
+
+def _cut_points(data: bytes, parts: int) -> list[int]:
+    """Offsets that cut ``data`` into about ``parts`` blocks of whole lines: [0, ..., len(data)]."""
+    cuts = [0]
+    for k in range(1, parts):
+        nl = data.find(b"\n", max(cuts[-1], len(data) * k // parts))
+        if nl < 0 or nl + 1 >= len(data):
+            break
+        cuts.append(nl + 1)
+    return cuts + [len(data)]
+
+
+def _combine(results: list[ParseResult]) -> ParseResult:
+    """One ParseResult from the results of consecutive blocks (line numbers made global)."""
+    first_line = np.cumsum([0] + [r.n_lines for r in results])
+    tables = {}
+    for name in results[0].tables:
+        parts = []
+        for r, base in zip(results, first_line, strict=False):
+            t = r.tables[name]
+            if t.num_rows:
+                at = t.schema.get_field_index("_line")
+                parts.append(t.set_column(at, "_line", pc.add(t.column("_line"), int(base))))
+        tables[name] = pa.concat_tables(parts) if parts else results[0].tables[name]
+    rejects = [Reject(x.line + int(base), x.reason, x.detail, x.raw)
+               for r, base in zip(results, first_line, strict=False) for x in r.rejects]
+    offsets = np.concatenate([r.line_offsets[:-1] for r in results] + [results[-1].line_offsets[-1:]])
+    stats: dict[str, int] = defaultdict(int)
+    for r in results:
+        for k, v in r.stats.items():
+            stats[k] += v
+    return ParseResult(tables=tables, rejects=rejects, line_offsets=offsets, n_lines=int(first_line[-1]),
+                       n_blank=sum(r.n_blank for r in results), stats=dict(stats))
+
+
+def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols: frozenset[str] | None, max_line_bytes: int,
+                 max_future_ms: int, inner_threads: bool) -> ParseResult:
+    """parse_lines on ``data[lo:hi]`` (line numbers from 0 in the block, offsets absolute);
+    ``inner_threads``: decode large kinds on two threads."""
+    off = L.line_offsets(data, lo, hi)
     n = len(off) - 1
     clen = L.content_lengths(data, off)
     blank = L.blank_mask(data, off, clen)
@@ -111,12 +170,25 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
     parsed: dict[str, list[tuple[pa.Table, np.ndarray]]] = defaultdict(list)
     residuals: dict[str, dict[int, dict]] = defaultdict(dict)
     slow_lines = candidates[sniffed < 0].tolist()
+    use_native = native.available()
+    pool = (ThreadPoolExecutor(max_workers=2)
+            if inner_threads and use_native and len(candidates) >= native.PARALLEL_LINES else None)
     for k, kind in enumerate(EVENT_KINDS):
         idx = candidates[sniffed == k]
         if not len(idx):
             continue
-        sub = lines if len(idx) == n else gather.take(pa.array(idx))
-        fast = parse_kind(kind, sub, idx)
+        fast = KindParse()
+        if use_native:  # compiled decoder first; the lines it declines continue to Arrow's reader
+            tables, accepted = native.decode_kind(kind, data, off[idx], clen[idx], pool)
+            done = idx[accepted]
+            bounds = np.cumsum([0] + [t.num_rows for t in tables])
+            for t, a, b in zip(tables, bounds[:-1], bounds[1:], strict=True):
+                if t.num_rows:
+                    accept_table(fast, kind, t, done[a:b])
+            idx = idx[~accepted]
+        if len(idx):
+            sub = lines if len(idx) == n else gather.take(pa.array(idx))
+            fast = merge_parses(fast, parse_kind(kind, sub, idx))
         unreadable = []  # Arrow read it but json.loads cannot: not expected, handled anyway
         for line in (x for arr in fast.with_unknown_keys for x in arr.tolist()):
             try:
@@ -142,6 +214,8 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
         slow_rows[kind].append((line, row))
         if res:
             residuals[kind][line] = res
+    if pool is not None:
+        pool.shutdown()
     for kind, items in slow_rows.items():
         t = pa.Table.from_pylist([r for _, r in items], schema=KIND_PARSE_SCHEMAS[kind])
         parsed[kind].append((t, np.asarray([i for i, _ in items], dtype=np.int64)))
@@ -162,7 +236,7 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
     rejects.sort(key=lambda r: r[0])
     return ParseResult(
         tables=tables,
-        rejects=[Reject(line, code, detail, raw(line)) for line, code, detail in rejects],
+        rejects=[Reject(line, code, detail, bytes(raw(line))) for line, code, detail in rejects],
         line_offsets=off,
         n_lines=n,
         n_blank=int(blank.sum()),
