@@ -27,8 +27,10 @@ $(UV):
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 
 # uv.lock pins every package; --frozen refuses to resolve anything new.
-$(STAMP): pyproject.toml uv.lock | $(UV)
+# The compiled JSON-lines decoder is built here (and rebuilt on first use if its source changed).
+$(STAMP): pyproject.toml uv.lock mia_pipeline/schemas/_native/mia_jsonl.c | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) --quiet
+	$(VENV)/bin/python -c 'from mia_pipeline.schemas import native; print("JSON-lines decoder:", native.build())'
 	@touch $(STAMP)
 
 install: $(STAMP)

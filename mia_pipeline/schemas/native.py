@@ -231,3 +231,4 @@ def decode_kind(kind: str, data: bytes, starts: np.ndarray, lens: np.ndarray,
     parts = [pool.submit(_decode_part, kind, data, starts[a:b], lens[a:b]) for a, b in ((0, mid), (mid, n))]
     results = [p.result() for p in parts]
     return [t for t, _ in results], np.concatenate([a for _, a in results])
+
