@@ -16,7 +16,9 @@ import copy
 import json
 import math
 import mmap
+import os
 import random
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,15 +35,10 @@ from mia_pipeline.schemas.slowpath import _CHECKERS, LineError, conform_event, l
 NOW_MS = 1_900_000_000_000  # after every example timestamp
 
 
-def _buildable() -> bool:
-    try:
-        native._lib()
-        return True
-    except (native.NativeUnavailable, OSError):
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _buildable(), reason="the compiled decoder cannot be built here")
+# Without a C compiler (and no prebuilt library) the decoder cannot exist: skip. A library that fails to
+# build or load with a compiler present is an error, not a skip.
+_NO_COMPILER = not (native.LIBRARY.exists() or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc"))
+pytestmark = pytest.mark.skipif(_NO_COMPILER, reason="no C compiler to build the decoder")
 
 
 @pytest.fixture
@@ -215,6 +212,17 @@ DOUBLES_ACCEPTED = [
 def test_doubles_are_accepted_correctly_rounded(token):
     row = accepts("market_tick", tick(bid=token))
     assert row["bid"].hex() == float(json.loads(token)).hex()
+
+
+def test_every_exponent_of_the_exact_fast_path():
+    """Mantissas of up to 15 digits times 10^-22..10^22 are computed from a table of powers of ten."""
+    for exp in range(-25, 26):
+        for mantissa in (b"1", b"7", b"1.5", b"123456789012345", b"999999999999999", b"4.35", b"0.3", b"3"):
+            token = mantissa + b"e" + str(exp).encode()
+            assert accepts("market_tick", tick(bid=token))["bid"].hex() == float(token).hex(), token
+        if exp < 0:
+            token = b"0." + b"0" * (-exp - 1) + b"17"
+            assert accepts("market_tick", tick(bid=token))["bid"].hex() == float(token).hex(), token
 
 
 def test_negative_zero_keeps_its_sign():
@@ -472,15 +480,16 @@ def test_a_line_is_read_only_within_its_length(kind):
     assert tables[0].num_rows == 4
 
 
-def test_every_truncation_of_a_string_escape_or_number_is_declined():
+def test_every_truncation_of_a_string_escape_or_number():
+    """A line ending inside a token is declined; a token cut short inside a line is declined or read
+    like json.loads reads it (``-123.4`` is a number too)."""
     for token, field in ((rb'"a\ud83d\ude00\u00e9\n"', "symbol"), (b"-123.456e-7", "bid"),
                          (b"-9223372036854775808", "seq")):
         line = tick(**{field: token})
         at = line.index(token)
         for cut in range(at, at + len(token)):
             declines("market_tick", line[:cut])
-            if consistent("market_tick", line[:cut] + line[at + len(token):]):
-                assert field != "symbol"  # a cut string is never a string
+            consistent("market_tick", line[:cut] + line[at + len(token):])
 
 
 def test_declined_lines_are_rolled_back_and_leave_the_batch_intact():
@@ -518,15 +527,19 @@ def test_declined_lines_are_rolled_back_and_leave_the_batch_intact():
 
 
 def test_rollback_of_null_and_valid_slots_in_both_orders():
-    lines = [tick(bid=b"null"), tick(bid=b"1.5")[:-1] + b",}", tick(bid=b"2.5"),
-             tick(bid=b"3.5"), tick(bid=b"null")[:-1] + b"x", tick(bid=b"null"),
-             tick(symbol=b'"abcdefghijklmnop"')[:-1] + b"]", tick(symbol=b'"Q"'), tick(symbol=b"null")]
+    lines = [tick(bid=b"null"), tick(bid=b"1.5")[:-1] + b",}", tick(bid=b"2.5"),  # null, valid over declined
+             tick(bid=b"3.5"), tick(bid=b"null")[:-1] + b"x", tick(bid=b"null"),  # null over declined null
+             tick(bid=b"4.5")[:-1] + b"x", tick(bid=b"null"),  # null over declined valid
+             tick(symbol=b'"abcdefghijklmnop"')[:-1] + b"]", tick(symbol=b"null"),
+             tick(symbol=b"null", bid=b"null")[:-1] + b",,", tick(symbol=b'"Q"', bid=b"5.5")]
     table, accepted = _decode("market_tick", lines)
-    assert accepted.tolist() == [True, False, True, True, False, True, False, True, True]
+    assert accepted.tolist() == [True, False, True, True, False, True, False, True, False, True, False, True]
     rows = table.to_pylist()
-    assert [r["bid"] for r in rows] == [None, 2.5, 3.5, None, 6022.5, 6022.5]
-    assert [r["symbol"] for r in rows] == ["ES", "ES", "ES", "ES", "Q", None]
-    assert table.column("bid").null_count == 2 and table.column("symbol").null_count == 1
+    assert [r["bid"] for r in rows] == [None, 2.5, 3.5, None, None, 6022.5, 5.5]
+    assert [r["symbol"] for r in rows] == ["ES", "ES", "ES", "ES", "ES", None, "Q"]
+    assert table.column("bid").null_count == 3 and table.column("symbol").null_count == 1
+    assert _exact(rows) == _exact(_reference_rows("market_tick", [x for x, a in zip(lines, accepted, strict=True)
+                                                                  if a]))
 
 
 def test_two_halves_on_a_pool_equal_one_part(monkeypatch):
@@ -540,6 +553,18 @@ def test_two_halves_on_a_pool_equal_one_part(monkeypatch):
     assert len(parts) == 2
     assert accepted.tolist() == accepted2.tolist() and 0 < accepted.sum() < len(lines)
     assert pa.concat_tables(parts).equals(whole)
+
+
+def test_concurrent_decodes_do_not_interfere():
+    rng = random.Random(13)
+    lines = [_corpus_line(rng, i, kind="signal") for i in range(300)]
+    data, starts, lens = _buffer(lines)
+    (expected,), accepted = native.decode_kind("signal", data, starts, lens)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = list(pool.map(lambda _: native.decode_kind("signal", data, starts, lens), range(32)))
+    for (table,), acc in runs:
+        assert acc.tolist() == accepted.tolist()
+        assert table.equals(expected)
 
 
 # ------------------------------------------------------------------------ 2. differential
@@ -650,7 +675,7 @@ def _mutate(rng: random.Random, event: dict, line: bytes) -> bytes:
     paths = _paths(event)
     if op <= 2:  # a raw token in place of a value
         path = rng.choice(paths)
-        return splice(event, {path: rng.choice(TOKENS)}, )
+        return splice(event, {path: rng.choice(TOKENS)})
     if op == 3:  # truncation
         return line[: rng.randrange(len(line))]
     if op == 4:  # trailing garbage or a second object
@@ -780,6 +805,30 @@ def test_decoder_values_match_the_reference_line_by_line():
         assert not bad, f"{kind}: accepted lines the reference rejects: {bad[:3]}"
         assert _exact(table.to_pylist()) == _exact(_reference_rows(kind, ok)), kind
     assert n_accepted > 1000
+
+
+_ARROW_VS_JSON_LOADS = "pre-existing, not the decoder (which declines the token): Arrow's reader and " \
+    "json.loads read it differently, so the outcome depends on whether a bad neighbour sends the line to json.loads"
+
+
+@pytest.mark.parametrize("field, token", [
+    ("bid_size", b"-0.0"), ("bid_size", b"1e400"), ("bid_size", b"NaN"), ("bid_size", b"18446744073709551616"),
+    pytest.param("bid_size", b"1" + b"0" * 200, id="bid_size-1e200-as-int"), ("seq", b"-0"), ("seq", b"1.0"),
+    ("seq", b"9223372036854775808"), ("symbol", rb'"\ud83d"'), ("symbol", rb'"\u00e9\ud83d\ude00"'),
+    pytest.param("bid_size", b"-0", marks=pytest.mark.xfail(strict=True, reason=_ARROW_VS_JSON_LOADS),
+                 id="bid_size--0"),
+    pytest.param("bid_size", b"1" + b"0" * 400, marks=pytest.mark.xfail(strict=True, reason=_ARROW_VS_JSON_LOADS),
+                 id="bid_size-1e400-as-int"),
+], ids=lambda v: v if isinstance(v, str) else v.decode()[:24])
+def test_a_line_reads_the_same_whatever_its_neighbours(use_native, field, token):
+    """Tokens the decoder declines go down the ladder: Arrow's reader alone, or json.loads when a bad
+    line of the same kind nearby makes the whole short run go to the slow path."""
+    use_native(True)
+    line = tick(**{field: token}) + b"\n"
+    alone = _outcomes(parse_lines(line, now_ms=NOW_MS))[0]
+    with_bad = _outcomes(parse_lines(line + b'{"kind":"market_tick","symbol":\n', now_ms=NOW_MS))
+    assert with_bad[1][:2] == ("reject", "malformed_json")
+    assert with_bad[0] == alone
 
 
 # --------------------------------------------------------------------- 3. block parallelism
