@@ -135,19 +135,14 @@ def _flatten(schema: pa.Schema) -> _Program:
     return _Program(nodes, bytes(names), types, children)
 
 
+_CODES = ((pa.types.is_struct, T_STRUCT), (pa.types.is_list, T_LIST), (pa.types.is_string, T_STRING),
+          (pa.types.is_int64, T_INT64), (pa.types.is_float64, T_DOUBLE), (pa.types.is_boolean, T_BOOL))
+
+
 def _code(t: pa.DataType) -> int:
-    if pa.types.is_struct(t):
-        return T_STRUCT
-    if pa.types.is_list(t):
-        return T_LIST
-    if pa.types.is_string(t):
-        return T_STRING
-    if pa.types.is_int64(t):
-        return T_INT64
-    if pa.types.is_float64(t):
-        return T_DOUBLE
-    if pa.types.is_boolean(t):
-        return T_BOOL
+    for is_type, code in _CODES:
+        if is_type(t):
+            return code
     raise TypeError(f"the JSON-lines decoder has no rule for Arrow type {t}")  # contract bug
 
 
@@ -196,13 +191,10 @@ class _Columns:
         kids = [self.array(c) for c in self.program.children[k]]
         if pa.types.is_struct(t):
             return pa.Array.from_buffers(t, n, [validity], null_count=nulls, children=kids)
-        if pa.types.is_list(t):
-            return pa.Array.from_buffers(t, n, [validity, self._buffer(ptrs[1], sizes[1])], null_count=nulls,
-                                         children=kids)
+        buffers = [validity, self._buffer(ptrs[1], sizes[1])]  # values, or offsets of strings/lists
         if pa.types.is_string(t):
-            return pa.Array.from_buffers(t, n, [validity, self._buffer(ptrs[1], sizes[1]),
-                                                self._buffer(ptrs[2], sizes[2])], null_count=nulls)
-        return pa.Array.from_buffers(t, n, [validity, self._buffer(ptrs[1], sizes[1])], null_count=nulls)
+            buffers.append(self._buffer(ptrs[2], sizes[2]))
+        return pa.Array.from_buffers(t, n, buffers, null_count=nulls, children=kids or None)
 
     def table(self, schema: pa.Schema) -> pa.Table:
         return pa.Table.from_arrays([self.array(c) for c in self.program.children[0]], schema=schema)
