@@ -27,10 +27,10 @@ $(UV):
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 
 # uv.lock pins every package; --frozen refuses to resolve anything new.
-# The compiled JSON-lines decoder is built here (and rebuilt on first use if its source changed).
-$(STAMP): pyproject.toml uv.lock mia_pipeline/schemas/_native/mia_jsonl.c | $(UV)
+# The compiled helpers (JSON-lines decoder, hash kernels) are built here (and rebuilt on first use if a source changed).
+$(STAMP): pyproject.toml uv.lock $(wildcard mia_pipeline/schemas/_native/*.c) | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) --quiet
-	$(VENV)/bin/python -c 'from mia_pipeline.schemas import native; print("JSON-lines decoder:", native.build())'
+	$(VENV)/bin/python -c 'from mia_pipeline.schemas import native; print("compiled helpers:", native.build())'
 	@touch $(STAMP)
 
 install: $(STAMP)

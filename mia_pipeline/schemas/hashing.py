@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mia_pipeline.schemas import native
+
 EXCLUDED = ("event_id", "content_hash", "_line")
 _U = np.uint64
 _M1, _M2, _GOLD = _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB), _U(0x9E3779B97F4A7C15)
@@ -76,7 +78,7 @@ def _bytes_hash(arr: pa.Array) -> np.ndarray:
 def _scalar_hash(arr: pa.Array, key: np.uint64 = _ZERO) -> np.ndarray:
     """``mix(value bits ^ key)`` per row (garbage where null: callers mask)."""
     t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+    if _is_bytes(t):
         enc = pc.dictionary_encode(arr)
         uniq = mix(_bytes_hash(enc.dictionary) ^ key)
         codes = enc.indices.fill_null(0).to_numpy(zero_copy_only=False)
@@ -106,50 +108,142 @@ def _masked(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     return values if valid is None else np.where(valid, values, _U(0))
 
 
-def _accumulate(arr: pa.Array, path: str) -> np.ndarray:
-    """Sum (mod 2**64) of this field's contributions per row; null rows contribute 0."""
+def _is_bytes(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+
+
+def _add_scalar(total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
+    """numpy kernel: ``total += mix(value bits ^ ph)`` on valid rows."""
+    with np.errstate(over="ignore"):
+        total += _masked(_scalar_hash(arr, ph), _valid(arr))
+
+
+def _add_list(total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
+    """numpy kernel: ``total +=`` the list term (length, items with their positions) on valid rows."""
+    valid = _valid(arr)
+    arr = arr.cast(pa.large_list(arr.type.value_type))
+    flat = pc.list_flatten(arr)
+    lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    ends = np.cumsum(lengths)
+    parent_start = np.repeat(ends - lengths, lengths)
+    pos = np.arange(len(flat), dtype=np.int64) - parent_start
+    item = _scalar_hash(flat) if len(flat) else np.zeros(0, _U)
+    if flat.null_count:
+        item = np.where(_valid(flat), item, _NULL_ITEM)
+    with np.errstate(over="ignore"):
+        terms = mix(item ^ mix(pos.astype(_U) + ph))
+        cs = np.concatenate([np.zeros(1, _U), np.cumsum(terms, dtype=_U)])
+        sums = cs[ends] - cs[ends - lengths]
+        total += _masked(mix(sums ^ mix(lengths.astype(_U) ^ ph ^ _LIST)), valid)
+
+
+class _Native:
+    """The same two kernels in C (``_native/mia_hash.c``): one fused pass over the Arrow buffers."""
+
+    _EMPTY = np.zeros(8, dtype=np.uint8)  # stands for a missing data buffer (all strings empty)
+
+    @staticmethod
+    def _addr(buf: pa.Buffer | None) -> int:
+        return buf.address if buf is not None else 0
+
+    @classmethod
+    def _bytes_args(cls, arr: pa.Array) -> tuple:
+        """(offsets address at the array's offset, wide, data address) of a string/binary array."""
+        wide = pa.types.is_large_string(arr.type)
+        bufs = arr.buffers()
+        data = bufs[2].address if bufs[2] is not None and bufs[2].size else cls._EMPTY.ctypes.data
+        return bufs[1].address + arr.offset * (8 if wide else 4), int(wide), data
+
+    @staticmethod
+    def _as64(arr: pa.Array) -> pa.Array:
+        """The array with 64-bit values (the bits the hash takes), or TypeError."""
+        t = arr.type
+        if pa.types.is_floating(t):
+            return arr.cast(pa.float64())
+        if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_timestamp(t):
+            return arr.cast(pa.int64())
+        raise TypeError(f"content_hash: no rule for Arrow type {t}")
+
+    @classmethod
+    def add_scalar(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
+        lib = native._lib()
+        if _is_bytes(arr.type):
+            offsets, wide, data = cls._bytes_args(arr)
+            lib.mh_string(total.ctypes.data, offsets, wide, data, cls._addr(arr.buffers()[0]), arr.offset,
+                          len(arr), int(ph))
+            return
+        arr = cls._as64(arr)
+        bufs = arr.buffers()
+        lib.mh_fixed(total.ctypes.data, bufs[1].address + arr.offset * 8, cls._addr(bufs[0]), arr.offset,
+                     len(arr), int(ph))
+
+    @classmethod
+    def add_list(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
+        lib = native._lib()
+        child = arr.values  # the whole child: the list offsets index it
+        items = np.empty(len(child), dtype=_U)
+        if _is_bytes(child.type):
+            offsets, wide, data = cls._bytes_args(child)
+            lib.mh_items(items.ctypes.data, offsets, wide, data, cls._addr(child.buffers()[0]), child.offset,
+                         len(child))
+        elif len(child):
+            child = cls._as64(child)
+            bufs = child.buffers()
+            lib.mh_items(items.ctypes.data, bufs[1].address + child.offset * 8, 0, None, cls._addr(bufs[0]),
+                         child.offset, len(child))
+        wide = pa.types.is_large_list(arr.type)
+        bufs = arr.buffers()
+        lib.mh_list(total.ctypes.data, bufs[1].address + arr.offset * (8 if wide else 4), int(wide),
+                    cls._addr(bufs[0]), arr.offset, len(arr), items.ctypes.data, int(ph))
+
+
+    @staticmethod
+    def finish(total: np.ndarray) -> pa.Array:
+        chars = np.empty(16 * len(total), dtype=np.uint8)
+        native._lib().mh_finish(total.ctypes.data, len(total), chars.ctypes.data)
+        return _hex_strings(chars, len(total))
+
+
+class _Numpy:
+    add_scalar = staticmethod(_add_scalar)
+    add_list = staticmethod(_add_list)
+
+    @staticmethod
+    def finish(total: np.ndarray) -> pa.Array:
+        return hex16(mix(total))
+
+
+def _accumulate(total: np.ndarray, arr: pa.Array, path: str, kernels) -> None:
+    """Add this field's contributions to ``total`` (mod 2**64); null rows contribute 0."""
     n = len(arr)
     if arr.null_count == n:
-        return np.zeros(n, dtype=_U)
-    valid = _valid(arr)
+        return
     ph = _path_hash(path)
     if pa.types.is_struct(arr.type):
-        total = _masked(np.full(n, mix(np.array([ph ^ _STRUCT], dtype=_U))[0], dtype=_U), valid)
-        for i, f in enumerate(arr.type):
-            with np.errstate(over="ignore"):
-                total = total + _accumulate(pc.struct_field(arr, [i]), f"{path}.{f.name}")
-        return total
-    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
-        arr = arr.cast(pa.large_list(arr.type.value_type))
-        flat = pc.list_flatten(arr)
-        lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        ends = np.cumsum(lengths)
-        parent_start = np.repeat(ends - lengths, lengths)
-        pos = np.arange(len(flat), dtype=np.int64) - parent_start
-        item = _scalar_hash(flat) if len(flat) else np.zeros(0, _U)
-        if flat.null_count:
-            item = np.where(_valid(flat), item, _NULL_ITEM)
         with np.errstate(over="ignore"):
-            terms = mix(item ^ mix(pos.astype(_U) + ph))
-            cs = np.concatenate([np.zeros(1, _U), np.cumsum(terms, dtype=_U)])
-            sums = cs[ends] - cs[ends - lengths]
-            row = mix(sums ^ mix(lengths.astype(_U) ^ ph ^ _LIST))
-        return _masked(row, valid)
-    return _masked(_scalar_hash(arr, ph), valid)
+            total += _masked(np.full(n, mix(np.array([ph ^ _STRUCT], dtype=_U))[0], dtype=_U), _valid(arr))
+        for i, f in enumerate(arr.type):
+            _accumulate(total, pc.struct_field(arr, [i]), f"{path}.{f.name}", kernels)
+    elif pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        kernels.add_list(total, arr, ph)
+    else:
+        kernels.add_scalar(total, arr, ph)
 
 
-def record_hash(table: pa.Table, exclude: tuple[str, ...] = EXCLUDED) -> pa.Array:
-    """``content_hash`` of every row: 16 lowercase hex characters (see module docstring)."""
-    n = table.num_rows
-    total = np.zeros(n, dtype=_U)
+def record_hash(table: pa.Table, exclude: tuple[str, ...] = EXCLUDED, compiled: bool | None = None) -> pa.Array:
+    """``content_hash`` of every row: 16 lowercase hex characters (see module docstring).
+
+    ``compiled``: use the C kernels (default: when :func:`native.available`) or the numpy ones;
+    both give the same bits."""
+    kernels = _Native if (native.available() if compiled is None else compiled) else _Numpy
+    total = np.zeros(table.num_rows, dtype=_U)
     for name in table.column_names:
         if name in exclude:
             continue
         col = table.column(name)
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-        with np.errstate(over="ignore"):
-            total = total + _accumulate(col, name)
-    return hex16(mix(total))
+        _accumulate(total, col, name, kernels)
+    return kernels.finish(total)
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -161,5 +255,10 @@ def hex16(values: np.ndarray) -> pa.Array:
     chars = np.empty((len(be), 16), dtype=np.uint8)
     chars[:, 0::2] = _HEX[be >> 4]
     chars[:, 1::2] = _HEX[be & 0x0F]
-    offsets = np.arange(0, 16 * len(be) + 1, 16, dtype=np.int32)
-    return pa.StringArray.from_buffers(len(be), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes()))
+    return _hex_strings(chars, len(be))
+
+
+def _hex_strings(chars: np.ndarray, n: int) -> pa.Array:
+    """A string array of n values of 16 characters each, from their n*16 bytes (no copy)."""
+    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))

@@ -1,4 +1,5 @@
-"""The compiled fast path: ``_native/mia_jsonl.c`` decodes one kind's lines into Arrow columns.
+"""The compiled fast paths: ``_native/mia_jsonl.c`` decodes one kind's lines into Arrow columns;
+``_native/mia_hash.c`` holds the fused kernels of ``content_hash`` (used by :mod:`.hashing`).
 
 Why: Arrow's JSON reader (a general reader) decodes ~150 MB/s here; this decoder knows the
 kind's schema and writes column buffers directly, several times faster, with no gather of the
@@ -7,10 +8,10 @@ short a line is either *accepted* with exactly the values the reference path (``
 would give, or *declined* — and declined lines continue down the existing ladder (Arrow's reader,
 then ``json.loads``), which names any error. So the decoder changes speed, never results.
 
-The shared library is built from the C source with the system C compiler on first use (``make
-install`` does it up front), next to the source, and rebuilt when the source is newer. Without a
-compiler, or with ``MIA_NATIVE_PARSER=0``, :func:`available` is false and parsing uses Arrow's
-reader alone (same results, slower). ctypes releases the GIL during a call, so two threads decode
+One shared library is built from the C sources with the system C compiler on first use (``make
+install`` does it up front), next to the sources, and rebuilt when a source is newer. Without a
+compiler, or with ``MIA_NATIVE_PARSER=0``, :func:`available` is false: parsing uses Arrow's
+reader alone and hashing its numpy kernels (same results, slower). ctypes releases the GIL during a call, so two threads decode
 two halves of a kind's lines in parallel.
 """
 
@@ -22,6 +23,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,8 +36,8 @@ from mia_pipeline.schemas.contract import KIND_PARSE_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("_native") / "mia_jsonl.c"
-LIBRARY = SOURCE.with_name("libmia_jsonl.so")
+SOURCES = tuple(Path(__file__).with_name("_native") / name for name in ("mia_jsonl.c", "mia_hash.c"))
+LIBRARY = SOURCES[0].with_name("libmia_native.so")
 T_STRUCT, T_LIST, T_STRING, T_INT64, T_DOUBLE, T_BOOL = 1, 2, 3, 4, 5, 6
 PARALLEL_LINES = 16_384  # below this many lines a kind is decoded on one thread
 MAX_CHILDREN = 64  # the decoder tracks seen keys of an object in one 64-bit mask
@@ -51,19 +53,19 @@ class _Node(ctypes.Structure):
 
 
 def build(force: bool = False) -> Path:
-    """Compile the library if it is missing or older than its source; returns its path."""
-    if not force and LIBRARY.exists() and LIBRARY.stat().st_mtime >= SOURCE.stat().st_mtime:
+    """Compile the library if it is missing or older than one of its sources; returns its path."""
+    if not force and LIBRARY.exists() and LIBRARY.stat().st_mtime >= max(s.stat().st_mtime for s in SOURCES):
         return LIBRARY
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        raise NativeUnavailable("no C compiler (cc/gcc) on PATH to build the JSON-lines decoder")
-    fd, tmp = tempfile.mkstemp(prefix=".libmia_jsonl.", suffix=".so", dir=LIBRARY.parent)
+        raise NativeUnavailable("no C compiler (cc/gcc) on PATH to build the compiled helpers")
+    fd, tmp = tempfile.mkstemp(prefix=".libmia_native.", suffix=".so", dir=LIBRARY.parent)
     os.close(fd)
-    cmd = [cc, "-O2", "-std=c11", "-shared", "-fPIC", "-o", tmp, str(SOURCE)]
+    cmd = [cc, "-O2", "-std=c11", "-shared", "-fPIC", "-o", tmp, *map(str, SOURCES)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise NativeUnavailable(f"building the JSON-lines decoder failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+            raise NativeUnavailable(f"building the compiled helpers failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
         os.replace(tmp, LIBRARY)  # atomic: concurrent builders each publish a complete library
     finally:
         if os.path.exists(tmp):
@@ -83,19 +85,28 @@ def _lib() -> ctypes.CDLL:
     lib.mj_column.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     lib.mj_free.restype = None
     lib.mj_free.argtypes = [ctypes.c_void_p]
+    p, i64, u64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32
+    for name, args in (("mh_fixed", [p, p, p, i64, i64, u64]), ("mh_string", [p, p, i32, p, p, i64, i64, u64]),
+                       ("mh_items", [p, p, i32, p, p, i64, i64]), ("mh_list", [p, p, i32, p, i64, i64, p, u64]),
+                       ("mh_finish", [p, i64, p])):
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = None, args
     return lib
 
 
 @functools.cache
 def available() -> bool:
-    """Whether the compiled decoder is in use (built and loaded, not disabled by MIA_NATIVE_PARSER=0)."""
+    """Whether the compiled helpers are in use (built and loaded, not disabled by MIA_NATIVE_PARSER=0)."""
     if os.environ.get("MIA_NATIVE_PARSER", "1").strip().lower() in ("0", "false", "off", "no"):
+        return False
+    if sys.byteorder != "little":
+        log.warning("compiled helpers assume a little-endian machine; using Arrow's reader and numpy only")
         return False
     try:
         _lib()
         return True
     except (NativeUnavailable, OSError) as exc:
-        log.warning("compiled JSON-lines decoder unavailable, using Arrow's reader only: %s", exc)
+        log.warning("compiled helpers unavailable, using Arrow's reader and numpy only: %s", exc)
         return False
 
 
