@@ -64,8 +64,10 @@ def split_by_day(table: pa.Table, ts_column: str = "ts") -> list[tuple[str, pa.T
     """[(YYYY-MM-DD, rows of that UTC day)] in day order; rows keep their relative order."""
     if table.num_rows == 0:
         return []
-    days = pc.cast(pc.cast(table.column(ts_column), pa.timestamp("ms", tz="UTC")), pa.date32())
-    day_num = days.to_numpy(zero_copy_only=False).astype("int64")
+    ms = pc.cast(table.column(ts_column), pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+    if ms.null_count:
+        raise ValueError(f"split_by_day: {ms.null_count} row(s) without {ts_column}")
+    day_num = np.floor_divide(ms.to_numpy(), 86_400_000)  # UTC day number (no time-zone lookup per row)
     if len(day_num) > 1 and (np.diff(day_num) < 0).any():  # out of order: group days (stable)
         order = np.argsort(day_num, kind="stable")
         sorted_days = day_num[order]

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mia_pipeline.schemas import native
 from mia_pipeline.schemas.contract import EVENT_KINDS
 
 _WS = b" \t\r"
@@ -21,15 +22,23 @@ _WS = b" \t\r"
 Buffer = bytes | bytearray | mmap.mmap
 
 
-def line_offsets(data: Buffer, lo: int = 0, hi: int | None = None) -> np.ndarray:
+def line_offsets(data: Buffer, lo: int = 0, hi: int | None = None, compiled: bool | None = None) -> np.ndarray:
     """Start offset of every line of ``data[lo:hi]``, plus ``hi``: ``len == n_lines + 1``.
 
-    Offsets are positions in ``data`` (a block of a larger buffer keeps its absolute offsets)."""
+    Offsets are positions in ``data`` (a block of a larger buffer keeps its absolute offsets).
+    ``compiled``: use ``_native/mia_lines.c`` (default: when available) or numpy; same result."""
     hi = len(data) if hi is None else hi
     arr = np.frombuffer(data, dtype=np.uint8)
-    step = 1 << 22  # scan in cache-sized pieces: no buffer-sized temporary
-    parts = [np.flatnonzero(arr[s: min(s + step, hi)] == 10) + (s + 1) for s in range(lo, hi, step)]
-    ends = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    if native.available() if compiled is None else compiled:
+        lib = native._lib()
+        count = lib.ml_count_newlines(arr.ctypes.data, lo, hi) if hi > lo else 0
+        ends = np.empty(count, dtype=np.int64)
+        if count:
+            lib.ml_line_ends(arr.ctypes.data, lo, hi, ends.ctypes.data)
+    else:
+        step = 1 << 22  # scan in cache-sized pieces: no buffer-sized temporary
+        parts = [np.flatnonzero(arr[s: min(s + step, hi)] == 10) + (s + 1) for s in range(lo, hi, step)]
+        ends = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
     if hi > lo and (len(ends) == 0 or ends[-1] != hi):
         ends = np.append(ends, hi)
     off = np.empty(len(ends) + 1, dtype=np.int64)
@@ -105,6 +114,8 @@ _NAME_WORDS = []  # (kind index, mask, pattern) on the 8 bytes where the kind's 
 for _k, _kind in enumerate(EVENT_KINDS):
     _name = (_kind.encode() + b'"')[:8]
     _NAME_WORDS.append((_k, (1 << (8 * len(_name))) - 1, int.from_bytes(_name, "little")))
+_MASKS = np.array([m for _, m, _ in _NAME_WORDS], dtype=np.uint64)
+_PATTERNS = np.array([p for _, _, p in _NAME_WORDS], dtype=np.uint64)
 _KIND_RE = r'"kind"\s*:\s*"(?P<kind>[^"\\]*)"'
 
 
@@ -115,31 +126,38 @@ def _words_at(arr: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def sniff_kinds(data: Buffer, off: np.ndarray, clen: np.ndarray, idx: np.ndarray,
-                lines: pa.LargeStringArray) -> np.ndarray:
+                lines: pa.LargeStringArray, compiled: bool | None = None) -> np.ndarray:
     """Guess each line's kind (index into EVENT_KINDS, -1 = unknown) without parsing JSON.
 
     Writers put ``"kind"`` first (``{"kind":"market_tick",...`` or ``{"kind": "market_tick", ...``),
     so three 8-byte words per line settle almost every line; the rest go through one regex over
     their text. A guess is only a routing hint: the parsed ``kind`` is checked afterwards and a
-    line whose guess was wrong takes the slow path.
+    line whose guess was wrong takes the slow path. ``compiled``: the word test in
+    ``_native/mia_lines.c`` (default: when available) or numpy; same result.
     """
     out = np.full(len(idx), -1, dtype=np.int16)
     if not len(idx):
         return out
     arr = np.frombuffer(data, dtype=np.uint8)
     starts = off[idx]
-    fits = clen[idx] >= 18
-    if fits.any():
-        s = starts[fits]
-        head = _words_at(arr, s) == _HEAD
-        after = arr[s + 8]
-        name_at = np.where(after == ord('"'), s + 9, s + 10)
-        head &= (after == ord('"')) | ((after == ord(" ")) & (arr[s + 9] == ord('"')))
-        name = _words_at(arr, name_at)
-        guess = np.full(len(s), -1, dtype=np.int16)
-        for k, mask, pat in _NAME_WORDS:
-            guess[head & ((name & np.uint64(mask)) == np.uint64(pat))] = k
-        out[fits] = guess
+    if native.available() if compiled is None else compiled:
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        lens = np.ascontiguousarray(clen[idx], dtype=np.int64)
+        native._lib().ml_sniff(arr.ctypes.data, starts.ctypes.data, lens.ctypes.data, len(idx), _HEAD,
+                               _MASKS.ctypes.data, _PATTERNS.ctypes.data, len(_MASKS), out.ctypes.data)
+    else:
+        fits = clen[idx] >= 18
+        if fits.any():
+            s = starts[fits]
+            head = _words_at(arr, s) == _HEAD
+            after = arr[s + 8]
+            name_at = np.where(after == ord('"'), s + 9, s + 10)
+            head &= (after == ord('"')) | ((after == ord(" ")) & (arr[s + 9] == ord('"')))
+            name = _words_at(arr, name_at)
+            guess = np.full(len(s), -1, dtype=np.int16)
+            for k, mask, pat in _NAME_WORDS:
+                guess[head & ((name & np.uint64(mask)) == np.uint64(pat))] = k
+            out[fits] = guess
     rest = np.flatnonzero(out < 0)
     if len(rest):
         found = pc.extract_regex(lines.take(pa.array(idx[rest])), _KIND_RE)

@@ -1,5 +1,6 @@
 """The compiled fast paths: ``_native/mia_jsonl.c`` decodes one kind's lines into Arrow columns;
-``_native/mia_hash.c`` holds the fused kernels of ``content_hash`` (used by :mod:`.hashing`).
+``_native/mia_hash.c`` holds the fused kernels of ``content_hash`` (used by :mod:`.hashing`);
+``_native/mia_lines.c`` finds line ends and sniffs kinds (used by :mod:`.lines`).
 
 Why: Arrow's JSON reader (a general reader) decodes ~150 MB/s here; this decoder knows the
 kind's schema and writes column buffers directly, several times faster, with no gather of the
@@ -36,7 +37,7 @@ from mia_pipeline.schemas.contract import KIND_PARSE_SCHEMAS
 
 log = logging.getLogger(__name__)
 
-SOURCES = tuple(Path(__file__).with_name("_native") / name for name in ("mia_jsonl.c", "mia_hash.c"))
+SOURCES = tuple(Path(__file__).with_name("_native") / name for name in ("mia_jsonl.c", "mia_hash.c", "mia_lines.c"))
 LIBRARY = SOURCES[0].with_name("libmia_native.so")
 T_STRUCT, T_LIST, T_STRING, T_INT64, T_DOUBLE, T_BOOL = 1, 2, 3, 4, 5, 6
 PARALLEL_LINES = 16_384  # below this many lines a kind is decoded on one thread
@@ -88,9 +89,12 @@ def _lib() -> ctypes.CDLL:
     p, i64, u64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32
     for name, args in (("mh_fixed", [p, p, p, i64, i64, u64]), ("mh_string", [p, p, i32, p, p, i64, i64, u64]),
                        ("mh_items", [p, p, i32, p, p, i64, i64]), ("mh_list", [p, p, i32, p, i64, i64, p, u64]),
-                       ("mh_finish", [p, i64, p])):
+                       ("mh_finish", [p, i64, p]), ("ml_line_ends", [p, i64, i64, p]),
+                       ("ml_sniff", [p, p, p, i64, u64, p, p, i32, p])):
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = None, args
+    lib.ml_count_newlines.restype = i64
+    lib.ml_count_newlines.argtypes = [p, i64, i64]
     return lib
 
 

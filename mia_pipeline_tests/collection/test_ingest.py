@@ -161,3 +161,19 @@ def test_batch_read_puts_every_range_in_place_and_refuses_a_shrunk_file(tmp_path
     path.write_bytes(path.read_bytes()[: pieces[2].start + 10])
     with pytest.raises(OSError, match="shrank while being read"):
         ingest_mod._read(pieces)
+
+
+def test_split_by_day_cuts_at_utc_midnight_and_keeps_row_order():
+    import pyarrow as pa
+
+    from mia_pipeline.collection.merge import split_by_day
+
+    stamps = ["2024-02-29T23:59:59.999", "1969-12-31T23:59:59.999", "2024-03-01T00:00:00.000",
+              "1970-01-01T00:00:00.000", "2024-02-29T00:00:00.000"]
+    ts = pa.array([__import__("numpy").datetime64(s, "ms") for s in stamps], pa.timestamp("ms")).cast(
+        pa.timestamp("ms", tz="UTC"))
+    table = pa.table({"ts": ts, "row": list(range(5))})
+    got = [(day, rows.column("row").to_pylist()) for day, rows in split_by_day(table)]
+    assert got == [("1969-12-31", [1]), ("1970-01-01", [3]), ("2024-02-29", [0, 4]), ("2024-03-01", [2])]
+    with pytest.raises(ValueError, match="without ts"):
+        split_by_day(pa.table({"ts": pa.array([None], pa.timestamp("ms", tz="UTC"))}))

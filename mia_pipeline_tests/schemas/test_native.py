@@ -1,4 +1,4 @@
-"""The compiled JSON-lines decoder (``native.py`` + ``_native/mia_jsonl.c``).
+"""The compiled JSON-lines decoder (``native.py`` + ``_native/mia_jsonl.c``) and line screening (``mia_lines.c``).
 
 Its contract: a line is either ACCEPTED with exactly the values the reference path (``json.loads``
 + ``slowpath``) gives, or DECLINED (and left to Arrow's reader / ``json.loads``). So:
@@ -7,7 +7,8 @@ Its contract: a line is either ACCEPTED with exactly the values the reference pa
    accepted values equal the reference's bit for bit (floats compared by their bits: -0.0 != 0.0);
 2. differential: ``parse_lines`` gives the same tables and rejects with the decoder on and off;
 3. a buffer cut into blocks (``threads``) parses like one block;
-4. ``bytes``, ``bytearray`` and ``mmap`` buffers parse alike.
+4. ``bytes``, ``bytearray`` and ``mmap`` buffers parse alike;
+5. line ends and kind sniffing (``lines.py``) are the same compiled and in numpy.
 """
 
 from __future__ import annotations
@@ -900,3 +901,40 @@ def test_bytes_bytearray_and_mmap_parse_alike(monkeypatch, threads, parallel_byt
     assert all(type(r.raw) is bytes for r in got.rejects)
     del got
     mm.close()
+
+
+# ------------------------------------------------------------- line ends and kind sniffing (mia_lines.c)
+
+def _screening_buffer(rng: random.Random) -> bytes:
+    heads = [b'{"kind":"market_tick","x":1}', b'{"kind": "trade", "x": 1}', b'{"kind":"trade_exit"}',
+             b'{"kind" : "signal"}', b'{"kind":"signalx","a":2}', b'{"kind":"performance_extra"}',
+             b'{"x":1,"kind":"market_bar"}', b'{"kind":"system_status","s":"ok"}', b'{"kind":"', b"", b"   ",
+             b'{"kind":"market_bar', b"\xff\xfe", b'{"kind":"tr\\u0061de"}', b'{"kind":"market_tick"' + b" " * 30,
+             b'{"kind":  market_tick"}', b'{"kind": xtrade", "a": 1}']
+    lines = [rng.choice(heads) + b"x" * rng.randrange(0, 3) for _ in range(rng.randrange(0, 60))]
+    data = b"\n".join(lines)
+    return data + (b"\n" if rng.random() < 0.5 else b"")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_line_ends_and_sniffing_compiled_equal_numpy(seed):
+    from mia_pipeline.schemas import lines as L
+
+    rng = random.Random(seed)
+    data = _screening_buffer(rng)
+    windows = [(0, len(data))] + [tuple(sorted((rng.randrange(len(data) + 1), rng.randrange(len(data) + 1))))
+                                  for _ in range(5)]
+    for lo, hi in windows:
+        compiled = L.line_offsets(data, lo, hi, compiled=True)
+        assert np.array_equal(compiled, L.line_offsets(data, lo, hi, compiled=False)), (lo, hi)
+        clen = L.content_lengths(data, compiled)
+        lines = L.lines_array(data, compiled)
+        idx = np.arange(len(compiled) - 1)
+        if rng.random() < 0.5 and len(idx):
+            idx = np.sort(rng.sample(list(idx), rng.randrange(1, len(idx) + 1))).astype(np.int64)
+        guess = L.sniff_kinds(data, compiled, clen, idx, lines, compiled=True)
+        assert np.array_equal(guess, L.sniff_kinds(data, compiled, clen, idx, lines, compiled=False))
+    full = L.line_offsets(data)
+    sniffed = L.sniff_kinds(data, full, L.content_lengths(data, full), np.arange(len(full) - 1),
+                            L.lines_array(data, full))
+    assert set(sniffed.tolist()) <= set(range(-1, len(EVENT_KINDS)))

@@ -337,6 +337,20 @@ static int read_number(cursor *s, int want_double, int64_t *ival, int *fits, dou
 
 static int read_value(mj_result *r, int node, cursor *s);
 
+/* a[0..n) == b[0..n), inlined 8 bytes at a time (keys are short: a libc call would cost more) */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) return 0;
+    }
+    for (; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* The child of `n` named by the key at the cursor (just after its opening quote), cursor moved
  * past the closing quote; -1 for an unknown key or one with escapes. Writers keep a fixed key
  * order, so the field after the previous one (`hint`) is tried first without scanning the key. */
@@ -344,7 +358,7 @@ static int find_key(mj_result *r, const mj_node *n, cursor *s, int hint) {
     if (hint < n->n_children) {
         const mj_node *ch = &r->nodes[n->first_child + hint];
         size_t len = (size_t)ch->name_len;
-        if ((size_t)(s->end - s->p) > len && s->p[len] == '"' && memcmp(s->p, r->names + ch->name_off, len) == 0) {
+        if ((size_t)(s->end - s->p) > len && s->p[len] == '"' && same_bytes(s->p, (const uint8_t *)r->names + ch->name_off, len)) {
             s->p += len + 1;
             return hint;
         }
@@ -356,7 +370,7 @@ static int find_key(mj_result *r, const mj_node *n, cursor *s, int hint) {
     s->p++;
     for (int k = 0; k < n->n_children; k++) {
         const mj_node *ch = &r->nodes[n->first_child + k];
-        if ((size_t)ch->name_len == klen && memcmp(r->names + ch->name_off, key, klen) == 0) return k;
+        if ((size_t)ch->name_len == klen && same_bytes((const uint8_t *)r->names + ch->name_off, key, klen)) return k;
     }
     return -1;
 }
