@@ -4,11 +4,15 @@ Used only for lines the vectorized path could not take (isolated by bisection) a
 unknown keys must be captured. It is the reference: any line the fast path accepts, this path
 accepts with the same values. Its type rules mirror the Arrow JSON reader: integers must be JSON
 integers (``1.0`` is a wrong type for an int64 field), floats accept integers, strings are strings.
+Where ``json.loads`` alone would lose what the number says, the reading follows the number as Arrow
+does: ``-0`` in a float field is -0.0, and an integer beyond float64 in a float field is infinite
+(then rejected as ``non_finite_number``, like ``1e400``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +20,17 @@ import pyarrow as pa
 from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+class _NegativeZero(int):
+    """The JSON integer ``-0``: 0 in an integer field, -0.0 in a float field (as Arrow reads it)."""
+
+
+_MINUS_ZERO = _NegativeZero(0)
+
+
+def _parse_int(text: str) -> int:
+    return _MINUS_ZERO if text == "-0" else int(text)
 
 
 class LineError(Exception):
@@ -35,7 +50,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_int=_parse_int)
 
 
 def loads_line(raw: bytes) -> Any:
@@ -100,6 +115,8 @@ def _compile(typ: pa.DataType):
     if pa.types.is_integer(typ):
         def integer(value, path):
             if type(value) is not int:
+                if type(value) is _NegativeZero:
+                    return 0, None
                 raise LineError("wrong_type", f"{path}: expected an integer, got {value!r}"[:200])
             if not _I64_MIN <= value <= _I64_MAX:
                 raise LineError("wrong_type", f"{path}: integer out of int64 range")
@@ -110,12 +127,14 @@ def _compile(typ: pa.DataType):
             t = type(value)
             if t is float:
                 return value, None
+            if t is _NegativeZero:
+                return -0.0, None
             if t is not int:
                 raise LineError("wrong_type", f"{path}: expected a number, got {t.__name__}")
             try:
                 return float(value), None
-            except OverflowError:
-                raise LineError("wrong_type", f"{path}: number out of float64 range") from None
+            except OverflowError:  # beyond float64: infinite, as Arrow and float("1e400") read it
+                return (math.inf if value > 0 else -math.inf), None
         return number
     raise TypeError(f"no JSON rule for Arrow type {typ}")  # contract bug, not bad input
 
