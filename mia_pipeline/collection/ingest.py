@@ -336,7 +336,7 @@ def _read(pieces: list[landing.Pending]) -> mmap.mmap | bytes:
     total = sum(p.size for p in pieces)
     if not total:
         return b""
-    buf = mmap.mmap(-1, total)
+    buf = mmap.mmap(-1, total, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private: THP applies (not to shared)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         buf.madvise(mmap.MADV_HUGEPAGE)
     ranges = []  # (piece, offset in the piece, length, position in the buffer)
