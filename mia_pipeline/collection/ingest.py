@@ -330,13 +330,14 @@ _SPLIT_READ = 8 << 20  # pieces at least this large are read as two halves on tw
 def _read(pieces: list[landing.Pending]) -> mmap.mmap | bytes:
     """The pieces' bytes back to back in one buffer: one read per range, no concatenation copy.
 
-    The buffer is an anonymous mapping (no zero-filling pass; huge pages where the kernel allows,
-    which makes first touch of a large batch several times cheaper). Ranges are read on two
+    The buffer is a private anonymous mapping (no zero-filling pass) advised for transparent huge
+    pages, which makes first touch of a large batch several times cheaper: 512x fewer page faults.
+    (A shared anonymous mapping, Python's default, is shmem and gets no huge pages.) Ranges are read on two
     threads (``readinto`` releases the GIL; the page-cache copy and page faults then overlap)."""
     total = sum(p.size for p in pieces)
     if not total:
         return b""
-    buf = mmap.mmap(-1, total, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # private: THP applies (not to shared)
+    buf = mmap.mmap(-1, total, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         buf.madvise(mmap.MADV_HUGEPAGE)
     ranges = []  # (piece, offset in the piece, length, position in the buffer)
