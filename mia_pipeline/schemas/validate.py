@@ -78,8 +78,14 @@ class _Verdicts:
         self.detail: dict[int, str] = {}
         self.bad = np.zeros(n, dtype=bool)
 
-    def flag(self, mask: np.ndarray, code: str, detail) -> None:
-        if not mask.any():
+    def flag(self, mask: np.ndarray | pa.Array, code: str, detail) -> None:
+        """Rows where ``mask`` is true (an Arrow mask: null counts as false) fail with ``code``
+        unless an earlier rule failed them. Clean columns, the usual case, stay in Arrow."""
+        if isinstance(mask, pa.Array | pa.ChunkedArray):
+            if not pc.any(mask).as_py():
+                return
+            mask = _np(mask)
+        elif not mask.any():
             return
         new = mask & ~self.bad
         for i in np.flatnonzero(new).tolist():
@@ -101,12 +107,12 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
     rules = RULES[kind]
     for name in ENVELOPE_REQUIRED[1:] + rules["required"]:
         arr = leaf(t, name)
-        missing = ~pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        missing = pc.is_null(arr)
         if pa.types.is_string(arr.type):
-            missing |= _np(pc.equal(pc.utf8_length(arr), 0))
+            missing = pc.or_kleene(missing, pc.equal(pc.binary_length(arr), 0))
         v.flag(missing, "missing_field", name)
     sv = leaf(t, "schema_version")
-    v.flag(_np(pc.or_(pc.less(sv, 1), pc.greater(sv, _I32_MAX))), "unsupported_schema_version",
+    v.flag(pc.or_(pc.less(sv, 1), pc.greater(sv, _I32_MAX)), "unsupported_schema_version",
            lambda i: f"schema_version {sv[i].as_py()}")
     ts_ms: dict[str, np.ndarray] = {}
     for path in ["timestamp"] + _TS_PATHS[kind]:
@@ -126,12 +132,12 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
         arr = leaf(t, path)
         if pa.types.is_list(arr.type):
             flat = pc.list_flatten(arr)
-            bad_items = _np(pc.invert(pc.is_finite(flat)))
+            bad_items = pc.invert(pc.is_finite(flat))
             rows = np.zeros(len(arr), dtype=bool)
-            if bad_items.any():
-                rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[bad_items]] = True
+            if pc.any(bad_items).as_py():
+                rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[_np(bad_items)]] = True
         else:
-            rows = _np(pc.invert(pc.is_finite(arr)))
+            rows = pc.invert(pc.is_finite(arr))
         v.flag(rows, "non_finite_number", path)
     for group, code, test in (
         ("price", "invalid_price", lambda a: pc.less_equal(a, 0)),
@@ -142,10 +148,10 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
     ):
         for path in rules.get(group, ()):
             arr = leaf(t, path)
-            v.flag(_np(test(arr)), code, lambda i, a=arr, p=path: f"{p} = {a[i].as_py()!r}")
+            v.flag(test(arr), code, lambda i, a=arr, p=path: f"{p} = {a[i].as_py()!r}")
     for path, allowed in rules.get("enum", {}).items():
         arr = leaf(t, path)
-        bad = _np(pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=pa.array(allowed)))))
+        bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=pa.array(allowed))))
         v.flag(bad, "invalid_enum", lambda i, a=arr, p=path, al=allowed: f"{p} = {a[i].as_py()!r}; allowed: {', '.join(al)}"[:300])
     if "any_of" in rules:
         none = np.ones(t.num_rows, dtype=bool)
@@ -154,12 +160,12 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
         v.flag(none, "missing_field", " or ".join(rules["any_of"]))
     if "quote" in rules:
         bid, ask = (leaf(t, p) for p in rules["quote"])
-        v.flag(_np(pc.less(ask, bid)), "crossed_quote", lambda i: f"ask {ask[i].as_py()} < bid {bid[i].as_py()}")
+        v.flag(pc.less(ask, bid), "crossed_quote", lambda i: f"ask {ask[i].as_py()} < bid {bid[i].as_py()}")
     if rules.get("bar"):
         o, h, lo, c = (leaf(t, p) for p in ("open", "high", "low", "close"))
         bad = pc.or_(pc.or_(pc.greater(lo, h), pc.or_(pc.greater(o, h), pc.less(o, lo))),
                      pc.or_(pc.greater(c, h), pc.less(c, lo)))
-        v.flag(_np(bad), "inconsistent_bar", lambda i: f"o/h/l/c = {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
+        v.flag(bad, "inconsistent_bar", lambda i: f"o/h/l/c = {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
     for path in rules.get("feature_vectors", ()):
         arr = leaf(t, path)
         wrong = pc.not_equal(pc.list_value_length(arr), FEATURE_COUNT)
@@ -168,10 +174,10 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
             rows = np.zeros(len(arr), dtype=bool)
             rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[nulls]] = True
             wrong = pc.or_(wrong, pa.array(rows))
-        v.flag(_np(wrong), "bad_feature_vector", lambda i, a=arr, p=path: f"{p} has {len(a[i].as_py())} values, expected {FEATURE_COUNT} numbers")
+        v.flag(wrong, "bad_feature_vector", lambda i, a=arr, p=path: f"{p} has {len(a[i].as_py())} values, expected {FEATURE_COUNT} numbers")
     if known_symbols is not None and kind in SYMBOL_FIELD:
         arr = leaf(t, SYMBOL_FIELD[kind])
-        bad = _np(pc.invert(pc.is_in(arr, value_set=pa.array(sorted(known_symbols), pa.string()))))
+        bad = pc.invert(pc.is_in(arr, value_set=pa.array(sorted(known_symbols), pa.string())))
         v.flag(bad, "unknown_symbol", lambda i: f"symbol {arr[i].as_py()!r}")
     return ts_ms
 
