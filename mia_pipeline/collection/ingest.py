@@ -15,6 +15,7 @@ event exactly once. Runs are serialized by a lock file: one ingestion at a time 
 from __future__ import annotations
 
 import mmap
+import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -350,13 +351,16 @@ def _read(pieces: list[landing.Pending]) -> mmap.mmap | bytes:
         def read_range(r) -> None:
             p, skip, size, dest = r
             with open(p.path, "rb") as fh:
+                if p.inode and os.fstat(fh.fileno()).st_ino != p.inode:
+                    raise OSError(f"{p.path} was replaced while being read; nothing was committed, "
+                                  "run the ingestion again")
                 fh.seek(p.start + skip)
                 got = 0
                 while got < size:
                     n = fh.readinto(view[dest + got: dest + size])
                     if not n:
-                        raise OSError(f"{p.path} shrank while being read (expected {p.size} bytes from offset "
-                                      f"{p.start}); nothing was committed, run the ingestion again")
+                        raise OSError(f"{p.path} shrank while being read (expected {size} bytes from offset "
+                                      f"{p.start + skip}); nothing was committed, run the ingestion again")
                     got += n
 
         if len(ranges) == 1:

@@ -180,7 +180,9 @@ class _Native:
     @classmethod
     def add_list(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
         lib = native._lib()
-        child = arr.values  # the whole child: the list offsets index it
+        bounds = arr.offsets  # the rows' offsets into the child (slice applied), n + 1 values
+        base = bounds[0].as_py() if len(arr) else 0
+        child = arr.values.slice(base, bounds[-1].as_py() - base if len(arr) else 0)  # only the rows' items
         items = np.empty(len(child), dtype=_U)
         if _is_bytes(child.type):
             offsets, wide, data = cls._bytes_args(child)
@@ -194,8 +196,7 @@ class _Native:
         wide = pa.types.is_large_list(arr.type)
         bufs = arr.buffers()
         lib.mh_list(total.ctypes.data, bufs[1].address + arr.offset * (8 if wide else 4), int(wide),
-                    cls._addr(bufs[0]), arr.offset, len(arr), items.ctypes.data, int(ph))
-
+                    cls._addr(bufs[0]), arr.offset, len(arr), items.ctypes.data, base, int(ph))
 
     @staticmethod
     def finish(total: np.ndarray) -> pa.Array:

@@ -28,6 +28,8 @@ def line_offsets(data: Buffer, lo: int = 0, hi: int | None = None, compiled: boo
     Offsets are positions in ``data`` (a block of a larger buffer keeps its absolute offsets).
     ``compiled``: use ``_native/mia_lines.c`` (default: when available) or numpy; same result."""
     hi = len(data) if hi is None else hi
+    if not 0 <= lo <= hi <= len(data):
+        raise ValueError(f"line_offsets: window [{lo}, {hi}) is outside a buffer of {len(data)} bytes")
     arr = np.frombuffer(data, dtype=np.uint8)
     if native.available() if compiled is None else compiled:
         lib = native._lib()

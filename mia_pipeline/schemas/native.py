@@ -88,7 +88,7 @@ def _lib() -> ctypes.CDLL:
     lib.mj_free.argtypes = [ctypes.c_void_p]
     p, i64, u64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int32
     for name, args in (("mh_fixed", [p, p, p, i64, i64, u64]), ("mh_string", [p, p, i32, p, p, i64, i64, u64]),
-                       ("mh_items", [p, p, i32, p, p, i64, i64]), ("mh_list", [p, p, i32, p, i64, i64, p, u64]),
+                       ("mh_items", [p, p, i32, p, p, i64, i64]), ("mh_list", [p, p, i32, p, i64, i64, p, i64, u64]),
                        ("mh_finish", [p, i64, p]), ("ml_line_ends", [p, i64, i64, p]),
                        ("ml_sniff", [p, p, p, i64, u64, p, p, i32, p])):
         fn = getattr(lib, name)

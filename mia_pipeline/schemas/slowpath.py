@@ -33,6 +33,11 @@ def _parse_int(text: str) -> int:
     return _MINUS_ZERO if text == "-0" else int(text)
 
 
+def _type_name(value: Any) -> str:
+    """The JSON value's Python type name for messages (``-0`` is an ``int`` like any other)."""
+    return "int" if type(value) is _NegativeZero else type(value).__name__
+
+
 class LineError(Exception):
     """A line that cannot become a row: ``code`` is a key of REASONS."""
 
@@ -80,7 +85,7 @@ def _compile(typ: pa.DataType):
 
         def struct(value, path):
             if not isinstance(value, dict):
-                raise LineError("wrong_type", f"{path}: expected an object, got {type(value).__name__}")
+                raise LineError("wrong_type", f"{path}: expected an object, got {_type_name(value)}")
             row, residual = {}, {}
             for key, sub in value.items():
                 check = fields.get(key)
@@ -97,19 +102,19 @@ def _compile(typ: pa.DataType):
 
         def array(value, path):
             if not isinstance(value, list):
-                raise LineError("wrong_type", f"{path}: expected an array, got {type(value).__name__}")
+                raise LineError("wrong_type", f"{path}: expected an array, got {_type_name(value)}")
             return [None if v is None else item(v, f"{path}[{i}]")[0] for i, v in enumerate(value)], None
         return array
     if pa.types.is_string(typ):
         def string(value, path):
             if type(value) is not str:
-                raise LineError("wrong_type", f"{path}: expected a string, got {type(value).__name__}")
+                raise LineError("wrong_type", f"{path}: expected a string, got {_type_name(value)}")
             return (value if value.isascii() else _check_str(value, path)), None
         return string
     if pa.types.is_boolean(typ):
         def boolean(value, path):
             if type(value) is not bool:
-                raise LineError("wrong_type", f"{path}: expected true/false, got {type(value).__name__}")
+                raise LineError("wrong_type", f"{path}: expected true/false, got {_type_name(value)}")
             return value, None
         return boolean
     if pa.types.is_integer(typ):
@@ -130,7 +135,7 @@ def _compile(typ: pa.DataType):
             if t is _NegativeZero:
                 return -0.0, None
             if t is not int:
-                raise LineError("wrong_type", f"{path}: expected a number, got {t.__name__}")
+                raise LineError("wrong_type", f"{path}: expected a number, got {_type_name(value)}")
             try:
                 return float(value), None
             except OverflowError:  # beyond float64: infinite, as Arrow and float("1e400") read it
@@ -145,12 +150,12 @@ _CHECKERS = {k: _compile(pa.struct(list(s))) for k, s in KIND_PARSE_SCHEMAS.item
 def conform_event(obj: Any) -> tuple[str, dict, dict | None]:
     """Type-check a decoded event: ``(kind, row in parse-schema shape, residual of unknown keys)``."""
     if not isinstance(obj, dict):
-        raise LineError("not_an_object", f"got a JSON {type(obj).__name__}")
+        raise LineError("not_an_object", f"got a JSON {_type_name(obj)}")
     kind = obj.get("kind")
     if kind is None:
         raise LineError("missing_field", "kind")
     if not isinstance(kind, str):
-        raise LineError("wrong_type", f"kind: expected a string, got {type(kind).__name__}")
+        raise LineError("wrong_type", f"kind: expected a string, got {_type_name(kind)}")
     if kind not in EVENT_KINDS:
         raise LineError("unknown_kind", f"kind {kind!r}"[:200])
     row, residual = _CHECKERS[kind](obj, "")

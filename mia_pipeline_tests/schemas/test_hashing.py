@@ -111,3 +111,12 @@ def test_unhashable_types_are_refused_by_both(compiled):
     table = pa.table({"d": pa.array([1, 2], pa.decimal128(5, 2))})
     with pytest.raises(TypeError, match="no rule for Arrow type"):
         hashing.record_hash(table, compiled=compiled)
+
+
+def test_a_sliced_list_hashes_only_its_rows_items():
+    """Items outside the slice are neither read nor cast (a uint64 beyond int64 would not cast)."""
+    table = pa.table({"x": pa.array([[2**64 - 1], [1], [2, 3]], pa.list_(pa.uint64())).slice(1)})
+    numpy_hashes, compiled_hashes = both(table)
+    assert compiled_hashes == numpy_hashes
+    fresh = pa.table({"x": pa.array([[1], [2, 3]], pa.list_(pa.uint64()))})
+    assert hashing.record_hash(fresh, compiled=True).to_pylist() == compiled_hashes

@@ -833,6 +833,8 @@ def test_json_loads_path_reads_numbers_as_arrow_does():
     assert conform_event(loads_line(tick(bid_size=b"-1" + b"0" * 400)))[1]["bid_size"] == -math.inf
     reject = parse_lines(tick(ask_size=b"1" + b"0" * 400) + b"\n", now_ms=NOW_MS).rejects[0]
     assert (reject.reason, reject.detail) == ("non_finite_number", "ask_size")
+    messages = [(r.reason, r.detail) for r in parse_lines(b'-0\n{"kind":-0}\n', now_ms=NOW_MS).rejects]
+    assert messages == [("not_an_object", "got a JSON int"), ("wrong_type", "kind: expected a string, got int")]
 
 
 # --------------------------------------------------------------------- 3. block parallelism
@@ -941,3 +943,12 @@ def test_line_ends_and_sniffing_compiled_equal_numpy(seed):
     sniffed = L.sniff_kinds(data, full, L.content_lengths(data, full), np.arange(len(full) - 1),
                             L.lines_array(data, full))
     assert set(sniffed.tolist()) <= set(range(-1, len(EVENT_KINDS)))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_line_offsets_refuses_a_window_outside_the_buffer(compiled):
+    from mia_pipeline.schemas import lines as L
+
+    for lo, hi in ((0, 11), (-1, 5), (6, 5)):
+        with pytest.raises(ValueError, match="outside a buffer of 10 bytes"):
+            L.line_offsets(b"a\nb\nc\nd\ne\n", lo, hi, compiled=compiled)

@@ -89,15 +89,15 @@ void mh_items(uint64_t *out, const void *values, int wide, const uint8_t *data, 
     }
 }
 
-/* total[i] += list term of row i for valid rows. `offsets` (int32 or int64) index `items`, the
-   item hashes of the list's child from position 0 of its buffer. */
+/* total[i] += list term of row i for valid rows. `offsets` (int32 or int64) index the list's child;
+   items[j] is the item hash of child position base + j (only the rows' range is hashed). */
 void mh_list(uint64_t *total, const void *offsets, int wide, const uint8_t *validity, int64_t voff, int64_t n,
-             const uint64_t *items, uint64_t key) {
+             const uint64_t *items, int64_t base, uint64_t key) {
     uint64_t pos_hash[16];
     for (int j = 0; j < 16; j++) pos_hash[j] = mix((uint64_t)j + key);
     for (int64_t i = 0; i < n; i++) {
         if (!valid_at(validity, voff + i)) continue;
-        int64_t a = offset_at(offsets, wide, i), b = offset_at(offsets, wide, i + 1);
+        int64_t a = offset_at(offsets, wide, i) - base, b = offset_at(offsets, wide, i + 1) - base;
         uint64_t sum = 0;
         for (int64_t j = 0; j < b - a; j++)
             sum += mix(items[a + j] ^ (j < 16 ? pos_hash[j] : mix((uint64_t)j + key)));
