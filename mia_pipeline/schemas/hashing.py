@@ -148,34 +148,36 @@ class _Native:
 
     @classmethod
     def _bytes_args(cls, arr: pa.Array) -> tuple:
-        """(offsets address at the array's offset, wide, data address) of a string/binary array."""
+        """(offsets address at the array's offset, wide, data address, validity address) of a
+        string/binary array."""
         wide = pa.types.is_large_string(arr.type)
         bufs = arr.buffers()
         data = bufs[2].address if bufs[2] is not None and bufs[2].size else cls._EMPTY.ctypes.data
-        return bufs[1].address + arr.offset * (8 if wide else 4), int(wide), data
+        return bufs[1].address + arr.offset * (8 if wide else 4), int(wide), data, cls._addr(bufs[0])
 
-    @staticmethod
-    def _as64(arr: pa.Array) -> pa.Array:
-        """The array with 64-bit values (the bits the hash takes), or TypeError."""
+    @classmethod
+    def _fixed_args(cls, arr: pa.Array) -> tuple:
+        """(the array as 64-bit values, the bits the hash takes: keep it alive during the call,
+        values address at its offset, validity address), or TypeError."""
         t = arr.type
         if pa.types.is_floating(t):
-            return arr.cast(pa.float64())
-        if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_timestamp(t):
-            return arr.cast(pa.int64())
-        raise TypeError(f"content_hash: no rule for Arrow type {t}")
+            arr = arr.cast(pa.float64())
+        elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_timestamp(t):
+            arr = arr.cast(pa.int64())
+        else:
+            raise TypeError(f"content_hash: no rule for Arrow type {t}")
+        bufs = arr.buffers()
+        return arr, bufs[1].address + arr.offset * 8, cls._addr(bufs[0])
 
     @classmethod
     def add_scalar(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
         lib = native._lib()
         if _is_bytes(arr.type):
-            offsets, wide, data = cls._bytes_args(arr)
-            lib.mh_string(total.ctypes.data, offsets, wide, data, cls._addr(arr.buffers()[0]), arr.offset,
-                          len(arr), int(ph))
+            offsets, wide, data, validity = cls._bytes_args(arr)
+            lib.mh_string(total.ctypes.data, offsets, wide, data, validity, arr.offset, len(arr), int(ph))
             return
-        arr = cls._as64(arr)
-        bufs = arr.buffers()
-        lib.mh_fixed(total.ctypes.data, bufs[1].address + arr.offset * 8, cls._addr(bufs[0]), arr.offset,
-                     len(arr), int(ph))
+        arr, values, validity = cls._fixed_args(arr)
+        lib.mh_fixed(total.ctypes.data, values, validity, arr.offset, len(arr), int(ph))
 
     @classmethod
     def add_list(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
@@ -185,14 +187,11 @@ class _Native:
         child = arr.values.slice(base, bounds[-1].as_py() - base if len(arr) else 0)  # only the rows' items
         items = np.empty(len(child), dtype=_U)
         if _is_bytes(child.type):
-            offsets, wide, data = cls._bytes_args(child)
-            lib.mh_items(items.ctypes.data, offsets, wide, data, cls._addr(child.buffers()[0]), child.offset,
-                         len(child))
+            offsets, wide, data, validity = cls._bytes_args(child)
+            lib.mh_items(items.ctypes.data, offsets, wide, data, validity, child.offset, len(child))
         elif len(child):
-            child = cls._as64(child)
-            bufs = child.buffers()
-            lib.mh_items(items.ctypes.data, bufs[1].address + child.offset * 8, 0, None, cls._addr(bufs[0]),
-                         child.offset, len(child))
+            child, values, validity = cls._fixed_args(child)
+            lib.mh_items(items.ctypes.data, values, 0, None, validity, child.offset, len(child))
         wide = pa.types.is_large_list(arr.type)
         bufs = arr.buffers()
         lib.mh_list(total.ctypes.data, bufs[1].address + arr.offset * (8 if wide else 4), int(wide),
@@ -236,7 +235,7 @@ def record_hash(table: pa.Table, exclude: tuple[str, ...] = EXCLUDED, compiled: 
 
     ``compiled``: use the C kernels (default: when :func:`native.available`) or the numpy ones;
     both give the same bits."""
-    kernels = _Native if (native.available() if compiled is None else compiled) else _Numpy
+    kernels = _Native if native.use(compiled) else _Numpy
     total = np.zeros(table.num_rows, dtype=_U)
     for name in table.column_names:
         if name in exclude:

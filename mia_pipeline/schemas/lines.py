@@ -31,7 +31,7 @@ def line_offsets(data: Buffer, lo: int = 0, hi: int | None = None, compiled: boo
     if not 0 <= lo <= hi <= len(data):
         raise ValueError(f"line_offsets: window [{lo}, {hi}) is outside a buffer of {len(data)} bytes")
     arr = np.frombuffer(data, dtype=np.uint8)
-    if native.available() if compiled is None else compiled:
+    if native.use(compiled):
         lib = native._lib()
         count = lib.ml_count_newlines(arr.ctypes.data, lo, hi) if hi > lo else 0
         ends = np.empty(count, dtype=np.int64)
@@ -142,7 +142,7 @@ def sniff_kinds(data: Buffer, off: np.ndarray, clen: np.ndarray, idx: np.ndarray
         return out
     arr = np.frombuffer(data, dtype=np.uint8)
     starts = off[idx]
-    if native.available() if compiled is None else compiled:
+    if native.use(compiled):
         starts = np.ascontiguousarray(starts, dtype=np.int64)
         lens = np.ascontiguousarray(clen[idx], dtype=np.int64)
         native._lib().ml_sniff(arr.ctypes.data, starts.ctypes.data, lens.ctypes.data, len(idx), _HEAD,

@@ -114,6 +114,12 @@ def available() -> bool:
         return False
 
 
+def use(compiled: bool | None) -> bool:
+    """Whether a caller with a ``compiled`` switch takes the compiled path: its choice when given
+    (tests compare both), else :func:`available`."""
+    return available() if compiled is None else compiled
+
+
 @dataclass(frozen=True)
 class _Program:
     """A kind's parse schema flattened for the decoder: node i's children are contiguous."""

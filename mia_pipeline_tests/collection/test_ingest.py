@@ -1,5 +1,7 @@
 import json
+import random
 
+import numpy as np
 import pyarrow.compute as pc
 import pytest
 from conftest import SYMBOLS, append, tick
@@ -148,7 +150,7 @@ def test_batch_read_puts_every_range_in_place_and_refuses_a_shrunk_file(tmp_path
     from mia_pipeline.collection import ingest as ingest_mod
 
     monkeypatch.setattr(ingest_mod, "_SPLIT_READ", 64)  # small files still split in halves
-    rng = __import__("random").Random(5)
+    rng = random.Random(5)
     pieces, expected = [], b""
     for i in range(5):
         body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
@@ -175,7 +177,7 @@ def test_split_by_day_cuts_at_utc_midnight_and_keeps_row_order():
 
     stamps = ["2024-02-29T23:59:59.999", "1969-12-31T23:59:59.999", "2024-03-01T00:00:00.000",
               "1970-01-01T00:00:00.000", "2024-02-29T00:00:00.000"]
-    ts = pa.array([__import__("numpy").datetime64(s, "ms") for s in stamps], pa.timestamp("ms")).cast(
+    ts = pa.array([np.datetime64(s, "ms") for s in stamps], pa.timestamp("ms")).cast(
         pa.timestamp("ms", tz="UTC"))
     table = pa.table({"ts": ts, "row": list(range(5))})
     got = [(day, rows.column("row").to_pylist()) for day, rows in split_by_day(table)]
