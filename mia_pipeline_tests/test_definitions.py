@@ -34,5 +34,5 @@ def test_foundation_assets_materialize_into_tmp(layout):
     assert result.success
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     meta = mats["warehouse_views"].materialization.metadata
-    assert meta["row_count"].value == 2
+    assert meta["dagster/row_count"].value == 2
     assert layout.warehouse_file.exists()

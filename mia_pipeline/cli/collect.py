@@ -17,6 +17,12 @@ def _symbols(state: CliState) -> frozenset[str]:
     return frozenset(state.settings.symbols)
 
 
+def _recorder(state: CliState):
+    from mia_pipeline.cli.dagster_bridge import Recorder
+
+    return Recorder(state.layout)
+
+
 def _print_report(report) -> None:
     landed = ", ".join(f"{k} {v:,}" for k, v in sorted(report.landed.items())) or "nothing new"
     dup = sum(report.duplicates.values())
@@ -43,10 +49,13 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
 
     layout = state.layout
     if sensor:
-        _dagster_sensor("start")
+        _dagster_sensor(state, True)
         return
+    recorder = _recorder(state)
     if once:
-        _print_report(ingest_once(layout, state.store, _symbols(state)))
+        report = ingest_once(layout, state.store, _symbols(state))
+        recorder.ingestion(state.store, report)
+        _print_report(report)
         return
     current = collector_state(layout)
     if current.get("state") == "running":
@@ -64,18 +73,23 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         click.echo(f"collector started in the background (pid {proc.pid}); log: {log}")
         return
     click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
-    passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
-                           on_report=lambda r: _print_report(r) if r.lines else None)
+    def on_report(report) -> None:
+        if report.lines:
+            recorder.ingestion(state.store, report)
+            _print_report(report)
+
+    try:
+        passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
+                               on_report=on_report)
+    finally:
+        recorder.close()
     click.echo(f"collector stopped after {passes} pass(es)")
 
 
-def _dagster_sensor(action: str) -> None:
-    exe = Path(sys.executable).with_name("dagster")
-    cmd = [str(exe), "sensor", action, "landing_zone_sensor", "-w", "workspace.yaml"]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    click.echo((res.stdout + res.stderr).strip())
-    if res.returncode != 0:
-        raise SystemExit(EXIT_PROBLEM)
+def _dagster_sensor(state: CliState, running: bool) -> None:
+    from mia_pipeline.cli.dagster_bridge import set_sensor
+
+    click.echo(set_sensor(state.layout, "landing_zone_sensor", running))
 
 
 @collect.command("stop")
@@ -86,7 +100,7 @@ def stop(state: CliState, sensor: bool) -> None:
     from mia_pipeline.collection.collector import stop_collector
 
     if sensor:
-        _dagster_sensor("stop")
+        _dagster_sensor(state, False)
         return
     click.echo(stop_collector(state.layout))
 
@@ -135,8 +149,12 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
     for path in paths:
         if not path.exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
-    files = list(paths)
-    expanded = [p for f in files for p in (sorted(f.glob("*.json*")) if f.is_dir() else [f])]
+    expanded = [p for f in paths for p in (sorted(f.glob("*.json*")) if f.is_dir() else [f])]
+    if not expanded:
+        click.echo(f"nothing to import in {', '.join(map(str, paths))}: no *.jsonl / *.json files there "
+                   "(accepted: landing-zone .jsonl, or the guide's trades/signals/market_data/performance.json)",
+                   err=True)
+        raise SystemExit(EXIT_PROBLEM)
     for path in expanded:
         try:
             target = stage_import(state.layout, path)
@@ -144,7 +162,9 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
         click.echo(f"staged {path} -> {target.name}")
     if not no_ingest:
-        _print_report(ingest_once(state.layout, state.store, _symbols(state)))
+        report = ingest_once(state.layout, state.store, _symbols(state))
+        _recorder(state).ingestion(state.store, report)
+        _print_report(report)
 
 
 @click.command("rebuild")
@@ -158,4 +178,5 @@ def rebuild(state: CliState, day) -> None:
         counts = rebuild_day(state.store, day, _symbols(state))
     except RebuildError as exc:
         raise click.BadParameter(str(exc), param_hint="--date") from None
+    _recorder(state).written(state.store, {ds: [day.isoformat()] for ds in counts})
     click.echo(f"rebuilt {day}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "no rows"))

@@ -1,32 +1,19 @@
 """`mia demo`: run the main job on embedded defaults through Dagster and print a summary.
 
-Runs are recorded in the Dagster instance of ``$DAGSTER_HOME`` (the Makefile points it at the
-repository, whose dagster.yaml keeps storage under data/.dagster), so they show in ``make ui``.
+The demo runs the code location's named jobs (``demo_trading_day`` per day, ``demo_synthetic_session``
+per scenario) in the data root's instance (``<data>/.dagster``), so its runs show in ``make ui``
+under those jobs and can be re-executed there.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import click
 
 from mia_pipeline.cli.common import EXIT_PROBLEM, CliState, human_bytes, pass_state
 from mia_pipeline.cli.status import dataset_status
-
-
-def _instance():
-    import dagster as dg
-
-    if not os.environ.get("DAGSTER_HOME") and Path("dagster.yaml").is_file():
-        os.environ["DAGSTER_HOME"] = str(Path.cwd())
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    click.echo("note: DAGSTER_HOME is not set; runs go to a temporary instance (use `make demo` to keep them)")
-    return dg.DagsterInstance.ephemeral()
-
 
 DEMO_DAYS = 3
 DEMO_SCENARIOS = ("normal", "orderflow_accumulation", "delta_divergence")
@@ -43,16 +30,12 @@ def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
     return sorted(out)
 
 
-def demo_steps() -> list[tuple[str, list[str], str | tuple[str, str] | None]]:
-    """(label, asset keys, partition key or (first, last) range) in order."""
+def demo_steps() -> list[tuple[str, str, str]]:
+    """(label, job name, partition key) in order."""
     days = demo_days()
     return [
-        ("foundation", ["data_tree"], None),
-        *((f"paper trading {d}", ["paper_trading_events"], d) for d in days),
-        ("ingest landing zone", ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"],
-         (days[0], days[-1])),
-        ("live session + warehouse", ["live_session", "warehouse_views"], None),
-        *((f"synthetic {s} {days[-1]}", ["synthetic_session"], f"{days[-1]}|{s}") for s in DEMO_SCENARIOS),
+        *((f"trading day {d}", "demo_trading_day", d) for d in days),
+        *((f"synthetic {s} {days[-1]}", "demo_synthetic_session", f"{days[-1]}|{s}") for s in DEMO_SCENARIOS),
     ]
 
 
@@ -60,35 +43,18 @@ def demo_steps() -> list[tuple[str, list[str], str | tuple[str, str] | None]]:
 @pass_state
 def demo(state: CliState) -> None:
     """Run the main job on embedded defaults (through Dagster) and print a summary."""
-    import dagster as dg
+    from mia_pipeline.cli.dagster_bridge import code_location, open_instance, point_code_location_at, run_job
 
-    from mia_pipeline.definitions import defs
-
-    # The code location's resources read MIA_DATA_DIR at run time: point them at this data root.
-    os.environ["MIA_DATA_DIR"] = str(state.layout.root)
-    graph = defs.resolve_asset_graph()
-    assets_by_key = {k.to_user_string(): graph.get(k).assets_def for k in graph.get_all_asset_keys()}
+    point_code_location_at(state.layout, state.config)
     failed = []
-    with _instance() as instance:
-        for label, keys, partition in demo_steps():
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with open_instance(state.layout) as instance, code_location(instance) as (location, repo):
+        for label, job, partition in demo_steps():
             t0 = time.perf_counter()
-            tags = {"mia/demo_step": label}
-            if isinstance(partition, tuple):  # one run over a range (single-run backfill policy)
-                tags |= {"dagster/asset_partition_range_start": partition[0],
-                         "dagster/asset_partition_range_end": partition[1]}
-            selected = list({id(a): a for a in (assets_by_key[k] for k in keys)}.values())
-            result = dg.materialize(
-                selected,
-                instance=instance,
-                partition_key=partition if isinstance(partition, str) else None,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-                tags=tags,
-            )
-            ok = result.success
-            where = f" ({partition[0]}..{partition[1]})" if isinstance(partition, tuple) else (
-                f" ({partition})" if partition else "")
-            click.echo(f"[{'ok' if ok else 'FAILED'}] {label}: {', '.join(keys)}{where} in {time.perf_counter() - t0:.1f}s")
+            run_id, ok = run_job(instance, location, repo, job, partition_key=partition,
+                                 tags={"mia/demo_step": label}, run_config=quiet)
+            click.echo(f"[{'ok' if ok else 'FAILED'}] {label}: job {job} ({partition}) run {run_id[:8]} "
+                       f"in {time.perf_counter() - t0:.1f}s")
             if not ok:
                 failed.append(label)
     click.echo("\nsummary")
@@ -103,7 +69,7 @@ def demo(state: CliState) -> None:
     quarantined = sum(sum(c.values()) for c in st["quarantine"].values())
     click.echo(f"  last event : {st['last_event_time']}; landing-zone lag {st['lag']['pending_lines']} line(s); "
                f"quarantine {quarantined} line(s)")
-    click.echo("  (details: `mia collect status`, `mia status`; UI: `make ui`)")
+    click.echo(f"  (details: `mia collect status`, `mia status`; UI: `make ui`; instance {state.layout.dagster_dir})")
     backtest = sorted(state.layout.backtest_dir.glob("*/*/meta.json"))
     click.echo(f"  sessions   : {len(backtest)} synthetic session(s) under {state.layout.backtest_dir}")
     if failed:

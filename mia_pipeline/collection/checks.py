@@ -1,8 +1,11 @@
-"""Partition checks for the daily datasets (library side of the Dagster asset checks).
+"""Partition checks for the daily datasets (library side of the Dagster asset checks), per day.
 
-One DuckDB scan per dataset over every committed file of the window computes all five checks, so a
-one-run backfill of a year costs a few scans, not thousands of file reads. Column names follow
-``mia_pipeline.schemas``; nested struct fields are written with dots (``market_context.bid``).
+Each check is one property of one dataset's day partition. A check exists on a dataset only where it
+can fail there: ``ask_above_bid`` only on tables with a bid and an ask, ``prices_positive`` only on
+tables with prices. One DuckDB scan per dataset over every committed file of the requested days
+computes all its checks grouped by day, so a one-run backfill of a year costs a few scans, not
+thousands of file reads. Column names follow ``mia_pipeline.schemas``; nested struct fields are
+written with dots (``market_context.bid``).
 """
 
 from __future__ import annotations
@@ -18,20 +21,43 @@ from mia_pipeline.storage import PartitionStore
 CHECKED_DATASETS = tuple(d for d in dict.fromkeys(KIND_TO_DATASET.values()) if d)
 PRICE_COLUMNS = {
     "trades": ("price", "execution.fill_price", "market_context.bid", "market_context.ask"),
-    "trade_exits": ("exit_price",),
+    "trade_exits": ("exit_price", "entry_price"),
     "market_bars": ("open", "high", "low", "close"),
     "market_ticks": ("bid", "ask"),
 }
 BID_ASK = {"trades": ("market_context.bid", "market_context.ask"), "market_ticks": ("bid", "ask")}
-CHECK_NAMES = ("has_unique_keys", "non_empty_when_events_exist", "prices_positive", "ask_above_bid",
-               "timestamps_inside_partition_day")
+
+HAS_UNIQUE_KEYS = "has_unique_keys"
+NON_EMPTY_WHEN_EVENTS_EXIST = "non_empty_when_events_exist"
+PRICES_POSITIVE = "prices_positive"
+ASK_ABOVE_BID = "ask_above_bid"
+TIMESTAMPS_INSIDE_PARTITION_DAY = "timestamps_inside_partition_day"
+
 CHECK_DESCRIPTIONS = {
-    "has_unique_keys": "No two rows share the dataset key (trade_id, signal_id, or the composite key).",
-    "non_empty_when_events_exist": "A day whose raw lines hold events of this kind has a non-empty partition.",
-    "prices_positive": "Every price column is > 0.",
-    "ask_above_bid": "Quotes have ask >= bid (never crossed).",
-    "timestamps_inside_partition_day": "Every row's ts falls inside its UTC partition day.",
+    HAS_UNIQUE_KEYS: "No two rows of the day share the dataset key (trade_id, signal_id, or the composite key). "
+                     "Blocking: live views and joins rely on one row per key.",
+    NON_EMPTY_WHEN_EVENTS_EXIST: "A day whose stored raw lines hold events of this kind has a non-empty partition "
+                                 "(rows were not lost between the raw lines and the dataset). Blocking.",
+    PRICES_POSITIVE: "Every price column of the day is > 0 (warning: flags damaged or mis-scaled prices).",
+    ASK_ABOVE_BID: "Quotes of the day have ask >= bid, never crossed (warning).",
+    TIMESTAMPS_INSIDE_PARTITION_DAY: "Every row's ts falls inside the UTC day its partition names. Blocking: a "
+                                     "partition key means exactly the data of that day.",
 }
+# Blocking checks: a downstream asset (live views, warehouse) must not run on a day that fails them.
+BLOCKING = frozenset({HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST, TIMESTAMPS_INSIDE_PARTITION_DAY})
+
+
+def checks_for(dataset: str) -> tuple[str, ...]:
+    """The checks that can fail on ``dataset`` (in display order)."""
+    names = [HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST]
+    if dataset in PRICE_COLUMNS:
+        names.append(PRICES_POSITIVE)
+    if dataset in BID_ASK:
+        names.append(ASK_ABOVE_BID)
+    names.append(TIMESTAMPS_INSIDE_PARTITION_DAY)
+    return tuple(names)
+
+
 _DAY_OF_FILE = r"regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]+$', 1)"
 
 
@@ -43,18 +69,22 @@ class CheckOutcome:
     detail: str = ""
     examples: list = field(default_factory=list)
 
+    @property
+    def blocking(self) -> bool:
+        return self.name in BLOCKING
+
 
 def _sql_path(path: str) -> str:
     head, *rest = path.split(".")
     return '"' + head + '"' + "".join(f".{p}" for p in rest)
 
 
-def _files(store: PartitionStore, dataset: str, start: str, end: str) -> list[str]:
-    return [str(p) for p in store.files(dataset, start, end)]
+def _files(store: PartitionStore, dataset: str, days: list[str]) -> list[str]:
+    return [str(p) for d in days if (p := store.committed_file(d, dataset)) is not None]
 
 
-def _days_with_kinds(con, store: PartitionStore, start: str, end: str) -> dict[str, set]:
-    files = _files(store, RAW_EVENTS, start, end)
+def _kinds_per_day(con, store: PartitionStore, days: list[str]) -> dict[str, set]:
+    files = _files(store, RAW_EVENTS, days)
     if not files:
         return {}
     rows = con.execute(
@@ -64,53 +94,82 @@ def _days_with_kinds(con, store: PartitionStore, start: str, end: str) -> dict[s
     return {day: set(kinds) for day, kinds in rows}
 
 
-def _dataset_outcomes(con, store: PartitionStore, ds: str, start: str, end: str, kinds: dict) -> list[CheckOutcome]:
+def _scan(con, store: PartitionStore, ds: str, days: list[str]) -> dict[str, dict]:
+    """Per day with a file: rows, duplicate-key rows (+ examples), bad prices per column, crossed, outside."""
+    files = _files(store, ds, days)
+    if not files:
+        return {}
+    con.read_parquet(files, union_by_name=True, filename=True).create_view("part", replace=True)
+    keys = ", ".join(f'"{k}"' for k in DATASET_KEYS[ds])
+    as_text = "concat_ws(' | ', " + ", ".join(f'"{k}"::VARCHAR' for k in DATASET_KEYS[ds]) + ")"
+    dups = {day: (int(n), ex) for day, n, ex in con.execute(
+        f"SELECT day, sum(n), list(k)[1:5] FROM (SELECT {_DAY_OF_FILE} AS day, {keys}, {as_text} AS k, "
+        f"count(*) AS n FROM part GROUP BY ALL HAVING n > 1) GROUP BY day").fetchall()}
+    prices = PRICE_COLUMNS.get(ds, ())
+    bad_price = [f"coalesce(sum(({_sql_path(p)} <= 0)::INT), 0)" for p in prices] or ["0"]
+    bid, ask = BID_ASK.get(ds, (None, None))
+    crossed = f"coalesce(sum(({_sql_path(ask)} < {_sql_path(bid)})::INT), 0)" if bid else "0"
+    day = f"CAST({_DAY_OF_FILE} AS DATE)"
+    outside = f"coalesce(sum((ts < {day}::TIMESTAMPTZ OR ts >= ({day} + 1)::TIMESTAMPTZ)::INT), 0)"
+    out = {}
+    for row in con.execute(f"SELECT {_DAY_OF_FILE} AS day, count(*), {', '.join(bad_price)}, {crossed}, {outside} "
+                           f"FROM part GROUP BY day").fetchall():
+        d = row[0]
+        out[d] = {
+            "rows": row[1],
+            "dups": dups.get(d, (0, [])),
+            "bad_price": {p: int(n) for p, n in zip(prices, row[2:2 + len(bad_price)], strict=False) if n},
+            "crossed": int(row[-2]),
+            "outside": int(row[-1]),
+        }
+    return out
+
+
+def _outcomes(ds: str, day: str, facts: dict | None, kinds: set) -> list[CheckOutcome]:
     wanted = {k for k, d in KIND_TO_DATASET.items() if d == ds}
-    have = {d: store.entry(d, ds) for d in store.days(ds, start, end)}
-    missing = sorted(d for d, ks in kinds.items() if ks & wanted and (have.get(d) is None or have[d].rows == 0))
-    files = _files(store, ds, start, end)
-    empty = [CheckOutcome("has_unique_keys", True, detail="no rows"),
-             CheckOutcome("prices_positive", True, detail="no rows"),
-             CheckOutcome("ask_above_bid", True, detail="no rows"),
-             CheckOutcome("timestamps_inside_partition_day", True, detail="no rows")]
-    if files:
-        con.read_parquet(files, union_by_name=True, filename=True).create_view("part", replace=True)
-        keys = ", ".join(f'"{k}"' for k in DATASET_KEYS[ds])
-        as_text = "concat_ws(' | ', " + ", ".join(f'"{k}"::VARCHAR' for k in DATASET_KEYS[ds]) + ")"
-        dups = con.execute(f"SELECT coalesce(sum(n), 0), list({as_text})[1:5] FROM "
-                           f"(SELECT {keys}, count(*) AS n FROM part GROUP BY ALL HAVING n > 1)").fetchall()[0]
-        prices = PRICE_COLUMNS.get(ds, ())
-        bad_price = [f"coalesce(sum(({_sql_path(p)} <= 0)::INT), 0)" for p in prices] or ["0"]
-        bid, ask = BID_ASK.get(ds, (None, None))
-        crossed = f"coalesce(sum(({_sql_path(ask)} < {_sql_path(bid)})::INT), 0)" if bid else "0"
-        day = f"CAST({_DAY_OF_FILE} AS DATE)"
-        outside = (f"coalesce(sum((ts < {day}::TIMESTAMPTZ OR ts >= ({day} + 1)::TIMESTAMPTZ)::INT), 0)")
-        row = con.execute(f"SELECT count(*), {', '.join(bad_price)}, {crossed}, {outside} FROM part").fetchall()[0]
-        n_rows, price_counts, n_crossed, n_outside = row[0], row[1:1 + len(bad_price)], row[-2], row[-1]
-        bad = {p: n for p, n in zip(prices, price_counts, strict=False) if n}
-        n_dup = int(dups[0])
-        empty = [
-            CheckOutcome("has_unique_keys", n_dup == 0, n_dup,
-                         f"{n_dup} rows share a key" if n_dup else f"{n_rows} rows, keys unique", dups[1] or []),
-            CheckOutcome("prices_positive", not bad, sum(bad.values()),
-                         "; ".join(f"{k}: {v} rows <= 0" for k, v in bad.items()) or "ok"),
-            CheckOutcome("ask_above_bid", n_crossed == 0, int(n_crossed),
-                         f"{n_crossed} rows with ask < bid" if n_crossed else "ok"),
-            CheckOutcome("timestamps_inside_partition_day", n_outside == 0, int(n_outside),
-                         f"{n_outside} rows outside their partition day" if n_outside else "ok"),
-        ]
-    non_empty = CheckOutcome("non_empty_when_events_exist", not missing, len(missing),
-                             f"days with events but no rows: {missing}" if missing else "ok", missing[:5])
-    return [empty[0], non_empty, *empty[1:]]
+    n_rows = facts["rows"] if facts else 0
+    missing = bool(kinds & wanted) and n_rows == 0
+    n_dup, dup_examples = facts["dups"] if facts else (0, [])
+    bad = facts["bad_price"] if facts else {}
+    crossed = facts["crossed"] if facts else 0
+    outside = facts["outside"] if facts else 0
+    none = "no rows" if not facts else None
+    results = {
+        HAS_UNIQUE_KEYS: CheckOutcome(HAS_UNIQUE_KEYS, n_dup == 0, n_dup,
+                                      none or (f"{n_dup} rows share a key" if n_dup else f"{n_rows} rows, keys unique"),
+                                      dup_examples or []),
+        NON_EMPTY_WHEN_EVENTS_EXIST: CheckOutcome(
+            NON_EMPTY_WHEN_EVENTS_EXIST, not missing, int(missing),
+            f"raw lines of {day} hold {sorted(kinds & wanted)} events but the partition has no rows" if missing
+            else (f"{n_rows} rows" if n_rows else "no events of this kind on this day"), [day] if missing else []),
+        PRICES_POSITIVE: CheckOutcome(PRICES_POSITIVE, not bad, sum(bad.values()),
+                                      none or ("; ".join(f"{k}: {v} rows <= 0" for k, v in bad.items()) or "ok")),
+        ASK_ABOVE_BID: CheckOutcome(ASK_ABOVE_BID, crossed == 0, crossed,
+                                    none or (f"{crossed} rows with ask < bid" if crossed else "ok")),
+        TIMESTAMPS_INSIDE_PARTITION_DAY: CheckOutcome(
+            TIMESTAMPS_INSIDE_PARTITION_DAY, outside == 0, outside,
+            none or (f"{outside} rows outside {day} (UTC)" if outside else "ok")),
+    }
+    return [results[name] for name in checks_for(ds)]
 
 
-def run_all_checks(store: PartitionStore, start: str, end: str, datasets=None) -> dict[str, list[CheckOutcome]]:
-    """All checks of ``datasets`` (default: every dataset) over the closed window [start, end]."""
+def run_day_checks(store: PartitionStore, days, datasets=None) -> dict[str, dict[str, list[CheckOutcome]]]:
+    """``{dataset: {day: [outcome per check of checks_for(dataset)]}}`` for every requested day.
+
+    A day without a partition has outcomes too (passing with "no rows", except
+    ``non_empty_when_events_exist`` when its raw lines hold events of the dataset's kind).
+    """
+    days = sorted({str(d) for d in days})
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'").fetchall()
-        kinds = _days_with_kinds(con, store, start, end)
-        return {ds: _dataset_outcomes(con, store, ds, start, end, kinds) for ds in (datasets or CHECKED_DATASETS)}
+        kinds = _kinds_per_day(con, store, days)
+        out = {}
+        for ds in datasets or CHECKED_DATASETS:
+            scanned = _scan(con, store, ds, days)
+            out[ds] = {d: _outcomes(ds, d, scanned.get(d), kinds.get(d, set())) for d in days}
+        return out
 
 
-def run_checks(store: PartitionStore, dataset: str, start: str, end: str) -> list[CheckOutcome]:
-    return run_all_checks(store, start, end, [dataset])[dataset]
+def run_checks(store: PartitionStore, dataset: str, day: str) -> list[CheckOutcome]:
+    """The checks of one dataset on one day."""
+    return run_day_checks(store, [day], [dataset])[dataset][day]

@@ -39,7 +39,7 @@ def collector_state(layout: Layout) -> dict:
 def ingest_once(layout: Layout, store: PartitionStore, known_symbols=None, until=None) -> IngestReport:
     """One ingestion pass + live views (what the sensor's runs and the collector loop both do)."""
     report = ingest_landing_zone(layout, store, known_symbols=known_symbols, until=until)
-    update_live_views(layout, store, report)
+    report.live_views = update_live_views(layout, store, report)
     return report
 
 

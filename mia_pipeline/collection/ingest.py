@@ -52,6 +52,7 @@ class IngestReport:
     days: dict[str, set] = field(default_factory=lambda: defaultdict(set))  # dataset -> days touched
     status_events: list[dict] = field(default_factory=list)
     lines_per_file: Counter = field(default_factory=Counter)
+    live_views: dict = field(default_factory=dict)  # items per live view, once they are rewritten
     seconds: float = 0.0
 
     def absorb(self, part: IngestReport) -> None:

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from mia_pipeline.collection.merge import merge_rows, split_by_day
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, parse_day
 from mia_pipeline.schemas import DATASET_KEYS, DATASET_SCHEMAS, parse_lines
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import PartitionStore, sha256_file
 
 
 class RebuildError(RuntimeError):
@@ -27,23 +27,31 @@ def _joined(lines: pa.LargeBinaryArray) -> bytes:
     return data_buf.to_pybytes()[offsets[0]: offsets[-1]]
 
 
-def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None = None) -> Counter:
-    """Replace every dataset of ``day`` with what its raw lines give. Returns rows per dataset.
+def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None = None,
+                datasets=DATASETS) -> Counter:
+    """Replace ``datasets`` (default: all) of ``day`` with what its raw lines give, in one commit.
 
-    Lines are replayed in their original arrival order, so "first version wins" holds as it did.
+    Returns rows per dataset written. Lines are replayed in their original arrival order, so "first
+    version wins" holds as it did. The raw lines are verified against the manifest first: damaged
+    raw lines raise :class:`RebuildError` and nothing is written.
     """
     day = parse_day(day).isoformat()
-    raw = store.read(day, RAW_EVENTS)
-    if raw is None:
+    entry = store.entry(day, RAW_EVENTS)
+    path = store.committed_file(day, RAW_EVENTS)
+    if entry is None or path is None:
         raise RebuildError(f"no raw events stored for {day}: nothing to rebuild from (is the date right?)")
+    if not path.exists() or sha256_file(path) != entry.sha256:
+        raise RebuildError(f"the raw lines of {day} do not match their manifest (missing or sha256 mismatch); "
+                           "nothing was rebuilt: restore the day from a backup, or run `mia check-integrity`")
+    raw = store.read(day, RAW_EVENTS)
     order = pc.sort_indices(raw, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])
     raw = raw.take(order)
     data = _joined(raw.column("line").combine_chunks())
     # "Far in the future" is judged against when the lines were received, not against today.
     now_ms = pc.max(raw.column("received_at")).cast(pa.int64()).as_py()
     result = parse_lines(data, now_ms=now_ms, known_symbols=known_symbols)
-    counts = Counter()
-    for dataset in DATASETS:
+    writes: dict[str, pa.Table] = {}
+    for dataset in datasets:
         table = result.tables.get(dataset)
         rows = DATASET_SCHEMAS[dataset].empty_table()
         if table is not None and table.num_rows:
@@ -52,6 +60,6 @@ def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None
             if same_day:
                 rows = merge_rows(None, same_day[0], DATASET_KEYS[dataset]).table
         if rows.num_rows or store.entry(day, dataset) is not None:
-            store.write(day, dataset, rows)
-            counts[dataset] = rows.num_rows
-    return counts
+            writes[dataset] = rows
+    store.write_many(day, writes)
+    return Counter({ds: t.num_rows for ds, t in writes.items()})

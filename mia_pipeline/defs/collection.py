@@ -1,17 +1,34 @@
-"""Collection: landing zone → daily dataset partitions (multi-asset), checks, live views, sensor."""
+"""Collection: the landing-zone ingestion step, the daily dataset partitions, their checks, live views.
+
+Two writers of the daily partitions, both recording exactly the (dataset, day) partitions they wrote:
+
+- ``landing_zone`` (unpartitioned) lands pending landing-zone events into whatever days they belong
+  to, and logs a materialization (with that day's own figures) and check evaluations per day touched;
+- ``daily_datasets`` (six subsettable assets, daily partitions, single-run backfills) rebuilds exactly
+  the selected datasets of exactly the requested days from their stored raw lines.
+"""
 
 import json
 
 import dagster as dg
 
-from mia_pipeline.collection.checks import CHECK_DESCRIPTIONS, CHECK_NAMES, run_all_checks
+from mia_pipeline.collection.checks import BLOCKING, CHECK_DESCRIPTIONS, checks_for
 from mia_pipeline.collection.collector import ingest_once
+from mia_pipeline.collection.landing import landing_lag
 from mia_pipeline.collection.live import update_live_views
-from mia_pipeline.collection.rebuild import rebuild_day
-from mia_pipeline.defs.foundation import data_tree
+from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
+from mia_pipeline.defs.foundation import REFRESH_ON_UPDATE, data_tree
 from mia_pipeline.defs.partitions import daily_partitions
+from mia_pipeline.defs.recording import (
+    blocking_failures,
+    check_evaluations,
+    partition_metadata,
+    record_written,
+)
 from mia_pipeline.defs.resources import MiaResource
+from mia_pipeline.defs.sources import paper_trading_events
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
+from mia_pipeline.storage.describe import describe_partition
 
 GRAIN = {
     "trades": "one row per trade entry snapshot (guide §2.2, every nested field), key trade_id",
@@ -26,72 +43,119 @@ GRAIN = {
 def _description(ds: str) -> str:
     return (
         f"Grain: {GRAIN[ds]}. Source: landing-zone events (data/live/streaming/*.jsonl) validated, "
-        f"deduplicated and typed by mia_pipeline.collection. Partition: UTC day of the event timestamp. "
+        f"deduplicated and typed by mia_pipeline.collection; landed by `landing_zone`, or rebuilt from the "
+        f"day's stored raw lines when this asset is materialized. Partition: UTC day of the event timestamp; "
+        f"a partition's metadata is that day's own (dagster/row_count, bytes, sha256, path). "
         f"Path: data/snapshots/daily/YYYY-MM-DD/{ds}.parquet (+ _manifest.json, raw_events.parquet)."
     )
 
 
 class IngestConfig(dg.Config):
     until: str = ""  # JSON {landing file: byte offset} set by landing_zone_sensor; "" = all pending
-    rebuild: bool = False  # first rebuild the run's days from their stored raw lines
+
+
+def live_session_event(layout, counts: dict) -> dg.AssetMaterialization:
+    return dg.AssetMaterialization(asset_key="live_session", metadata={
+        **counts, "path": dg.MetadataValue.path(str(layout.current_session_dir))})
+
+
+def landing_metadata(report, layout) -> dict:
+    lag = landing_lag(layout)
+    return {
+        "lines": report.lines, "bytes": report.bytes, "files": report.files,
+        "rows_landed": dg.MetadataValue.json(dict(report.landed)),
+        "duplicates_dropped": sum(report.duplicates.values()),
+        "quarantined": dg.MetadataValue.json(dict(report.quarantined)),
+        "days_touched": dg.MetadataValue.json({k: sorted(v) for k, v in report.days.items() if k in DATASETS}),
+        "pending_bytes_after": sum(lag.values()),
+        "path": dg.MetadataValue.path(str(layout.streaming_dir)),
+    }
+
+
+def record_ingestion(emit, instance, layout, store, report, *, landing_event: bool) -> list:
+    """Record an ingestion pass: (landing_zone when outside its own run,) a materialization and the
+    checks of each (dataset, day) it wrote, then live_session (ingest_once rewrote the live views)."""
+    before = [dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, layout))]
+    written = {ds: report.days.get(ds, set()) for ds in DATASETS}
+    return record_written(emit, instance, store, written, before=before if landing_event else (),
+                          after=[live_session_event(layout, report.live_views)])
+
+
+@dg.asset(group_name="collection", kinds={"jsonl"}, deps=[data_tree, paper_trading_events])
+def landing_zone(context: dg.AssetExecutionContext, config: IngestConfig, mia: MiaResource):
+    """Landing-zone events ingested into the daily partitions (the ingestion step).
+
+    Grain: one materialization per ingestion pass (lines, bytes, rows landed per dataset, days touched).
+    Source: data/live/streaming/*.jsonl, written by paper trading, recorders, `mia import`.
+    Partition: none; each (dataset, day) it writes is recorded as that day's materialization of the
+    dataset, with the day's own figures and checks. Path: data/live/streaming/ (committed byte
+    offsets in data/live/ingest_state.json); writes data/snapshots/daily/*/ and live/current_session/.
+    """
+    layout, store, settings = mia.layout(), mia.store(), mia.settings()
+    until = json.loads(config.until) if config.until else None
+    report = ingest_once(layout, store, frozenset(settings.symbols), until)
+    context.log.info(f"ingestion: {report.as_dict()}")
+    yield dg.MaterializeResult(metadata=landing_metadata(report, layout))
+    evaluations = record_ingestion(context.log_event, context.instance, layout, store, report, landing_event=False)
+    failures = blocking_failures(evaluations)
+    if failures:
+        raise dg.Failure(description="blocking checks failed on days this ingestion wrote: " + "; ".join(failures))
 
 
 @dg.multi_asset(
     name="daily_datasets",
     specs=[dg.AssetSpec(ds, group_name="collection", kinds={"parquet"}, description=_description(ds),
-                        deps=[data_tree]) for ds in DATASETS],
-    check_specs=[dg.AssetCheckSpec(name, asset=ds, blocking=True, description=CHECK_DESCRIPTIONS[name])
-                 for ds in DATASETS for name in CHECK_NAMES],
+                        deps=[landing_zone], tags={"layer": "daily"}, owners=["team:data"])
+           for ds in DATASETS],
+    check_specs=[dg.AssetCheckSpec(name, asset=ds, blocking=name in BLOCKING, description=CHECK_DESCRIPTIONS[name],
+                                   partitions_def=daily_partitions)
+                 for ds in DATASETS for name in checks_for(ds)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    can_subset=False,
+    can_subset=True,
 )
-def daily_datasets(context: dg.AssetExecutionContext, config: IngestConfig, mia: MiaResource):
-    """Ingest the landing zone into the daily partitions of every dataset, then check the run's days.
+def daily_datasets(context: dg.AssetExecutionContext, mia: MiaResource):
+    """Rebuild the selected datasets of the requested days from each day's stored raw lines.
 
-    A run covers a range of days (single-run backfills): with ``rebuild`` it first recreates those
-    days from their raw lines; it always lands every pending landing-zone event (up to ``until``).
+    One run covers a range of days (single-run backfills). Each (dataset, day) is materialized with
+    that day's own figures; a day without raw lines keeps what is stored (0 rows when nothing).
+    Checks run on each day; a failing blocking check fails the run after everything is recorded.
     """
-    layout, store, settings = mia.layout(), mia.store(), mia.settings()
-    key_range = context.partition_key_range
-    start, end = key_range.start, key_range.end
-    if config.rebuild:
-        for day in store.days(RAW_EVENTS, start, end):
-            counts = rebuild_day(store, day, frozenset(settings.symbols))
-            context.log.info(f"rebuilt {day} from raw lines: {dict(counts)}")
-    until = json.loads(config.until) if config.until else None
-    report = ingest_once(layout, store, frozenset(settings.symbols), until)
-    context.log.info(f"ingestion: {report.as_dict()}")
-    for ds in DATASETS:
-        days = store.days(ds, start, end)
-        rows = sum(store.entry(d, ds).rows for d in days)
-        yield dg.MaterializeResult(
-            asset_key=ds,
-            metadata={
-                "row_count": rows,
-                "days_with_data": len(days),
-                "rows_added_this_run": report.landed.get(ds, 0),
-                "duplicates_dropped": report.duplicates.get(ds, 0),
-                "quarantined_this_run": sum(report.quarantined.values()),
-                "path": dg.MetadataValue.path(str(layout.daily_dir)),
-            },
-        )
-    outcomes = run_all_checks(store, start, end, DATASETS)
-    for ds in DATASETS:
-        for outcome in outcomes[ds]:
-            yield dg.AssetCheckResult(
-                asset_key=ds, check_name=outcome.name, passed=outcome.passed,
-                metadata={"failing_rows": outcome.failing, "detail": outcome.detail},
-            )
+    store, settings = mia.store(), mia.settings()
+    selected = [ds for ds in DATASETS if dg.AssetKey(ds) in context.selected_asset_keys]
+    days = list(context.partition_keys)
+    start = context.instance.event_log_storage.get_maximum_record_id()
+    for day in days:
+        if store.entry(day, RAW_EVENTS) is None:
+            continue
+        try:
+            counts = rebuild_day(store, day, frozenset(settings.symbols), selected)
+        except RebuildError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        context.log.info(f"rebuilt {day} from raw lines: {dict(counts)}")
+    for ds in selected:
+        for day in days:
+            context.add_asset_metadata(partition_metadata(describe_partition(store, day, ds)),
+                                       asset_key=ds, partition_key=day)
+    for ds in selected:
+        yield dg.MaterializeResult(asset_key=ds)
+    evaluations = check_evaluations(context.instance, store, {ds: days for ds in selected}, after_storage_id=start,
+                                    selected=set(context.selected_asset_check_keys))
+    for event in evaluations:
+        context.log_event(event)
+    failures = blocking_failures(evaluations)
+    if failures:
+        raise dg.Failure(description="blocking checks failed: " + "; ".join(failures[:20]))
 
 
-@dg.asset(group_name="collection", kinds={"json"}, deps=list(DATASETS))
+@dg.asset(group_name="collection", kinds={"json"}, deps=[landing_zone, *DATASETS], automation_condition=REFRESH_ON_UPDATE)
 def live_session(mia: MiaResource) -> dg.MaterializeResult:
     """Live views of the current trading session.
 
     Grain: one JSON document per view (signals: latest 100; positions: trades without an exit;
     status: latest system_status per component + collector figures). Source: the daily dataset
-    partitions and system_status events. Partition: none (always the current session).
+    partitions and system_status events. Partition: none (always the current session); refreshed
+    after every ingestion (in the same step) and by automation when any dataset partition changes.
     Path: data/live/current_session/{live_signals,open_positions,system_status}.json.
     """
     layout = mia.layout()
@@ -99,4 +163,8 @@ def live_session(mia: MiaResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={**counts, "path": dg.MetadataValue.path(str(layout.current_session_dir))})
 
 
-landing_zone_ingest_job = dg.define_asset_job("landing_zone_ingest", selection=[daily_datasets])
+landing_zone_ingest_job = dg.define_asset_job(
+    "landing_zone_ingest", selection=dg.AssetSelection.assets(landing_zone, "warehouse_views"),
+    executor_def=dg.in_process_executor,  # two light steps, often: no subprocess per step
+    description="Land pending landing-zone events (the sensor's runs), then refresh the warehouse views.",
+)

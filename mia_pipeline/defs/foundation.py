@@ -4,7 +4,7 @@
 import dagster as dg
 
 from mia_pipeline.defs.resources import MiaResource
-from mia_pipeline.layout import init_tree
+from mia_pipeline.layout import DATASETS, init_tree
 from mia_pipeline.storage import refresh_views
 
 
@@ -27,12 +27,19 @@ def data_tree(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.Materia
     )
 
 
-@dg.asset(group_name="collection", kinds={"duckdb"}, deps=[data_tree], pool="duckdb")
+# Derived views: refreshed whenever any upstream partition is updated (by a run or a runless event),
+# not waiting for every day since 2024 to exist (eager() would: its "no dep missing" clause).
+REFRESH_ON_UPDATE = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+@dg.asset(group_name="collection", kinds={"duckdb"}, deps=[data_tree, "landing_zone", *DATASETS], pool="duckdb",
+          automation_condition=REFRESH_ON_UPDATE)
 def warehouse_views(mia: MiaResource) -> dg.MaterializeResult:
     """DuckDB views (one per dataset) over every daily Parquet partition.
 
     Grain: one view per dataset, one row per stored record. Source: ``snapshots/daily/*/<dataset>.parquet``.
-    Partition: none (views read all days live). Path: ``<data>/warehouse.duckdb``.
+    Partition: none (views read all days live; the row counts shown are refreshed in the ingestion
+    run and by automation whenever a dataset partition changes). Path: ``<data>/warehouse.duckdb``.
     Runs in the ``duckdb`` pool (limit 1): DuckDB allows a single writer.
     """
     layout = mia.layout()
@@ -42,7 +49,7 @@ def warehouse_views(mia: MiaResource) -> dg.MaterializeResult:
         metadata={
             "path": dg.MetadataValue.path(str(layout.warehouse_file)),
             "views": len(counts),
-            "row_count": sum(counts.values()),
+            "dagster/row_count": sum(counts.values()),
             "preview": dg.MetadataValue.md("| view | rows |\n|---|---|\n" + table),
         }
     )

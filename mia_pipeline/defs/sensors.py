@@ -1,4 +1,4 @@
-"""landing_zone_sensor: per-file byte offsets → runs of daily_datasets for the affected days."""
+"""landing_zone_sensor: per-file byte offsets → runs of the landing_zone_ingest job."""
 
 import json
 import time
@@ -7,7 +7,6 @@ import dagster as dg
 
 from mia_pipeline.collection.sensing import plan_landing_zone_request
 from mia_pipeline.defs.collection import landing_zone_ingest_job
-from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.resources import MiaResource
 
 RETRY_AFTER_S = 300
@@ -17,23 +16,14 @@ RETRY_AFTER_S = 300
 def landing_zone_sensor(context: dg.SensorEvaluationContext, mia: MiaResource):
     """Watch data/live/streaming/*.jsonl. Committed offsets belong to the ingestion (they move only
     past data that is durable); the cursor remembers what was requested, so a tick without new
-    bytes requests nothing, and a request not committed after RETRY_AFTER_S is made again."""
+    bytes requests nothing, and a request not committed after RETRY_AFTER_S is made again. Each run
+    records exactly the (dataset, day) partitions it wrote."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    plan = plan_landing_zone_request(
-        mia.layout(), cursor, now=time.time(), retry_after_s=RETRY_AFTER_S,
-        first_day=daily_partitions.get_first_partition_key(),
-        last_day=daily_partitions.get_last_partition_key(),
-    )
+    plan = plan_landing_zone_request(mia.layout(), cursor, now=time.time(), retry_after_s=RETRY_AFTER_S)
     if plan is None:
         return dg.SkipReason("no new complete lines in the landing zone")
-    start, end = plan.day_range
-    tags = (
-        {"dagster/partition": start} if start == end
-        else {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
-    )
     context.update_cursor(json.dumps(plan.cursor))
     return dg.RunRequest(
         run_key=plan.run_key,
-        run_config={"ops": {"daily_datasets": {"config": {"until": json.dumps(plan.until)}}}},
-        tags=tags,
+        run_config={"ops": {"landing_zone": {"config": {"until": json.dumps(plan.until)}}}},
     )

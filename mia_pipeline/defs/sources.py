@@ -30,7 +30,7 @@ def paper_trading_events(context: dg.AssetExecutionContext, config: PaperTrading
     path = day_file(layout.streaming_dir, day)
     return dg.MaterializeResult(
         metadata={
-            "row_count": summary.events,
+            "dagster/row_count": summary.events,
             "trades": summary.trades,
             "win_rate": float(summary.win_rate or 0.0),
             "pnl": float(summary.pnl),

@@ -10,7 +10,14 @@ import pyarrow.parquet as pq
 from mia_pipeline.defs.foundation import data_tree
 from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.resources import MiaResource
-from mia_pipeline.synthetic import CHECK_NAMES, SCENARIOS, TABLES, check_invariants, generate_session_to_dir
+from mia_pipeline.synthetic import (
+    CHECK_DESCRIPTIONS,
+    CHECK_NAMES,
+    SCENARIOS,
+    TABLES,
+    check_invariants,
+    generate_session_to_dir,
+)
 
 synthetic_partitions = dg.MultiPartitionsDefinition(
     {"date": daily_partitions, "scenario": dg.StaticPartitionsDefinition(list(SCENARIOS))}
@@ -37,7 +44,9 @@ def partition_seed(day: str, scenario: str) -> int:
     kinds={"parquet"},
     partitions_def=synthetic_partitions,
     deps=[data_tree],
-    check_specs=[dg.AssetCheckSpec(name, asset="synthetic_session", blocking=True) for name in CHECK_NAMES],
+    check_specs=[dg.AssetCheckSpec(name, asset="synthetic_session", blocking=True, description=CHECK_DESCRIPTIONS[name],
+                                   partitions_def=synthetic_partitions)
+                 for name in CHECK_NAMES],
 )
 def synthetic_session(context: dg.AssetExecutionContext, config: SyntheticSessionConfig, mia: MiaResource):
     """One synthetic ES+NQ session: L1, L2, bars, footprint, options context, leadership features, labels.
@@ -59,7 +68,7 @@ def synthetic_session(context: dg.AssetExecutionContext, config: SyntheticSessio
         options_context=config.options_context, include_labels=config.include_labels,
     )
     yield dg.MaterializeResult(metadata={
-        "row_count": sum(summary["rows"].values()),
+        "dagster/row_count": sum(summary["rows"].values()),
         "rows": dg.MetadataValue.json(summary["rows"]),
         "seed": seed,
         "duration_s": summary["duration_s"],

@@ -15,6 +15,7 @@ from mia_pipeline.synthetic.feed import FeedEvent, OfflineFeed
 from mia_pipeline.synthetic.frames import SCHEMAS, TABLES
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
 from mia_pipeline.synthetic.invariants import (
+    CHECK_DESCRIPTIONS,
     CHECK_NAMES,
     InvariantResult,
     InvariantViolation,
@@ -25,6 +26,7 @@ from mia_pipeline.synthetic.model import DEFAULT_MODEL, GAUSSIAN_WALK, MarketMod
 from mia_pipeline.synthetic.session_dir import generate_session_to_dir
 
 __all__ = [
+    "CHECK_DESCRIPTIONS",
     "CHECK_NAMES",
     "DEFAULT_MODEL",
     "GAUSSIAN_WALK",

@@ -257,6 +257,18 @@ CHECKS = (_ask_above_bid, _tick_grid, _bars_recomputed, _ohlc, _footprint, _l2_b
 CHECK_NAMES = (ASK_ABOVE_BID, PRICES_ON_TICK_GRID, BARS_RECOMPUTED_FROM_L1, BARS_OHLC_CONSISTENT,
                FOOTPRINT_SUMS_TO_BARS, L2_BEST_EQUALS_L1, L2_LEVELS_STRICTLY_ORDERED, TIMESTAMPS_SORTED,
                LABELS_CONSISTENT_WITH_SIDE, ROWS_WITHIN_GLOBEX_HOURS)
+CHECK_DESCRIPTIONS = {
+    ASK_ABOVE_BID: "Every L1 quote has ask > bid (a crossed or locked quote is a generator bug).",
+    PRICES_ON_TICK_GRID: "Every L1, bar, footprint and L2 price is a multiple of the tick size (0.25 for ES/NQ).",
+    BARS_RECOMPUTED_FROM_L1: "Each bar's OHLCV, VWAP and bands equal the values recomputed from the L1 trades it covers.",
+    BARS_OHLC_CONSISTENT: "Bars have high >= max(open, close), low <= min(open, close) and volume > 0.",
+    FOOTPRINT_SUMS_TO_BARS: "Per bar, footprint bid+ask volume and delta equal the bar's L1 trades; delta = ask - bid.",
+    L2_BEST_EQUALS_L1: "The best L2 level of each snapshot equals the as-of L1 quote (price and size).",
+    L2_LEVELS_STRICTLY_ORDERED: "L2 bids strictly descend and asks strictly ascend, at least one tick apart, never crossed.",
+    TIMESTAMPS_SORTED: "Timestamps are non-decreasing in every one of the seven tables.",
+    LABELS_CONSISTENT_WITH_SIDE: "Every ground-truth label is a known one and carries the trade side that label implies.",
+    ROWS_WITHIN_GLOBEX_HOURS: "No row falls in the CME Globex daily halt (17:00-18:00 ET) or the weekend closure.",
+}
 
 
 def check_invariants(data: dict[str, Table], *, tick_size: float = 0.25, bar_tf_s: int = 1) -> list[InvariantResult]:

@@ -1,0 +1,117 @@
+"""Dagster's record of what the library wrote: one materialization per (dataset, day) that carries
+that day's own facts, and one evaluation per check per day, tied to that materialization.
+
+Used inside runs (``context.log_event``) and by writers outside runs (``mia collect``, ``mia import``,
+``mia rebuild``: ``instance.report_runless_asset_event``), so the UI shows the same truth whoever wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+from mia_pipeline.collection.checks import run_day_checks
+from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage.describe import PartitionFacts, describe_partition
+
+Emit = Callable[[object], object]
+
+
+def partition_metadata(facts: PartitionFacts) -> dict:
+    """Metadata of one (dataset, day) materialization: that day's figures only."""
+    meta: dict = {"dagster/row_count": facts.rows, "day": facts.day}
+    if not facts.stored:
+        meta["stored"] = dg.MetadataValue.md(f"No `{facts.dataset}` events on {facts.day}: nothing is stored.")
+        return meta
+    meta |= {
+        "path": dg.MetadataValue.path(str(facts.path)),
+        "manifest": dg.MetadataValue.path(str(facts.manifest)),
+        "bytes": facts.bytes,
+        "sha256": facts.sha256,
+        "schema_version": facts.schema_version,
+        "compression": facts.compression,
+        "written_at": facts.written_at,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=n, type=t) for n, t in facts.columns]),
+    }
+    if facts.preview:
+        meta["preview"] = dg.MetadataValue.md(facts.preview)
+    return meta
+
+
+def _pairs(written: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+    return [(ds, day) for ds, days in written.items() for day in sorted(set(days))]
+
+
+def materializations(store: PartitionStore, written: Mapping[str, Iterable[str]]) -> list[dg.AssetMaterialization]:
+    return [dg.AssetMaterialization(asset_key=ds, partition=day, metadata=partition_metadata(
+        describe_partition(store, day, ds))) for ds, day in _pairs(written)]
+
+
+def _targets(instance: dg.DagsterInstance, written, after_storage_id: int | None) -> dict:
+    """(dataset, day) -> pointer to the materialization the checks evaluate (the newest one)."""
+    out = {}
+    for ds, days in written.items():
+        days = sorted(set(days))
+        if not days:
+            continue
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(ds), asset_partitions=days, after_storage_id=after_storage_id),
+            limit=max(100, 4 * len(days)),
+        ).records
+        for r in records:  # newest first
+            out.setdefault((ds, r.partition_key), AssetCheckEvaluationTargetMaterializationData(
+                storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp))
+    return out
+
+
+def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written: Mapping[str, Iterable[str]],
+                      after_storage_id: int | None = None, selected: set | None = None) -> list[dg.AssetCheckEvaluation]:
+    """One evaluation per check per (dataset, day) written; ``selected`` limits to those check keys."""
+    written = {ds: sorted(set(days)) for ds, days in written.items() if days}
+    if not written:
+        return []
+    days = sorted({d for ds_days in written.values() for d in ds_days})
+    outcomes = run_day_checks(store, days, list(written))
+    targets = _targets(instance, written, after_storage_id)
+    out = []
+    for ds, ds_days in written.items():
+        for day in ds_days:
+            for o in outcomes[ds][day]:
+                if selected is not None and dg.AssetCheckKey(dg.AssetKey(ds), o.name) not in selected:
+                    continue
+                out.append(dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey(ds), check_name=o.name, passed=o.passed, partition=day,
+                    metadata={"failing_rows": o.failing, "detail": o.detail,
+                              **({"examples": dg.MetadataValue.json(o.examples)} if o.examples else {})},
+                    severity=dg.AssetCheckSeverity.ERROR if o.blocking else dg.AssetCheckSeverity.WARN,
+                    blocking=o.blocking, target_materialization_data=targets.get((ds, day)),
+                    description=o.detail,
+                ))
+    return out
+
+
+def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
+    return [f"{e.asset_key.to_user_string()}[{e.partition}].{e.check_name}: {e.metadata['detail'].value}"
+            for e in evaluations if not e.passed and e.blocking]
+
+
+def record_written(emit: Emit, instance: dg.DagsterInstance, store: PartitionStore,
+                   written: Mapping[str, Iterable[str]], *, before: Iterable = (), after: Iterable = ()) -> list:
+    """Emit ``before`` events, a materialization per (dataset, day) written, their check evaluations,
+    then ``after`` events. Returns the check evaluations."""
+    start = instance.event_log_storage.get_maximum_record_id()
+    for event in before:
+        emit(event)
+    for event in materializations(store, written):
+        emit(event)
+    evaluations = check_evaluations(instance, store, written, after_storage_id=start)
+    for event in evaluations:
+        emit(event)
+    for event in after:
+        emit(event)
+    return evaluations
