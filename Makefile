@@ -7,9 +7,11 @@ UV_VERSION := 0.13.8
 UV := $(TOOLS)/bin/uv
 STAMP := $(VENV)/.installed
 
-# The repository's dagster.yaml is the instance config (storage under data/.dagster).
-export DAGSTER_HOME := $(CURDIR)
 export MIA_DATA_DIR ?= $(CURDIR)/data
+# The Dagster instance lives under the data root (`mia` writes its dagster.yaml there): the UI, every
+# `mia` command and the disk talk about the same data, whatever the working directory.
+export DAGSTER_HOME := $(abspath $(MIA_DATA_DIR))/.dagster
+PORT ?= 3000
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
@@ -18,7 +20,7 @@ export UV_PYTHON_DOWNLOADS := never
 help:
 	@echo "make demo   - run the main job on embedded defaults (installs first)"
 	@echo "make test   - run the test suite (installs first)"
-	@echo "make ui     - Dagster UI on http://127.0.0.1:3000"
+	@echo "make ui     - Dagster UI on http://127.0.0.1:\$$PORT (default 3000; make ui PORT=3001)"
 	@echo "make bench  - run benchmarks/ (figure, baseline, ratio)"
 	@echo "make check  - ruff + dg check defs"
 
@@ -52,7 +54,7 @@ check: lint
 
 ui: $(STAMP)
 	$(VENV)/bin/mia init
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev --host 127.0.0.1 --port 3000
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev --host 127.0.0.1 --port $(PORT)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py

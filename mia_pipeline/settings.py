@@ -35,96 +35,174 @@ Environment: ``MIA_DATA_DIR`` (default ``./data``), ``MIA_CONFIG`` (path of mia.
 ``MIA_SYMBOLS`` (comma separated), ``MIA_COMPRESSION``, ``MIA_SOURCES`` (comma separated
 ``name=on|off``, e.g. ``ibkr_market_data=off``).
 
-Unknown keys and wrong types raise :class:`SettingsError` naming the key and the expected type.
+Errors: every problem is collected before anything is raised, so one :class:`SettingsError` lists
+them all, one per line, each naming where the bad value came from::
+
+    MIA_RETENTION_DAYS=abc: expected an integer
+    mia.yaml: data_collection.storage.compression: 'foo' is not one of zstd, snappy, gzip, lz4, none
+
+The models are pydantic (strict scalars: ``'7497'`` is not a port, ``1`` is not a bool); the
+environment and the file are merged into one mapping first, remembering which variable set which
+key, and each validation error is reported against that origin.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import types
-import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 STORAGE_FORMATS = ("parquet", "json", "csv")
 
 
 class SettingsError(ValueError):
-    """A configuration value is unknown, of the wrong type or out of range."""
+    """One or more configuration values are unknown, of the wrong type or out of range.
+
+    ``problems`` holds one line per problem; ``str()`` lists them all.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems in the settings:\n" + "\n".join(
+                f"  - {p}" for p in self.problems)
+        super().__init__(message)
 
 
-@dataclass(frozen=True)
-class SourceToggles:
-    ibkr_market_data: bool = True
-    sierra_chart_data: bool = True
-    battle_navale_signals: bool = True
-    system_metrics: bool = True
-    performance_data: bool = True
+class _Conflict(ValueError):
+    """A value that is fine alone but wrong with a sibling; blame the first of ``keys`` a user set."""
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
-@dataclass(frozen=True)
-class StorageConfig:
-    format: str = "parquet"
-    compression: str = "zstd"
-    retention_days: int = 365
-    archive_after_days: int = 90
+def _one_of(choices: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
 
 
-@dataclass(frozen=True)
-class DataCollectionConfig:
-    enabled: bool = True
-    real_time: bool = True
-    snapshot_frequency: str = "every_trade"
-    backup_frequency: str = "hourly"
-    sources: SourceToggles = field(default_factory=SourceToggles)
-    storage: StorageConfig = field(default_factory=StorageConfig)
+def _positive_days(value: int) -> int:
+    if value <= 0:
+        raise ValueError(f"{value} is not a positive number of days")
+    return value
 
 
-@dataclass(frozen=True)
-class IbkrConfig:
-    symbols: tuple[str, ...] = ("EURUSD", "GBPUSD", "USDJPY")
-    data_types: tuple[str, ...] = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
-    timeframes: tuple[str, ...] = ("1min", "5min", "15min")
-    market_hours_only: bool = False
-    host: str = "127.0.0.1"
-    port: int = 7497
-    client_id: int = 17
+def _tcp_port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise ValueError(f"{value} is not a TCP port (1-65535)")
+    return value
 
 
-@dataclass(frozen=True)
-class SierraConfig:
-    chart_data: bool = True
-    order_flow: bool = True
-    volume_profile: bool = True
-    indicators: tuple[str, ...] = ("VWAP", "BOLLINGER", "RSI", "CUSTOM_BATTLE_NAVALE")
-    data_dir: str | None = None
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+    return value
 
 
-@dataclass(frozen=True)
-class BattleNavaleConfig:
-    capture_all_signals: bool = True
-    include_features: bool = True
-    include_confluence: bool = True
-    include_regime: bool = True
-    signal_quality_score: bool = True
-    execution_context: bool = True
+Days = Annotated[StrictInt, AfterValidator(_positive_days)]
+Names = tuple[StrictStr, ...]
 
 
-@dataclass(frozen=True)
-class Settings:
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceToggles(_Section):
+    ibkr_market_data: StrictBool = True
+    sierra_chart_data: StrictBool = True
+    battle_navale_signals: StrictBool = True
+    system_metrics: StrictBool = True
+    performance_data: StrictBool = True
+
+
+class StorageConfig(_Section):
+    format: Annotated[StrictStr, _one_of(STORAGE_FORMATS)] = "parquet"
+    compression: Annotated[StrictStr, _one_of(COMPRESSIONS)] = "zstd"
+    retention_days: Days = 365
+    # Checked even when left at its default: a lower MIA_RETENTION_DAYS can make the default wrong.
+    archive_after_days: Days = Field(default=90, validate_default=True)
+
+    @field_validator("archive_after_days")
+    @classmethod
+    def _archived_before_deleted(cls, value: int, info: ValidationInfo) -> int:
+        retention = info.data.get("retention_days")  # absent when retention_days itself is invalid
+        if retention is not None and value > retention:
+            raise _Conflict(
+                f"archive_after_days ({value}) must not exceed retention_days ({retention}): "
+                "data would be deleted before it is archived",
+                "archive_after_days", "retention_days")
+        return value
+
+
+class DataCollectionConfig(_Section):
+    enabled: StrictBool = True
+    real_time: StrictBool = True
+    snapshot_frequency: StrictStr = "every_trade"
+    backup_frequency: StrictStr = "hourly"
+    sources: SourceToggles = Field(default_factory=SourceToggles)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+
+class IbkrConfig(_Section):
+    symbols: Names = ("EURUSD", "GBPUSD", "USDJPY")
+    data_types: Names = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
+    timeframes: Names = ("1min", "5min", "15min")
+    market_hours_only: StrictBool = False
+    host: StrictStr = "127.0.0.1"
+    port: Annotated[StrictInt, AfterValidator(_tcp_port)] = 7497
+    client_id: StrictInt = 17
+
+
+class SierraConfig(_Section):
+    chart_data: StrictBool = True
+    order_flow: StrictBool = True
+    volume_profile: StrictBool = True
+    indicators: Names = ("VWAP", "BOLLINGER", "RSI", "CUSTOM_BATTLE_NAVALE")
+    data_dir: StrictStr | None = None
+
+
+class BattleNavaleConfig(_Section):
+    capture_all_signals: StrictBool = True
+    include_features: StrictBool = True
+    include_confluence: StrictBool = True
+    include_regime: StrictBool = True
+    signal_quality_score: StrictBool = True
+    execution_context: StrictBool = True
+
+
+class Settings(_Section):
     data_dir: Path = Path("data")
-    timezone: str = "America/New_York"
-    symbols: tuple[str, ...] = ("ES", "NQ", "EURUSD", "GBPUSD", "USDJPY")
-    data_collection: DataCollectionConfig = field(default_factory=DataCollectionConfig)
-    ibkr: IbkrConfig = field(default_factory=IbkrConfig)
-    sierra: SierraConfig = field(default_factory=SierraConfig)
-    battle_navale: BattleNavaleConfig = field(default_factory=BattleNavaleConfig)
+    timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"
+    symbols: Names = ("ES", "NQ", "EURUSD", "GBPUSD", "USDJPY")
+    data_collection: DataCollectionConfig = Field(default_factory=DataCollectionConfig)
+    ibkr: IbkrConfig = Field(default_factory=IbkrConfig)
+    sierra: SierraConfig = Field(default_factory=SierraConfig)
+    battle_navale: BattleNavaleConfig = Field(default_factory=BattleNavaleConfig)
 
     @property
     def retention_days(self) -> int:
@@ -143,101 +221,75 @@ class Settings:
         return self.data_collection.sources
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+# --- where values come from ------------------------------------------------------------------
+
+Key = tuple[str, ...]
+
+# Environment variable -> the key it sets (MIA_SOURCES sets several keys and is handled apart).
+_ENV_KEYS: dict[str, Key] = {
+    "MIA_DATA_DIR": ("data_dir",),
+    "MIA_TIMEZONE": ("timezone",),
+    "MIA_SYMBOLS": ("symbols",),
+    "MIA_RETENTION_DAYS": ("data_collection", "storage", "retention_days"),
+    "MIA_ARCHIVE_AFTER_DAYS": ("data_collection", "storage", "archive_after_days"),
+    "MIA_COMPRESSION": ("data_collection", "storage", "compression"),
+}
+_ENV_INTS = {"MIA_RETENTION_DAYS", "MIA_ARCHIVE_AFTER_DAYS"}
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; build nested dataclasses."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise SettingsError(f"{key}: expected a mapping, got {type(value).__name__} ({value!r})")
-        return _build(tp, value, key)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise SettingsError(f"{key}: expected a list of strings, got {type(value).__name__} ({value!r})")
-        items = tuple(value)
-        if not all(isinstance(v, str) for v in items):
-            raise SettingsError(f"{key}: expected a list of strings, got {value!r}")
-        return items
-    if tp is Path:
-        if not isinstance(value, str | Path):
-            raise SettingsError(f"{key}: expected a path string, got {type(value).__name__}")
-        return Path(value)
-    # bool is a subclass of int: reject True where an int is wanted and 1 where a bool is wanted.
-    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise SettingsError(f"{key}: expected an integer, got {type(value).__name__} ({value!r})")
-    if tp in (bool, str) and not isinstance(value, tp):
-        raise SettingsError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} ({value!r})")
-    return value
+def _set(tree: dict, key: Key, value: Any) -> None:
+    for part in key[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[key[-1]] = value
 
 
-def _build(cls: type, raw: dict, prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise SettingsError(
-            f"unknown setting {where}{unknown[0]!r}; valid keys here: {', '.join(sorted(names))}"
-        )
-    kwargs = {k: _coerce(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in raw.items()}
-    return cls(**kwargs)
-
-
-def _parse_bool(text: str, key: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{key}: expected on/off/true/false, got {text!r}")
-
-
-def _parse_int(text: str, key: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise SettingsError(f"{key}: expected an integer, got {text!r}") from None
-
-
-def _env_overrides(env: typing.Mapping[str, str]) -> dict:
-    """Translate MIA_* environment variables into the nested mapping shape of mia.yaml."""
-    out: dict[str, Any] = {}
-    storage: dict[str, Any] = {}
-    if "MIA_DATA_DIR" in env:
-        out["data_dir"] = env["MIA_DATA_DIR"]
-    if "MIA_TIMEZONE" in env:
-        out["timezone"] = env["MIA_TIMEZONE"]
-    if "MIA_SYMBOLS" in env:
-        out["symbols"] = [s.strip() for s in env["MIA_SYMBOLS"].split(",") if s.strip()]
-    if "MIA_RETENTION_DAYS" in env:
-        storage["retention_days"] = _parse_int(env["MIA_RETENTION_DAYS"], "MIA_RETENTION_DAYS")
-    if "MIA_ARCHIVE_AFTER_DAYS" in env:
-        storage["archive_after_days"] = _parse_int(env["MIA_ARCHIVE_AFTER_DAYS"], "MIA_ARCHIVE_AFTER_DAYS")
-    if "MIA_COMPRESSION" in env:
-        storage["compression"] = env["MIA_COMPRESSION"]
-    sources: dict[str, bool] = {}
+def _env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[Any, str]]:
+    """``MIA_*`` variables as {key: (value, origin label)}; unparsable ones go to ``problems``."""
+    out: dict[Key, tuple[Any, str]] = {}
+    for name, key in _ENV_KEYS.items():
+        if name not in env:
+            continue
+        text, label = env[name], f"{name}={env[name]}"
+        if name in _ENV_INTS:
+            try:
+                value: Any = int(text)
+            except ValueError:
+                problems.append(f"{label}: expected an integer")
+                continue
+        elif name == "MIA_SYMBOLS":
+            value = [s.strip() for s in text.split(",") if s.strip()]
+        else:
+            value = text
+        out[key] = (value, label)
+    label = f"MIA_SOURCES={env.get('MIA_SOURCES', '')}"
     for item in filter(None, (s.strip() for s in env.get("MIA_SOURCES", "").split(","))):
-        name, sep, flag = item.partition("=")
+        name, sep, flag = (p.strip() for p in item.partition("="))
         if not sep:
-            raise SettingsError(f"MIA_SOURCES: expected name=on|off items, got {item!r}")
-        sources[name.strip()] = _parse_bool(flag, f"MIA_SOURCES {name.strip()}")
-    dc: dict[str, Any] = {}
-    if storage:
-        dc["storage"] = storage
-    if sources:
-        dc["sources"] = sources
-    if dc:
-        out["data_collection"] = dc
+            problems.append(f"{label}: expected name=on|off items, got {item!r}")
+        elif flag.lower() not in _ON + _OFF:
+            problems.append(f"{label}: {name}: expected on/off/true/false, got {flag!r}")
+        else:
+            out[("data_collection", "sources", name)] = (flag.lower() in _ON, label)
     return out
+
+
+def _read_file(path: Path, problems: list[str]) -> dict:
+    import yaml  # only when there is a file: keeps `mia --help` quick
+
+    if not path.is_file():
+        problems.append(f"config file {path} does not exist (set MIA_CONFIG or pass an existing path)")
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        problems.append(f"{path}: not valid YAML: {exc}")
+        return {}
+    if not isinstance(loaded, dict):
+        problems.append(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        return {}
+    return loaded
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -247,55 +299,97 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
-def _validate(s: Settings) -> Settings:
-    st = s.data_collection.storage
-    if st.compression not in COMPRESSIONS:
-        raise SettingsError(f"storage.compression: {st.compression!r} is not one of {', '.join(COMPRESSIONS)}")
-    if st.format not in STORAGE_FORMATS:
-        raise SettingsError(f"storage.format: {st.format!r} is not one of {', '.join(STORAGE_FORMATS)}")
-    if st.retention_days <= 0 or st.archive_after_days <= 0:
-        raise SettingsError("storage.retention_days and archive_after_days must be positive")
-    if st.archive_after_days > st.retention_days:
-        raise SettingsError(
-            f"storage.archive_after_days ({st.archive_after_days}) must not exceed retention_days "
-            f"({st.retention_days}): data would be deleted before it is archived"
-        )
-    try:
-        ZoneInfo(s.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"timezone: unknown time zone {s.timezone!r} (use an IANA name like America/New_York)") from None
-    if not 0 < s.ibkr.port < 65536:
-        raise SettingsError(f"ibkr.port: {s.ibkr.port} is not a TCP port")
-    return s
+# --- validation errors -> one line each -----------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "bool_type": "bool (true/false)", "bool_parsing": "bool (true/false)",
+    "string_type": "str", "path_type": "a path string",
+    "tuple_type": "a list of strings", "list_type": "a list of strings",
+    "model_type": "a mapping", "model_attributes_type": "a mapping", "dict_type": "a mapping",
+}
+
+
+def _dotted(loc: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
+
+
+def _in_file(tree: Any, key: tuple) -> bool:
+    for part in key:
+        if isinstance(part, int):
+            return True  # an item of a list the file set
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        *section, name = err["loc"]
+        model: Any = Settings
+        for part in section:
+            model = model.model_fields[part].annotation
+        where = f"{_dotted(tuple(section))}." if section else ""
+        return f"unknown setting {where}{name!r}; valid keys here: {', '.join(sorted(model.model_fields))}"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} ({value!r})"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    return err["msg"]
+
+
+def _describe(err: Mapping[str, Any], labels: Mapping[Key, str], file_raw: dict, file_label: str | None) -> str:
+    """``<origin>: <problem>``: origin is the variable that set the value, else the file and key."""
+    loc = tuple(err["loc"])
+    error = (err.get("ctx") or {}).get("error")
+    problem = _problem(err)
+    if isinstance(error, _Conflict):  # the message names both keys: point at their section
+        blamed, loc = [loc[:-1] + (k,) for k in error.keys], loc[:-1]
+    else:
+        blamed = [loc]
+    in_file = problem if err["type"] == "extra_forbidden" else f"{_dotted(loc)}: {problem}"
+    for key in blamed:
+        for n in range(len(key), 0, -1):
+            if key[:n] in labels:
+                return f"{labels[key[:n]]}: {problem}"
+        if file_label and _in_file(file_raw, key):
+            return f"{file_label}: {in_file}"
+    return in_file
 
 
 def load_settings(
     config_path: str | Path | None = None,
-    env: typing.Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
     """Build the settings: defaults < mia.yaml < environment < keyword overrides.
 
     ``config_path`` defaults to ``$MIA_CONFIG`` or ``./mia.yaml`` when that file exists.
-    Raises :class:`SettingsError` on unknown keys, wrong types or invalid values.
+    Raises :class:`SettingsError` listing every unknown key, wrong type and invalid value at once.
     """
     env = os.environ if env is None else env
-    raw: dict[str, Any] = {}
+    problems: list[str] = []
     path = Path(config_path) if config_path else (Path(env["MIA_CONFIG"]) if env.get("MIA_CONFIG") else None)
     if path is None and Path("mia.yaml").is_file():
         path = Path("mia.yaml")
-    if path is not None:
-        if not path.is_file():
-            raise SettingsError(f"config file {path} does not exist (set MIA_CONFIG or pass an existing path)")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise SettingsError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise SettingsError(f"{path}: expected a mapping at the top level")
-        raw = loaded
-    raw = _merge(raw, _env_overrides(env))
-    raw = _merge(raw, {k: v for k, v in overrides.items() if v is not None})
-    if isinstance(raw.get("data_dir"), Path):
-        raw["data_dir"] = str(raw["data_dir"])
-    return _validate(_build(Settings, raw, ""))
+    file_raw = _read_file(path, problems) if path is not None else {}
+
+    values = _env_values(env, problems)
+    values |= {(k,): (v, f"{k}={v}") for k, v in overrides.items() if v is not None}
+    layered: dict = {}
+    for key, (value, _) in values.items():
+        _set(layered, key, value)
+    labels = {key: label for key, (_, label) in values.items()}
+    raw = _merge(file_raw, layered)
+
+    settings = None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        file_label = str(path) if path is not None else None
+        problems += [_describe(e, labels, file_raw, file_label) for e in exc.errors(include_url=False)]
+    if problems:
+        raise SettingsError(problems)
+    return settings

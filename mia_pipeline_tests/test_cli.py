@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
@@ -19,7 +20,11 @@ def test_help_on_every_command():
     runner = CliRunner()
     top = runner.invoke(cli, ["--help"])
     assert top.exit_code == 0 and "Usage: cli" in top.output or "Usage:" in top.output
-    for name in cli.commands:
+    names = cli.list_commands(click.Context(cli))  # subcommands load lazily: not all in cli.commands yet
+    assert {"init", "status", "check-integrity", "collect", "import", "rebuild", "simulate", "generate",
+            "report", "demo"} <= set(names)
+    for name in names:
+        assert name in top.output
         res = runner.invoke(cli, [name, "--help"])
         assert res.exit_code == 0, name
         assert "Usage:" in res.output
@@ -54,6 +59,11 @@ def test_status_reports_days_rows_bytes(layout):
     assert windowed["datasets"]["trades"]["rows"] == 1
     table = run(layout, "status")
     assert "trades" in table.output and "2025-06-24" in table.output
+    assert "\x1b" not in table.output  # not a terminal: plain text, no colour codes
+    [row] = [line.split() for line in table.output.splitlines() if line.split()[:1] == ["trades"]]
+    assert row[:5] == ["trades", "2", "2025-06-23", "2025-06-24", "3"]
+    [empty] = [line.split() for line in table.output.splitlines() if line.split()[:1] == ["signals"]]
+    assert empty[:5] == ["signals", "0", "-", "-", "0"]
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "../../etc", "2025-06-23/.."])
@@ -69,6 +79,17 @@ def test_bad_config_exits_2(tmp_path):
     cfg.write_text("ibkr: {port: nope}\n")
     res = CliRunner().invoke(cli, ["--config", str(cfg), "status"])
     assert res.exit_code == 2 and "ibkr.port: expected an integer" in res.output
+
+
+def test_every_settings_problem_is_listed_and_exits_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"MIA_RETENTION_DAYS": "abc", "MIA_COMPRESSION": "foo", "MIA_CONFIG": None, "MIA_DATA_DIR": str(tmp_path)}
+    res = CliRunner().invoke(cli, ["status"], env=env)
+    assert res.exit_code == 2
+    assert res.output.startswith("Error: 2 problems in the settings:")
+    assert "MIA_RETENTION_DAYS=abc: expected an integer" in res.output
+    assert "MIA_COMPRESSION=foo: 'foo' is not one of zstd, snappy, gzip, lz4, none" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_check_integrity_exit_codes(layout):

@@ -1,25 +1,75 @@
-"""Shared CLI plumbing: the state object, parameter types and error → exit-code mapping.
+"""Shared CLI plumbing: the state object, the lazy command group, parameter types and error → exit code.
 
 Exit codes: 0 ok; 1 the command ran and found a problem; 2 bad input or usage.
+
+Import cost matters here: ``mia --help`` imports this module and every command module, so nothing at
+their top level may import pandas, pyarrow, numpy, duckdb, dagster, pydantic or the library packages
+that pull them in (``mia_pipeline.settings``, ``storage``, ``synthetic``, ``collection``, ...).
+Import those inside the command functions; ``test_cli_imports.py`` guards this.
 """
 
 from __future__ import annotations
 
+import importlib
+import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import click
 
 from mia_pipeline.layout import Layout, LayoutError, parse_day
-from mia_pipeline.settings import Settings, SettingsError, load_settings
-from mia_pipeline.storage import PartitionStore
+
+if TYPE_CHECKING:
+    from mia_pipeline.settings import Settings
+    from mia_pipeline.storage import PartitionStore
 
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 
-# Errors that mean "the input was wrong": reported with exit code 2.
-INPUT_ERRORS: tuple[type[Exception], ...] = (LayoutError, SettingsError)
+# Commands allowed to create a missing data root (by their path below `mia`); every other command
+# that touches the data root needs it to exist (MissingDataRoot, exit 2). A path rather than a
+# decorator because some of these commands live in modules this list must not depend on.
+CREATES_DATA_ROOT = frozenset({"init", "demo", "generate", "simulate", "import", "collect start"})
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "the input was wrong": reported with exit code 2.
+
+    A function, not a constant: ``mia_pipeline.settings`` imports pydantic, too slow for ``--help``.
+    """
+    from mia_pipeline.settings import SettingsError
+
+    return (LayoutError, SettingsError)
+
+
+class MissingDataRoot(click.ClickException):
+    """The data root does not exist (or is not a folder) and the command only reads it."""
+
+    exit_code = EXIT_USAGE
+
+
+def require_data_root(layout: Layout) -> Layout:
+    root = layout.root
+    if root.is_dir():
+        return layout
+    if root.exists():
+        raise MissingDataRoot(f"data folder {root} is not a folder; point --data-dir or MIA_DATA_DIR at a data root")
+    raise MissingDataRoot(
+        f"data folder {root} does not exist. Create it with `mia --data-dir {shlex.quote(str(root))} init`, "
+        "or point --data-dir or MIA_DATA_DIR at an existing data root.")
+
+
+def command_path(ctx: click.Context) -> str:
+    """The running command below the root group, e.g. ``"collect start"``; the command itself if it is
+    the root (a command invoked on its own)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.command.name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names)) if names else (ctx.command.name or "")
 
 
 @dataclass
@@ -29,14 +79,24 @@ class CliState:
 
     @cached_property
     def settings(self) -> Settings:
+        from mia_pipeline.settings import load_settings
+
         return load_settings(self.config, data_dir=self.data_dir)
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.settings.data_dir)
+        """The data root's layout. Raises :class:`MissingDataRoot` when the root does not exist and
+        the running command is not one of :data:`CREATES_DATA_ROOT`."""
+        layout = Layout(self.settings.data_dir)
+        ctx = click.get_current_context(silent=True)
+        if ctx is None or command_path(ctx) not in CREATES_DATA_ROOT:
+            require_data_root(layout)
+        return layout
 
     @property
     def store(self) -> PartitionStore:
+        from mia_pipeline.storage import PartitionStore
+
         return PartitionStore(self.layout, compression=self.settings.compression)
 
 
@@ -60,15 +120,60 @@ class DayType(click.ParamType):
 DAY = DayType()
 
 
+class LazyChoice(click.Choice):
+    """A ``click.Choice`` whose choices come from ``load()`` on first use, for vocabularies that live
+    in slow-to-import packages. Give the option a ``metavar``: otherwise ``--help`` lists the
+    choices and pays for the import."""
+
+    def __init__(self, load: Callable[[], Sequence[str]], case_sensitive: bool = True) -> None:
+        self._load = load
+        self.case_sensitive = case_sensitive
+
+    @cached_property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._load())
+
+
 class MiaGroup(click.Group):
-    """A click group that turns input errors raised deep in the library into exit code 2."""
+    """The ``mia`` group: loads a subcommand's module only when that subcommand is used (``lazy``
+    maps a name to ``"module:attribute"``) and turns input errors raised deep in the library into
+    exit code 2."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except INPUT_ERRORS as exc:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click reports these itself (and --help must not pay for importing the settings)
+        except Exception as exc:
+            if not isinstance(exc, input_errors()):
+                raise
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(EXIT_USAGE)
+
+
+def stdout_console():
+    """A rich Console on stdout: colour and terminal width on a terminal; otherwise plain text, 120
+    columns wide, so piped output and tests get whole lines and no escape codes."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
 
 
 def human_bytes(n: int) -> str:

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import click
 
-from mia_pipeline.synthetic.config import LEADERSHIPS, SCENARIO_DESCRIPTIONS, SCENARIOS, STRENGTH_RANGE
+
+def _vocab():
+    """``mia_pipeline.synthetic.config``, imported on use: the synthetic package loads pandas and numpy."""
+    from mia_pipeline.synthetic import config
+
+    return config
 
 
 def _backtest_root(ctx: click.Context) -> Path:
@@ -38,19 +43,22 @@ def _start(value: str) -> datetime:
 
 
 def _list_scenarios() -> None:
-    width = max(map(len, SCENARIOS))
-    for name in SCENARIOS:
-        click.echo(f"{name:<{width}}  {SCENARIO_DESCRIPTIONS[name]}")
-    click.echo(f"\nleadership: {', '.join(LEADERSHIPS)}; strength in [{STRENGTH_RANGE[0]}, {STRENGTH_RANGE[1]}]")
+    v = _vocab()
+    width = max(map(len, v.SCENARIOS))
+    for name in v.SCENARIOS:
+        click.echo(f"{name:<{width}}  {v.SCENARIO_DESCRIPTIONS[name]}")
+    click.echo(f"\nleadership: {', '.join(v.LEADERSHIPS)}; strength in [{v.STRENGTH_RANGE[0]}, {v.STRENGTH_RANGE[1]}]")
 
 
 @click.command("generate")
-@click.option("--scenario", default="normal", show_default=True, help=f"One of: {', '.join(SCENARIOS)}.")
+@click.option("--scenario", default="normal", show_default=True,
+              help="Scenario name; `--list` shows every scenario with its description.")
 @click.option("--start", "start_text", default=None, help="Session start, ISO 8601 with UTC offset. [required]")
 @click.option("--minutes", default=120, show_default=True, type=int, help="Length of each session.")
 @click.option("--days", default=1, show_default=True, type=int, help="Consecutive days (one session each).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed of day 1 (day d uses seed + d - 1).")
-@click.option("--leadership", default="NQ_leads", show_default=True, help=f"One of: {', '.join(LEADERSHIPS)}.")
+@click.option("--leadership", default="NQ_leads", show_default=True,
+              help="Which index leads the other; `--list` shows the choices.")
 @click.option("--strength", default=0.15, show_default=True, type=float, help="Leadership strength in [0, 0.4].")
 @click.option("--no-options", is_flag=True, help="No options context (empty context table).")
 @click.option("--no-labels", is_flag=True, help="No ground truth (empty ground_truth table).")
@@ -65,11 +73,13 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
     if list_only:
         _list_scenarios()
         return
-    if scenario not in SCENARIOS:
-        raise click.BadParameter(f"{scenario!r} is not a scenario; valid: {', '.join(SCENARIOS)}", param_hint="--scenario")
-    if leadership not in LEADERSHIPS:
-        raise click.BadParameter(f"{leadership!r} is not valid; valid: {', '.join(LEADERSHIPS)}", param_hint="--leadership")
-    lo, hi = STRENGTH_RANGE
+    v = _vocab()
+    if scenario not in v.SCENARIOS:
+        raise click.BadParameter(f"{scenario!r} is not a scenario; valid: {', '.join(v.SCENARIOS)}", param_hint="--scenario")
+    if leadership not in v.LEADERSHIPS:
+        raise click.BadParameter(f"{leadership!r} is not valid; valid: {', '.join(v.LEADERSHIPS)}",
+                                 param_hint="--leadership")
+    lo, hi = v.STRENGTH_RANGE
     if not lo <= strength <= hi:
         raise click.BadParameter(f"{strength} is outside [{lo}, {hi}]", param_hint="--strength")
     if minutes <= 0:

@@ -1,19 +1,30 @@
-"""Entry point of the ``mia`` command."""
+"""Entry point of the ``mia`` command.
+
+Subcommands are named here by ``"module:attribute"`` and imported only when used (``MiaGroup``), so
+``mia status`` never loads the Dagster or synthetic-data code and ``mia --help`` stays quick.
+"""
 
 from __future__ import annotations
 
 import click
 
-from mia_pipeline.cli.collect import collect, import_, rebuild
 from mia_pipeline.cli.common import CliState, MiaGroup
-from mia_pipeline.cli.demo import demo
-from mia_pipeline.cli.generate import generate
-from mia_pipeline.cli.report import report
-from mia_pipeline.cli.simulate import simulate
-from mia_pipeline.cli.status import check_integrity, init, status
+
+COMMANDS = {
+    "init": "mia_pipeline.cli.status:init",
+    "status": "mia_pipeline.cli.status:status",
+    "check-integrity": "mia_pipeline.cli.status:check_integrity",
+    "collect": "mia_pipeline.cli.collect:collect",
+    "import": "mia_pipeline.cli.collect:import_",
+    "rebuild": "mia_pipeline.cli.collect:rebuild",
+    "simulate": "mia_pipeline.cli.simulate:simulate",
+    "generate": "mia_pipeline.cli.generate:generate",
+    "report": "mia_pipeline.cli.report:report",
+    "demo": "mia_pipeline.cli.demo:demo",
+}
 
 
-@click.group(cls=MiaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=MiaGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data-dir", envvar="MIA_DATA_DIR", type=click.Path(file_okay=False),
               help="Data root (default: $MIA_DATA_DIR or ./data).")
 @click.option("--config", envvar="MIA_CONFIG", type=click.Path(dir_okay=False),
@@ -23,10 +34,6 @@ from mia_pipeline.cli.status import check_integrity, init, status
 def cli(ctx: click.Context, data_dir: str | None, config: str | None) -> None:
     """mia — the MIA_IA data pipeline: capture, store, check and replay trading data."""
     ctx.obj = CliState(data_dir=data_dir, config=config)
-
-
-for command in (init, status, check_integrity, collect, import_, rebuild, simulate, generate, report, demo):
-    cli.add_command(command)
 
 
 def main() -> None:

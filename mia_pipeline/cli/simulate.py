@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
-from mia_pipeline.cli.common import DAY, CliState, pass_state
-from mia_pipeline.synthetic import SCENARIOS
+from mia_pipeline.cli.common import DAY, CliState, LazyChoice, pass_state
+
+
+def _scenarios() -> tuple[str, ...]:
+    from mia_pipeline.synthetic import SCENARIOS  # pandas and numpy: only when the command needs them
+
+    return SCENARIOS
 
 
 @click.command("simulate")
@@ -22,8 +27,9 @@ from mia_pipeline.synthetic import SCENARIOS
 @click.option("--speed", default=1.0, show_default=True, type=float,
               help="Realtime only: simulated seconds per wall-clock second.")
 @click.option("--max-events", type=int, default=None, help="Realtime only: stop after this many events.")
-@click.option("--scenario", type=click.Choice(SCENARIOS), default=None,
-              help="Use this scenario every day (default: a seeded mix per day).")
+@click.option("--scenario", type=LazyChoice(_scenarios), default=None, metavar="SCENARIO",
+              help="Use this scenario every day (default: a seeded mix per day); "
+                   "`mia generate --list` shows them.")
 @click.option("--symbols", default="ES,NQ", show_default=True, help="Comma-separated subset of ES,NQ to trade.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Landing-zone folder (default: <data dir>/live/streaming).")

@@ -1,4 +1,7 @@
-"""`mia init`, `mia status`, `mia check-integrity`."""
+"""`mia init`, `mia status`, `mia check-integrity`.
+
+Heavy libraries (storage -> pyarrow/duckdb, rich) are imported inside the commands: see cli/common.py.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,23 @@ import json
 
 import click
 
-from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, human_bytes, pass_state
+from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, human_bytes, pass_state, stdout_console
 from mia_pipeline.layout import DATASETS, init_tree
-from mia_pipeline.storage import refresh_views
 
 
 @click.command("init")
 @pass_state
 def init(state: CliState) -> None:
     """Create the data tree (the guide's --create-structure). Safe to run again."""
+    from mia_pipeline.dagster_home import ensure_dagster_home
+    from mia_pipeline.storage import refresh_views
+
     layout = state.layout
     created = init_tree(layout)
     refresh_views(layout)
-    click.echo(f"data tree at {layout.root}: {len(created)} folders created, {len(layout.tree()) - len(created)} already there")
+    home = ensure_dagster_home(layout)
+    click.echo(f"data tree at {layout.root}: {len(created)} folders created, {len(layout.tree()) - len(created)} "
+               f"already there; Dagster instance at {home}")
 
 
 def dataset_status(state: CliState, start=None, end=None) -> dict[str, dict]:
@@ -55,13 +62,19 @@ def status(state: CliState, start, end, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"data_dir": str(state.layout.root), "datasets": stats}, indent=2))
         return
-    click.echo(f"data dir: {state.layout.root}")
-    click.echo(f"{'dataset':<14}{'days':>6}  {'first':<11}{'last':<11}{'rows':>12}{'bytes':>11}  last update")
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name, justify in (("dataset", "left"), ("days", "right"), ("first", "left"), ("last", "left"),
+                          ("rows", "right"), ("bytes", "right"), ("last update", "left")):
+        table.add_column(name, justify=justify)
     for ds, s in stats.items():
-        click.echo(
-            f"{ds:<14}{s['days']:>6}  {s['first_day'] or '-':<11}{s['last_day'] or '-':<11}"
-            f"{s['rows']:>12,}{human_bytes(s['bytes']):>11}  {s['last_update'] or '-'}"
-        )
+        table.add_row(ds, str(s["days"]), s["first_day"] or "-", s["last_day"] or "-", f"{s['rows']:,}",
+                      human_bytes(s["bytes"]), s["last_update"] or "-")
+    console = stdout_console()
+    console.print(f"data dir: {state.layout.root}", markup=False, highlight=False, soft_wrap=True)
+    console.print(table)
 
 
 @click.command("check-integrity")

@@ -1,6 +1,7 @@
 """Synthetic ES/NQ sessions partitioned by date × scenario, with the generator's invariants as checks."""
 
 import hashlib
+import warnings
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -39,14 +40,20 @@ def partition_seed(day: str, scenario: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{day}/{scenario}".encode()).digest()[:4], "big")
 
 
+# Partitioned checks (one evaluation per session) are a "preview" feature of Dagster 1.13: pinned in uv.lock.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    SESSION_CHECKS = [dg.AssetCheckSpec(name, asset="synthetic_session", blocking=True,
+                                        description=CHECK_DESCRIPTIONS[name], partitions_def=synthetic_partitions)
+                      for name in CHECK_NAMES]
+
+
 @dg.asset(
     group_name="synthetic",
     kinds={"parquet"},
     partitions_def=synthetic_partitions,
     deps=[data_tree],
-    check_specs=[dg.AssetCheckSpec(name, asset="synthetic_session", blocking=True, description=CHECK_DESCRIPTIONS[name],
-                                   partitions_def=synthetic_partitions)
-                 for name in CHECK_NAMES],
+    check_specs=SESSION_CHECKS,
 )
 def synthetic_session(context: dg.AssetExecutionContext, config: SyntheticSessionConfig, mia: MiaResource):
     """One synthetic ES+NQ session: L1, L2, bars, footprint, options context, leadership features, labels.
