@@ -65,7 +65,9 @@ def test_mixed_writers_leave_dagster_status_and_disk_in_agreement(layout, tmp_pa
 
         dagster_rows = latest_rows(instance)
     disk = rows_per_day(store)
-    status = json.loads(mia(layout, "status", "--json"))["datasets"]
+    shown = json.loads(mia(layout, "status", "--by-day", "--json"))
+    status = shown["datasets"]
+    assert shown["rows_by_day"] == disk
     for ds in DATASETS:
         for day in DAYS:
             on_disk = disk[ds].get(day, 0)
@@ -91,3 +93,12 @@ def test_cli_writers_record_checks_for_their_days(layout, tmp_path):
     mia(layout, "collect", "start", "--once")  # nothing new: nothing recorded
     with open_instance(layout) as instance:
         assert len(instance.fetch_materializations(dg.AssetKey("landing_zone"), limit=5).records) == 1
+
+
+def test_simulate_records_the_landing_files_it_wrote(layout):
+    mia(layout, "simulate", "--start", "2025-06-20", "--days", "2")  # a Friday and a Saturday
+    with open_instance(layout) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("paper_trading_events"), limit=10).records
+    assert [r.partition_key for r in records] == ["2025-06-20"]  # the weekend wrote nothing
+    lines = (layout.streaming_dir / "paper_trading_2025-06-20.jsonl").read_bytes().count(b"\n")
+    assert records[0].asset_materialization.metadata["dagster/row_count"].value == lines > 100

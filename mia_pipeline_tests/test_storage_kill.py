@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline_tests._kill_writer import rows
@@ -16,6 +17,7 @@ from mia_pipeline_tests._kill_writer import rows
 ITERATIONS = 30
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_old_or_new_version_never_partial(layout):
     store = PartitionStore(layout)
     rng = random.Random(1234)

@@ -69,6 +69,13 @@ class Recorder:
 
         self._emit_all(lambda inst: record_written(inst.report_runless_asset_event, inst, store, written))
 
+    def paper_trading(self, summary) -> None:
+        """After `mia simulate` wrote days into the landing zone: one paper_trading_events partition per day."""
+        from mia_pipeline.defs.sources import paper_trading_events_recorded
+
+        events = paper_trading_events_recorded(self.layout.streaming_dir, summary)
+        self._emit_all(lambda inst: [inst.report_runless_asset_event(e) for e in events])
+
     def close(self) -> None:
         if self._instance is not None:
             self._instance.dispose()

@@ -80,6 +80,10 @@ def simulate(state: CliState, start, days: int, seed: int, realtime: bool, speed
                                      on_progress=lambda done, total, label: bar.update(1, current_item=label))
     else:
         summary = run_simulation(out_dir, **kwargs)
+    if not realtime and out_dir.resolve() == state.layout.streaming_dir.resolve():
+        from mia_pipeline.cli.dagster_bridge import Recorder
+
+        Recorder(state.layout).paper_trading(summary)
     _print_summary(summary, out_dir)
 
 

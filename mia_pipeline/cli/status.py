@@ -49,21 +49,43 @@ def dataset_status(state: CliState, start=None, end=None) -> dict[str, dict]:
     return out
 
 
+def _rows_by_day(state: CliState, start, end) -> dict[str, dict[str, int]]:
+    from mia_pipeline.storage.describe import rows_per_day
+
+    lo, hi = (start.isoformat() if start else ""), (end.isoformat() if end else "9999")
+    return {ds: {d: n for d, n in per.items() if lo <= d <= hi} for ds, per in rows_per_day(state.store).items()}
+
+
 @click.command("status")
 @click.option("--from", "start", type=DAY, help="First day to count (inclusive).")
 @click.option("--to", "end", type=DAY, help="Last day to count (inclusive).")
+@click.option("--by-day", is_flag=True, help="Rows per day and dataset (what Dagster shows per partition).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
-def status(state: CliState, start, end, as_json: bool) -> None:
+def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
     """Days present per dataset, rows, bytes and last update."""
     if start and end and end < start:
         raise click.BadParameter(f"--to {end} is before --from {start}", param_hint="--to")
     stats = dataset_status(state, start, end)
+    days = _rows_by_day(state, start, end) if by_day else None
     if as_json:
-        click.echo(json.dumps({"data_dir": str(state.layout.root), "datasets": stats}, indent=2))
+        out = {"data_dir": str(state.layout.root), "datasets": stats}
+        if days is not None:
+            out["rows_by_day"] = days
+        click.echo(json.dumps(out, indent=2))
         return
     from rich import box
     from rich.table import Table
+
+    if days is not None:
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("day")
+        for ds in DATASETS:
+            table.add_column(ds, justify="right")
+        for day in sorted({d for per in days.values() for d in per}):
+            table.add_row(day, *(f"{days[ds][day]:,}" if day in days[ds] else "-" for ds in DATASETS))
+        stdout_console().print(table)
+        return
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name, justify in (("dataset", "left"), ("days", "right"), ("first", "left"), ("last", "left"),

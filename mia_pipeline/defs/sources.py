@@ -10,6 +10,24 @@ from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.sources.paper_trading import day_file, simulate
 
 
+def day_file_metadata(path, scenario: str) -> dict:
+    """A day's landing file as it is on disk: events (lines), bytes, path, scenario."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {"dagster/row_count": 0, "scenario": scenario}
+    return {"dagster/row_count": data.count(b"\n"), "bytes": len(data), "scenario": scenario,
+            "path": dg.MetadataValue.path(str(path))}
+
+
+def paper_trading_events_recorded(streaming_dir, summary) -> list[dg.AssetMaterialization]:
+    """Runless records of the days a `mia simulate` run wrote into the landing zone."""
+    return [dg.AssetMaterialization(asset_key="paper_trading_events", partition=day,
+                                    metadata=day_file_metadata(day_file(streaming_dir, date.fromisoformat(day)),
+                                                               summary.scenarios.get(day, "")))
+            for day in summary.trading_days]
+
+
 class PaperTradingConfig(dg.Config):
     seed: int = 7
 
@@ -30,11 +48,9 @@ def paper_trading_events(context: dg.AssetExecutionContext, config: PaperTrading
     path = day_file(layout.streaming_dir, day)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": summary.events,
+            **day_file_metadata(path, summary.scenarios.get(day.isoformat(), "weekend: no session")),
             "trades": summary.trades,
             "win_rate": float(summary.win_rate or 0.0),
             "pnl": float(summary.pnl),
-            "scenario": summary.scenarios.get(day.isoformat(), "weekend: no session"),
-            "path": dg.MetadataValue.path(str(path)),
         }
     )

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 
 from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
@@ -58,6 +59,7 @@ def writer(streaming: Path, items, stop_after: threading.Event, rng: random.Rand
     stop_after.set()
 
 
+@pytest.mark.slow
 def test_sigkilled_ingestion_lands_every_event_exactly_once(layout, store):
     rng = random.Random(99)
     items = events(4000, rng)

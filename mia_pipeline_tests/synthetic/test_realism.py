@@ -21,17 +21,20 @@ def gaussian_results():
     return realism.evaluate(realism.measure(realism.gaussian_walk_sessions(20, seed=0)))
 
 
+@pytest.mark.slow
 def test_battery_passes_on_normal_sessions(normal_results):
     failed = [r for r in normal_results if not r.passed]
     assert not failed, realism.report(normal_results)
     assert {r.fact for r in normal_results} == set(realism.TARGETS) | {"lead_lag_peak_s"}
 
 
+@pytest.mark.slow
 def test_battery_fails_on_a_gaussian_random_walk(gaussian_results):
     failed = {r.fact for r in gaussian_results if not r.passed}
     assert TAILS | CLUSTERING | SEASONALITY | VOLUME <= failed, realism.report(gaussian_results)
 
 
+@pytest.mark.slow
 def test_report_lists_every_fact(normal_results):
     text = realism.report(normal_results, "title")
     assert text.splitlines()[0] == "title"
