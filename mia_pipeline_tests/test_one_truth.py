@@ -34,6 +34,7 @@ def latest_rows(instance) -> dict[tuple[str, str], int]:
 def mia(layout, *args) -> str:
     result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert "not recorded in Dagster" not in result.output
     return result.output
 
 
@@ -102,3 +103,25 @@ def test_simulate_records_the_landing_files_it_wrote(layout):
     assert [r.partition_key for r in records] == ["2025-06-20"]  # the weekend wrote nothing
     lines = (layout.streaming_dir / "paper_trading_2025-06-20.jsonl").read_bytes().count(b"\n")
     assert records[0].asset_materialization.metadata["dagster/row_count"].value == lines > 100
+
+
+def test_cli_reports_failed_checks_and_refuses_damaged_raw_lines(layout):
+    import pyarrow as pa
+
+    (layout.streaming_dir / "a.jsonl").write_bytes(tick(1, "2025-06-23T10:00:00.000Z"))
+    mia(layout, "collect", "start", "--once")
+    store = PartitionStore(layout)
+    t = store.read("2025-06-23", "market_ticks")
+    t = t.set_column(t.schema.get_field_index("bid"), "bid", pa.array([-1.0]))  # damage: a negative price
+    store.write("2025-06-23", "market_ticks", t)
+    with open(layout.streaming_dir / "a.jsonl", "ab") as fh:
+        fh.write(tick(2, "2025-06-23T11:00:00.000Z"))
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"])
+    assert result.exit_code == 0  # the new line is stored; the damage is reported, not hidden
+    assert "check failed: market_ticks[2025-06-23].prices_positive: bid: 1 rows <= 0 (warning)" in result.output
+
+    raw = layout.dataset_file("2025-06-23", "raw_events")
+    raw.write_bytes(raw.read_bytes()[:-4] + b"\0\0\0\0")
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "rebuild", "--date", "2025-06-23"])
+    assert result.exit_code == 1 and "do not match their manifest" in result.output
+    assert store.read("2025-06-23", "market_ticks").num_rows == 2  # nothing was rebuilt from damage

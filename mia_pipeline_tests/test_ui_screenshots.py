@@ -19,8 +19,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
 from mia_pipeline.cli.dagster_bridge import open_instance
+from mia_pipeline.cli.main import cli
 from mia_pipeline.defs.collection import daily_datasets, landing_zone
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.schemas.guide_examples import make_event, to_line
@@ -53,8 +55,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CLI_DAY = "2025-06-24"  # written by `mia collect start --once`: 2 ticks
+
+
 def build_data(layout) -> None:
-    """3 ticks on 06-23 and 1 on 06-21 landed, then a backfill of 06-21..06-23 (06-22: 0 rows)."""
+    """3 ticks on 06-23 and 1 on 06-21 landed, then a backfill of 06-21..06-23 (06-22: 0 rows), then
+    2 ticks on 06-24 landed by the CLI collector (recorded in a `mia_cli` run)."""
     lines = [tick(i, f"{DAY}T1{i}:00:00.000Z") for i in range(1, 4)] + [tick(4, "2025-06-21T12:00:00.000Z")]
     (layout.streaming_dir / "a.jsonl").write_bytes(b"".join(lines))
     resources = {"mia": MiaResource(data_dir=str(layout.root))}
@@ -66,6 +72,10 @@ def build_data(layout) -> None:
         rows = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value
                 for r in instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=20).records[::-1]}
     assert rows == TICKS
+    with open(layout.streaming_dir / "a.jsonl", "ab") as fh:
+        fh.write(tick(5, f"{CLI_DAY}T10:00:00.000Z") + tick(6, f"{CLI_DAY}T11:00:00.000Z"))
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"])
+    assert result.exit_code == 0 and "not recorded" not in result.output, result.output
 
 
 def start_webserver(layout, port: int, log: Path) -> subprocess.Popen:
@@ -194,6 +204,11 @@ def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
         partition_png = shots / f"market_ticks_partition_{DAY}.png"
         partition = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={DAY}", partition_png,
                           profile, ready=lambda p: value(p, "dagster/row_count") is not None)
+        cli_png = shots / f"market_ticks_partition_{CLI_DAY}_by_the_cli.png"
+        cli_day = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={CLI_DAY}", cli_png,
+                        profile, ready=lambda p: value(p, "dagster/row_count") is not None)
+        runs_png = shots / "runs.png"
+        runs = shoot(chromium, f"{base}/runs", runs_png, profile, ready=lambda p: "mia_cli" in "\n".join(p.texts))
         checks_png = shots / "market_ticks_checks.png"
         checks = shoot(chromium, f"{base}/assets/market_ticks?view=checks", checks_png, profile,
                        ready=lambda p: {"has_unique_keys", "ask_above_bid"} <= set(p.texts))
@@ -201,7 +216,7 @@ def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
         stop(server)
 
     print(f"\nUI screenshots ({time.monotonic() - started:.0f}s):")
-    for png in (graph_png, partition_png, checks_png):
+    for png in (graph_png, partition_png, cli_png, runs_png, checks_png):
         print(f"  {png}  ({png.stat().st_size} bytes)")
 
     assert {"landing_zone", "market_ticks", "live_session", "warehouse_views"} <= set(graph.texts)
@@ -211,3 +226,7 @@ def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
     text = "\n".join(partition.texts)
     assert re.search(rf"^{DAY}\n(?:Materialized\n)", text, re.M), "the selected partition's header is not shown"
     assert "has_unique_keys" in checks.texts and "ask_above_bid" in checks.texts, checks.texts
+    # A day written outside any run (the CLI collector) shows its own figures and what wrote it.
+    assert value(cli_day, "dagster/row_count") == "2", cli_day.rows
+    assert "mia_cli" in "\n".join(cli_day.texts)
+    assert "mia_cli" in "\n".join(runs.texts)

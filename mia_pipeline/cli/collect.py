@@ -54,7 +54,8 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
     recorder = _recorder(state)
     if once:
         report = ingest_once(layout, state.store, _symbols(state))
-        recorder.ingestion(state.store, report)
+        with recorder:
+            recorder.ingestion(state.store, report)
         _print_report(report)
         return
     current = collector_state(layout)
@@ -163,7 +164,8 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
         click.echo(f"staged {path} -> {target.name}")
     if not no_ingest:
         report = ingest_once(state.layout, state.store, _symbols(state))
-        _recorder(state).ingestion(state.store, report)
+        with _recorder(state) as recorder:
+            recorder.ingestion(state.store, report)
         _print_report(report)
 
 
@@ -172,11 +174,15 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
 @pass_state
 def rebuild(state: CliState, day) -> None:
     """Recreate one day's datasets from the raw lines kept for that day."""
-    from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
+    from mia_pipeline.collection.rebuild import RawLinesDamaged, RebuildError, rebuild_day
 
     try:
         counts = rebuild_day(state.store, day, _symbols(state))
+    except RawLinesDamaged as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_PROBLEM) from None
     except RebuildError as exc:
         raise click.BadParameter(str(exc), param_hint="--date") from None
-    _recorder(state).written(state.store, {ds: [day.isoformat()] for ds in counts})
+    with _recorder(state) as recorder:
+        recorder.written(state.store, {ds: [day.isoformat()] for ds in counts})
     click.echo(f"rebuilt {day}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "no rows"))

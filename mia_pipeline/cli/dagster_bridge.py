@@ -18,6 +18,7 @@ from mia_pipeline.dagster_home import ensure_dagster_home
 from mia_pipeline.layout import Layout
 
 LOCATION_NAME = "mia_pipeline"  # as in pyproject's [tool.dg.project] and workspace.yaml
+CLI_JOB = "mia_cli"  # the job name of the runs that record what a `mia` command wrote
 DEFS_MODULE = "mia_pipeline.definitions"
 
 
@@ -35,24 +36,61 @@ def open_instance(layout: Layout):
 
 
 class Recorder:
-    """Records what a command wrote as runless asset events in the data root's instance.
+    """Records what a command wrote in the data root's instance, as events of one run per command.
 
-    The instance is opened on first use and kept (the collector records after every pass). A failure
-    to record never loses data (it is already durable): it is reported on stderr in one line.
+    The run (job ``mia_cli``, tagged with the command) is a record, not an execution: it is created
+    on first use and holds every materialization and check evaluation the command reports, so the
+    UI links each of them to "what wrote this". One run per process, not per write: Dagster keeps
+    one check execution per (check, partition, run), so a collector that writes today's partition
+    every pass updates that day's evaluation in place. A failure to record never loses data (it is
+    already durable): it is reported on stderr in one line.
     """
 
-    def __init__(self, layout: Layout):
+    def __init__(self, layout: Layout, command: str | None = None):
         self.layout = layout
+        self.command = command or _command_line()
         self._instance = None
+        self._run_id: str | None = None
+
+    def _emitter(self):
+        import dagster as dg
+        from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+        from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, make_new_run_id
+
+        if self._instance is None:
+            self._instance = open_instance(self.layout)
+        instance = self._instance
+        if self._run_id is None:
+            self._run_id = make_new_run_id()
+            instance.add_run(DagsterRun(job_name=CLI_JOB, run_id=self._run_id, status=DagsterRunStatus.NOT_STARTED,
+                                        tags={"mia/command": self.command, "mia/writer": "cli"}))
+            self._job_event(DagsterEventType.RUN_START, f"{self.command}: recording what it writes")
+
+        def emit(event) -> None:
+            if isinstance(event, dg.AssetMaterialization):
+                kind, data = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
+            elif isinstance(event, dg.AssetCheckEvaluation):
+                kind, data = DagsterEventType.ASSET_CHECK_EVALUATION, event
+            else:
+                raise TypeError(f"cannot record {type(event).__name__}")
+            instance.report_dagster_event(
+                DagsterEvent(event_type_value=kind.value, event_specific_data=data, job_name=CLI_JOB),
+                run_id=self._run_id)
+
+        return instance, emit
 
     def _emit_all(self, record) -> None:
         try:
-            if self._instance is None:
-                self._instance = open_instance(self.layout)
-            record(self._instance)
+            instance, emit = self._emitter()
+            evaluations = record(instance, emit)
         except Exception as exc:  # the data is stored; only Dagster's view of it is late
             click.echo(f"warning: stored, but not recorded in Dagster ({type(exc).__name__}: {exc}); "
                        "the next write of the same days records them again", err=True)
+            return
+        from mia_pipeline.defs.recording import failed_checks
+
+        for line in failed_checks(evaluations or []):
+            click.echo(f"check failed: {line}", err=True)
 
     def ingestion(self, store, report) -> None:
         """After an ingestion pass that read lines: landing_zone, each (dataset, day) written, live_session."""
@@ -60,26 +98,58 @@ class Recorder:
             return
         from mia_pipeline.defs.collection import record_ingestion
 
-        self._emit_all(lambda inst: record_ingestion(inst.report_runless_asset_event, inst, self.layout, store,
-                                                     report, landing_event=True))
+        self._emit_all(lambda inst, emit: record_ingestion(emit, inst, self.layout, store, report, landing_event=True))
 
     def written(self, store, written: Mapping[str, Iterable[str]]) -> None:
         """After a direct write of (dataset, day) partitions (e.g. a rebuild)."""
         from mia_pipeline.defs.recording import record_written
 
-        self._emit_all(lambda inst: record_written(inst.report_runless_asset_event, inst, store, written))
+        self._emit_all(lambda inst, emit: record_written(emit, inst, store, written))
 
     def paper_trading(self, summary) -> None:
         """After `mia simulate` wrote days into the landing zone: one paper_trading_events partition per day."""
         from mia_pipeline.defs.sources import paper_trading_events_recorded
 
         events = paper_trading_events_recorded(self.layout.streaming_dir, summary)
-        self._emit_all(lambda inst: [inst.report_runless_asset_event(e) for e in events])
+
+        def record(instance, emit) -> None:
+            for event in events:
+                emit(event)
+
+        self._emit_all(record)
+
+    def _job_event(self, kind, message: str) -> None:
+        from dagster._core.events import DagsterEvent
+
+        self._instance.report_dagster_event(DagsterEvent(event_type_value=kind.value, job_name=CLI_JOB,
+                                                         message=message), run_id=self._run_id)
 
     def close(self) -> None:
-        if self._instance is not None:
+        """End the command's run (success: its data is stored) and release the instance."""
+        if self._instance is None:
+            return
+        try:
+            if self._run_id is not None:
+                from dagster._core.events import DagsterEventType
+
+                self._job_event(DagsterEventType.RUN_SUCCESS, f"{self.command}: done")
+        except Exception as exc:
+            click.echo(f"warning: could not close the Dagster record of this command ({exc})", err=True)
+        finally:
             self._instance.dispose()
             self._instance = None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _command_line() -> str:
+    import sys
+
+    return "mia " + " ".join(sys.argv[1:])[:200]
 
 
 @contextmanager

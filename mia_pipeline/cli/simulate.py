@@ -83,7 +83,8 @@ def simulate(state: CliState, start, days: int, seed: int, realtime: bool, speed
     if not realtime and out_dir.resolve() == state.layout.streaming_dir.resolve():
         from mia_pipeline.cli.dagster_bridge import Recorder
 
-        Recorder(state.layout).paper_trading(summary)
+        with Recorder(state.layout) as recorder:
+            recorder.paper_trading(summary)
     _print_summary(summary, out_dir)
 
 

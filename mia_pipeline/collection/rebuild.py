@@ -15,7 +15,11 @@ from mia_pipeline.storage import PartitionStore, sha256_file
 
 
 class RebuildError(RuntimeError):
-    pass
+    """Nothing to rebuild from (no raw lines stored for the day)."""
+
+
+class RawLinesDamaged(RebuildError):
+    """The day's raw lines do not match their manifest: rebuilding would commit damage as valid."""
 
 
 def _joined(lines: pa.LargeBinaryArray) -> bytes:
@@ -41,7 +45,7 @@ def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None
     if entry is None or path is None:
         raise RebuildError(f"no raw events stored for {day}: nothing to rebuild from (is the date right?)")
     if not path.exists() or sha256_file(path) != entry.sha256:
-        raise RebuildError(f"the raw lines of {day} do not match their manifest (missing or sha256 mismatch); "
+        raise RawLinesDamaged(f"the raw lines of {day} do not match their manifest (missing or sha256 mismatch); "
                            "nothing was rebuilt: restore the day from a backup, or run `mia check-integrity`")
     raw = store.read(day, RAW_EVENTS)
     order = pc.sort_indices(raw, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])

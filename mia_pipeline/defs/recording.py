@@ -95,9 +95,15 @@ def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, writt
     return out
 
 
-def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
+def failed_checks(evaluations: Iterable[dg.AssetCheckEvaluation], *, blocking_only: bool = False) -> list[str]:
+    """One line per failed evaluation: ``dataset[day].check: detail`` (+ "(warning)" when not blocking)."""
     return [f"{e.asset_key.to_user_string()}[{e.partition}].{e.check_name}: {e.metadata['detail'].value}"
-            for e in evaluations if not e.passed and e.blocking]
+            + ("" if e.blocking else " (warning)")
+            for e in evaluations if not e.passed and (e.blocking or not blocking_only)]
+
+
+def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[str]:
+    return failed_checks(evaluations, blocking_only=True)
 
 
 def record_written(emit: Emit, instance: dg.DagsterInstance, store: PartitionStore,
