@@ -29,6 +29,12 @@ def _print_report(report) -> None:
     quarantined = ", ".join(f"{k} {v}" for k, v in sorted(report.quarantined.items())) or "none"
     click.echo(f"ingested {report.lines:,} line(s) from {report.files} file(s) in {report.seconds:.2f}s: {landed}; "
                f"duplicates dropped {dup:,}; quarantined: {quarantined}")
+    for day, datasets in sorted(report.repaired.items()):
+        click.echo(f"repaired {day}: {', '.join(datasets)} did not match the manifest; rebuilt from the raw lines "
+                   "before merging", err=True)
+    for day, why in sorted(report.damaged.items()):
+        click.echo(f"NOT WRITTEN {day}: {why}; its landing lines wait ({', '.join(sorted(report.held_files))})",
+                   err=True)
 
 
 @click.group("collect")
@@ -57,6 +63,8 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         with recorder:
             recorder.ingestion(state.store, report)
         _print_report(report)
+        if report.damaged:
+            raise SystemExit(EXIT_PROBLEM)
         return
     current = collector_state(layout)
     if current.get("state") == "running":
@@ -167,6 +175,8 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
         with _recorder(state) as recorder:
             recorder.ingestion(state.store, report)
         _print_report(report)
+        if report.damaged:
+            raise SystemExit(EXIT_PROBLEM)
 
 
 @click.command("rebuild")

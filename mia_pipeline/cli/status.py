@@ -103,13 +103,12 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
 @click.option("--date", "day", type=DAY, help="Check one day only.")
 @pass_state
 def check_integrity(state: CliState, day) -> None:
-    """Verify every day's manifest against its files (sha256, row counts). Exit 1 on any problem."""
-    store = state.store
+    """Verify every day's files against its manifest (sha256, row counts, unvouched files), the
+    quarantine files and the collector's state files. Exit 1 on any problem."""
+    from mia_pipeline.collection.integrity import integrity_problems
+
     days = [day.isoformat()] if day else state.layout.days_present()
-    problems = []
-    for d in days:
-        store.recover(d)  # finish commits interrupted by a crash before judging
-        problems += store.verify(d)
+    problems = integrity_problems(state.layout, state.store, days if day else None)
     for p in problems:
         click.echo(f"PROBLEM {p}")
     click.echo(f"checked {len(days)} day(s): {len(problems)} problem(s)")

@@ -32,7 +32,7 @@ from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, reject_day, wr
 from mia_pipeline.collection.raw import raw_in_line_order
 from mia_pipeline.layout import RAW_EVENTS, Layout
 from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET, parse_lines
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import PartitionStore, StorageError
 from mia_pipeline.storage.atomic import locked
 
 STATUS_KIND = "system_status"
@@ -53,6 +53,9 @@ class IngestReport:
     status_events: list[dict] = field(default_factory=list)
     lines_per_file: Counter = field(default_factory=Counter)
     live_views: dict = field(default_factory=dict)  # items per live view, once they are rewritten
+    damaged: dict[str, str] = field(default_factory=dict)   # day -> why it was not written (left for recovery)
+    repaired: dict[str, list] = field(default_factory=dict)  # day -> datasets rebuilt from raw lines first
+    held_files: set = field(default_factory=set)  # landing files whose offsets wait for a damaged day
     seconds: float = 0.0
 
     def absorb(self, part: IngestReport) -> None:
@@ -62,6 +65,9 @@ class IngestReport:
         for name, days in part.days.items():
             self.days[name] |= days
         self.status_events.extend(part.status_events)
+        self.damaged.update(part.damaged)
+        self.repaired.update(part.repaired)
+        self.held_files |= part.held_files
 
     @property
     def events(self) -> int:
@@ -75,6 +81,8 @@ class IngestReport:
             "files": self.files, "bytes": self.bytes, "lines": self.lines,
             "landed": dict(self.landed), "duplicates": dict(self.duplicates),
             "quarantined": dict(self.quarantined), "days": {k: sorted(v) for k, v in self.days.items()},
+            **({"damaged": dict(self.damaged), "held_files": sorted(self.held_files)} if self.damaged else {}),
+            **({"repaired": dict(self.repaired)} if self.repaired else {}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -160,7 +168,14 @@ class Ingestor:
 
         def land_day(day: str) -> tuple[IngestReport, list[dict]]:
             part = IngestReport()
-            return part, self._land_day(day, per_day[day], raw_by_day[day], part)
+            try:
+                return part, self._land_day(day, per_day[day], raw_by_day[day], part)
+            except DamagedDay as exc:
+                # Nothing of this day is written, and the offsets of every file with lines for it
+                # wait: the lines are landed once the day is restored. Other days go on.
+                part.damaged[day] = str(exc)
+                part.held_files |= set(raw_by_day[day].column("file").to_pylist())
+                return part, []
 
         # Days are independent commits (own folder, own lock): two at a time, as Parquet encoding,
         # hashing and fsync release the GIL. Offsets are committed by the caller after all of them.
@@ -176,9 +191,37 @@ class Ingestor:
         self._quarantine(rejects, default_day, report)
         return report
 
+    def _verified(self, day: str, names, report: IngestReport) -> dict:
+        """The day's manifest entries, once every file about to be merged matches its manifest.
+
+        A damaged dataset file is rebuilt from the day's raw lines first (repair); damaged raw lines,
+        a malformed manifest or data files without a manifest raise :class:`DamagedDay`: nothing that
+        does not match its manifest is ever merged and re-committed as valid.
+        """
+        try:
+            if self.store.orphan_files(day):
+                raise DamagedDay(f"{day}: data files without a manifest (run `mia check-integrity`)")
+            stored = self.store.manifest(day)["datasets"]
+            if RAW_EVENTS in stored and (problem := self.store.verify_dataset(day, RAW_EVENTS)):
+                raise DamagedDay(f"{problem}; the day is left for recovery (restore it from a backup)")
+            damaged = [n for n in names if n in stored and self.store.verify_dataset(day, n)]
+        except StorageError as exc:
+            raise DamagedDay(str(exc)) from None
+        if damaged:
+            from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
+
+            try:
+                rebuild_day(self.store, day, self.known_symbols, damaged)
+            except RebuildError as exc:
+                raise DamagedDay(f"{day}: {', '.join(damaged)} do not match the manifest and cannot be "
+                                 f"rebuilt ({exc})") from None
+            report.repaired[day] = damaged
+            stored = self.store.manifest(day)["datasets"]
+        return stored
+
     def _land_day(self, day: str, by_name: dict[str, pa.Table], raw: pa.Table, report: IngestReport) -> list[dict]:
         """Merge one day's new rows of every dataset (and their raw lines) in one storage commit."""
-        stored = self.store.manifest(day)["datasets"]
+        stored = self._verified(day, [n for n in by_name if n != STATUS_KIND], report)
         writes: dict[str, pa.Table] = {}
         conflicts: list[dict] = []
         for name, rows in by_name.items():
@@ -252,6 +295,10 @@ class Ingestor:
         return merged.take(order)
 
 
+class DamagedDay(RuntimeError):
+    """A day whose stored files do not match their manifest (and cannot be repaired from raw lines)."""
+
+
 def ingest_landing_zone(
     layout: Layout,
     store: PartitionStore,
@@ -276,6 +323,8 @@ def ingest_landing_zone(
         batch: list[landing.Pending] = []
         size = 0
         for piece in _pieces(todo, batch_bytes):
+            if piece.name in report.held_files:
+                continue  # an earlier batch of this file waits for a damaged day: keep its order
             batch.append(piece)
             size += piece.size
             if size >= batch_bytes:
@@ -325,50 +374,34 @@ def _pieces(todo: list[landing.Pending], batch_bytes: int):
                 pos += size
 
 
-READ_THREADS = 2
-_SPLIT_READ = 8 << 20  # pieces at least this large are read as two halves on two threads
+_SPLIT_READ = 8 << 20  # largest single ``readinto`` (bounds one system call, not the buffer)
 
 
-def _read(pieces: list[landing.Pending]) -> mmap.mmap | bytes:
-    """The pieces' bytes back to back in one buffer: one read per range, no concatenation copy.
+def _read(pieces: list[landing.Pending]) -> bytearray | bytes:
+    """The pieces' bytes back to back in one buffer: plain sequential reads into one bytearray.
 
-    The buffer is a private anonymous mapping (no zero-filling pass) advised for transparent huge
-    pages, which makes first touch of a large batch several times cheaper: 512x fewer page faults.
-    (A shared anonymous mapping, Python's default, is shmem and gets no huge pages.) Ranges are read on two
-    threads (``readinto`` releases the GIL; the page-cache copy and page faults then overlap)."""
+    A file cut short or replaced (other inode) since it was listed raises ``OSError``: nothing is
+    committed and the next ingestion reads it again."""
     total = sum(p.size for p in pieces)
     if not total:
         return b""
-    buf = mmap.mmap(-1, total, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    ranges = []  # (piece, offset in the piece, length, position in the buffer)
+    buf = bytearray(total)
     at = 0
-    for p in pieces:
-        half = p.size // 2 if p.size >= _SPLIT_READ else p.size
-        ranges += [(p, 0, half, at)] + ([(p, half, p.size - half, at + half)] if half < p.size else [])
-        at += p.size
     with memoryview(buf) as view:
-        def read_range(r) -> None:
-            p, skip, size, dest = r
+        for p in pieces:
             with open(p.path, "rb") as fh:
                 if p.inode and os.fstat(fh.fileno()).st_ino != p.inode:
                     raise OSError(f"{p.path} was replaced while being read; nothing was committed, "
                                   "run the ingestion again")
-                fh.seek(p.start + skip)
+                fh.seek(p.start)
                 got = 0
-                while got < size:
-                    n = fh.readinto(view[dest + got: dest + size])
+                while got < p.size:
+                    n = fh.readinto(view[at + got: at + min(p.size, got + _SPLIT_READ)])
                     if not n:
-                        raise OSError(f"{p.path} shrank while being read (expected {size} bytes from offset "
-                                      f"{p.start + skip}); nothing was committed, run the ingestion again")
+                        raise OSError(f"{p.path} shrank while being read (expected {p.size} bytes from offset "
+                                      f"{p.start}); nothing was committed, run the ingestion again")
                     got += n
-
-        if len(ranges) == 1:
-            read_range(ranges[0])
-        else:
-            with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-                list(pool.map(read_range, ranges))
+            at += p.size
     return buf
 
 
@@ -376,4 +409,5 @@ def _flush(layout, ingestor: Ingestor, state: dict, batch: list[landing.Pending]
     before = Counter(report.lines_per_file)
     data = _read(batch)
     ingestor.land(data, [Chunk(p.name, p.start, p.size) for p in batch], now_ms=now_ms, report=report)
-    return landing.commit(layout, state, batch, report.lines_per_file - before)
+    done = [p for p in batch if p.name not in report.held_files]
+    return landing.commit(layout, state, done, report.lines_per_file - before)

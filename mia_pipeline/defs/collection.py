@@ -69,6 +69,8 @@ def landing_metadata(report, layout) -> dict:
         "quarantined": dg.MetadataValue.json(dict(report.quarantined)),
         "days_touched": dg.MetadataValue.json({k: sorted(v) for k, v in report.days.items() if k in DATASETS}),
         "pending_bytes_after": sum(lag.values()),
+        **({"damaged_days": dg.MetadataValue.json(report.damaged)} if report.damaged else {}),
+        **({"repaired_days": dg.MetadataValue.json(report.repaired)} if report.repaired else {}),
         "path": dg.MetadataValue.path(str(layout.streaming_dir)),
     }
 
@@ -98,9 +100,9 @@ def landing_zone(context: dg.AssetExecutionContext, config: IngestConfig, mia: M
     context.log.info(f"ingestion: {report.as_dict()}")
     yield dg.MaterializeResult(metadata=landing_metadata(report, layout))
     evaluations = record_ingestion(context.log_event, context.instance, layout, store, report, landing_event=False)
-    failures = blocking_failures(evaluations)
+    failures = blocking_failures(evaluations) + [f"{d} not written: {why}" for d, why in sorted(report.damaged.items())]
     if failures:
-        raise dg.Failure(description="blocking checks failed on days this ingestion wrote: " + "; ".join(failures))
+        raise dg.Failure(description="this ingestion found problems: " + "; ".join(failures))
 
 
 # Partitioned checks (one evaluation per day) are a "preview" feature of Dagster 1.13: pinned in uv.lock.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,9 +35,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mia_pipeline.layout import Layout, check_dataset, parse_day
+from mia_pipeline.layout import Layout, LayoutError, check_dataset, parse_day
 from mia_pipeline.settings import COMPRESSIONS
 from mia_pipeline.storage.atomic import (
+    TMP_SUFFIX,
     atomic_write_json,
     commit_temp,
     fsync_dir,
@@ -47,6 +49,8 @@ from mia_pipeline.storage.atomic import (
 )
 
 MANIFEST_FORMAT = 1
+MANIFEST_NAME = "_manifest.json"
+LOCK_NAME = ".lock"
 
 
 class StorageError(RuntimeError):
@@ -120,7 +124,26 @@ class PartitionStore:
 
     def entry(self, day: str | date, dataset: str) -> DatasetEntry | None:
         raw = self.manifest(day)["datasets"].get(check_dataset(dataset))
-        return DatasetEntry(**raw) if raw else None
+        if not raw:
+            return None
+        try:
+            entry = DatasetEntry(**raw)
+        except TypeError as exc:
+            raise StorageError(f"manifest of {parse_day(day)}: entry {dataset} is malformed ({exc}); "
+                               "run `mia check-integrity`") from None
+        self._confined(day, dataset, entry)
+        return entry
+
+    @staticmethod
+    def _confined(day, dataset: str, entry: DatasetEntry) -> None:
+        """A manifest names only files of its own day folder: ``<dataset>.parquet`` and the temp
+        file of a staged write of it. Anything else (``../../x``) is damage, never a path to follow."""
+        staged_ok = re.compile(r"\." + re.escape(f"{dataset}.parquet") + r"\.[0-9A-Za-z]{1,64}" + re.escape(TMP_SUFFIX))
+        if entry.file != f"{dataset}.parquet" or (entry.staged and not staged_ok.fullmatch(entry.staged)):
+            raise StorageError(
+                f"manifest of {parse_day(day)}: entry {dataset} names {entry.file!r}"
+                + (f" (staged {entry.staged!r})" if entry.staged else "")
+                + " outside its own file in the day folder; the manifest is damaged: run `mia check-integrity`")
 
     def _save_manifest(self, day: str, manifest: dict, durable: bool = True) -> None:
         manifest["updated_at"] = _now()
@@ -134,6 +157,7 @@ class PartitionStore:
         for name, raw in manifest["datasets"].items():
             staged = raw.get("staged")
             if staged:
+                self._confined(day, name, DatasetEntry(**raw))
                 tmp = day_dir / staged
                 if tmp.exists():
                     commit_temp(tmp, self.layout.dataset_file(day, name))
@@ -188,6 +212,10 @@ class PartitionStore:
         entries: dict[str, DatasetEntry] = {}
         temps: dict[str, Path] = {}
         with locked(day_dir / ".lock"):
+            orphans = self.orphan_files(day)
+            if orphans:
+                raise StorageError(f"{day}: data files without a manifest ({', '.join(orphans)}); refusing to "
+                                   "overwrite them: restore the manifest, or move the files away, then retry")
             manifest = self._recover_locked(day)
 
             def stage(dataset: str, table: pa.Table) -> tuple[Path, DatasetEntry]:
@@ -301,22 +329,61 @@ class PartitionStore:
         return con.read_parquet(paths, union_by_name=True)
 
     # ------------------------------------------------------------------ verify
-    def verify(self, day: str | date) -> list[str]:
-        """Problems with one day: missing files, sha256 or row-count mismatches, unknown files."""
+    def verify_dataset(self, day: str | date, dataset: str) -> str | None:
+        """The problem with one committed file of a day (missing, sha256 or row count), or None."""
         day = parse_day(day).isoformat()
-        problems = []
-        manifest = self.manifest(day)
-        for name, raw in sorted(manifest["datasets"].items()):
-            entry = DatasetEntry(**raw)
-            path = self.committed_file(day, name)
-            if path is None or not path.exists():
-                problems.append(f"{day}/{name}: file {entry.file} is missing")
-                continue
-            digest = sha256_file(path)
-            if digest != entry.sha256:
-                problems.append(f"{day}/{name}: sha256 {digest[:12]} does not match manifest {entry.sha256[:12]}")
-                continue
+        entry = self.entry(day, dataset)
+        if entry is None:
+            return None
+        path = self.committed_file(day, dataset)
+        if path is None or not path.exists():
+            return f"{day}/{dataset}: file {entry.file} is missing"
+        digest = sha256_file(path)
+        if digest != entry.sha256:
+            return f"{day}/{dataset}: sha256 {digest[:12]} does not match manifest {entry.sha256[:12]}"
+        try:
             rows = pq.ParquetFile(path).metadata.num_rows
-            if rows != entry.rows:
-                problems.append(f"{day}/{name}: {rows} rows on disk, manifest says {entry.rows}")
+        except (OSError, pa.ArrowException) as exc:
+            return f"{day}/{dataset}: not a readable Parquet file ({exc})"
+        if rows != entry.rows:
+            return f"{day}/{dataset}: {rows} rows on disk, manifest says {entry.rows}"
+        return None
+
+    def orphan_files(self, day: str | date) -> list[str]:
+        """Data files of a day folder that has no manifest (the manifest was lost: nothing vouches for them)."""
+        day_dir = self.layout.day_dir(day)
+        if not day_dir.is_dir() or self.layout.manifest_file(day).exists():
+            return []
+        return sorted(p.name for p in day_dir.glob("*.parquet"))
+
+    def verify(self, day: str | date) -> list[str]:
+        """Problems with one day: a malformed or missing manifest, files missing or not matching it
+        (sha256, row counts), entries naming paths outside the day, files nothing vouches for."""
+        day = parse_day(day).isoformat()
+        orphans = self.orphan_files(day)
+        if orphans:
+            return [f"{day}: data files without a manifest: {', '.join(orphans)} (the manifest was lost; "
+                    "ingestion will not write this day until it is restored or the files are moved away)"]
+        try:
+            manifest = self.manifest(day)
+        except StorageError as exc:
+            return [f"{day}: {exc}"]
+        problems = []
+        expected = {MANIFEST_NAME, LOCK_NAME}
+        for name in sorted(manifest.get("datasets", {})):
+            try:
+                check_dataset(name)
+                entry = self.entry(day, name)
+            except (LayoutError, StorageError) as exc:
+                problems.append(f"{day}/{name}: {exc}")
+                continue
+            expected |= {entry.file, *([entry.staged] if entry.staged else [])}
+            problem = self.verify_dataset(day, name)
+            if problem:
+                problems.append(problem)
+        day_dir = self.layout.day_dir(day)
+        if day_dir.is_dir():
+            for p in sorted(day_dir.iterdir()):
+                if p.name not in expected and not p.name.endswith(TMP_SUFFIX):
+                    problems.append(f"{day}: unexpected file {p.name} (not in the manifest)")
         return problems

@@ -1,0 +1,62 @@
+"""`mia check-integrity`: every stored file checked against what vouches for it, as a list of problems.
+
+- each day folder: its manifest (well-formed, naming only its own files), every file's sha256 and row
+  count, files nothing vouches for (including data files whose manifest was lost);
+- quarantine files: readable Parquet;
+- the collector's state files (``live/ingest_state.json``, ``live/collector.json``): well-formed JSON.
+
+Interrupted commits are finished first when the data directory is writable; on a read-only one the
+check still runs (readers follow a staged entry without moving it). Problems are returned, never
+raised: a damaged file is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mia_pipeline.layout import Layout
+from mia_pipeline.storage import PartitionStore, StorageError
+
+
+def _state_file_problem(path) -> str | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{path.name}: not readable JSON ({exc}); `mia collect start --reset-state` sets it aside"
+    if not isinstance(value, dict):
+        return f"{path.name}: expected a JSON object, found {type(value).__name__}"
+    return None
+
+
+def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | None = None) -> list[str]:
+    """Every problem found, one line each (empty when all is well). ``days`` limits the check to
+    those day folders (then quarantine and state files are not checked)."""
+    everything = days is None
+    days = layout.days_present() if everything else days
+    problems: list[str] = []
+    writable = os.access(layout.daily_dir, os.W_OK) if layout.daily_dir.exists() else False
+    for day in days:
+        try:
+            if writable:
+                store.recover(day)  # finish a commit interrupted by a crash before judging
+        except (StorageError, OSError) as exc:
+            problems.append(f"{day}: cannot finish an interrupted commit: {exc}")
+        problems += store.verify(day)
+    if everything:
+        for qday in layout.quarantine_days():
+            path = layout.quarantine_file(qday)
+            if path.exists():
+                try:
+                    pq.read_metadata(path)
+                except (OSError, pa.ArrowException) as exc:
+                    problems.append(f"quarantine {qday}: {path.name} is not readable Parquet ({exc})")
+        for path in (layout.ingest_state_file, layout.collector_control_file):
+            if problem := _state_file_problem(path):
+                problems.append(problem)
+    return problems
