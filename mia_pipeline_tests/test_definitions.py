@@ -1,3 +1,6 @@
+"""The code location: every definition loads, every asset documents grain/source/partition/path,
+each dataset can be selected alone, the named jobs and the sensor exist."""
+
 import dagster as dg
 
 from mia_pipeline.definitions import defs

@@ -1,3 +1,5 @@
+"""Paths of the data tree: built in one place, from validated dates and ids only."""
+
 from datetime import date
 
 import pytest

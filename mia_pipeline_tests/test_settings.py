@@ -1,3 +1,5 @@
+"""Settings: defaults < mia.yaml < environment, and every problem reported at once with its source."""
+
 import re
 
 import pytest

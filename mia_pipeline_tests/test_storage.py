@@ -1,3 +1,6 @@
+"""The partition store: atomic writes with manifests, staged commits rolled forward, closed-interval
+reads, schema widening, verification against the manifest."""
+
 import json
 
 import pyarrow as pa

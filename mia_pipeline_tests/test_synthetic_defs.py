@@ -1,3 +1,5 @@
+"""The synthetic_session asset: a date x scenario partition writes its seven tables and passes its checks."""
+
 import dagster as dg
 
 from mia_pipeline.defs.resources import MiaResource

@@ -1,3 +1,5 @@
+"""The `mia collect` / `mia import` / `mia rebuild` commands: what they ingest, print and exit with."""
+
 import json
 
 from click.testing import CliRunner

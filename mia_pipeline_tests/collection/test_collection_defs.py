@@ -1,3 +1,7 @@
+"""The collection assets in Dagster: landing_zone records exactly the (dataset, day) partitions it wrote,
+backfills rebuild exactly the requested days with each day's own figures, per-day checks fire on
+damaged data, the sensor over two ticks, and the views' automation."""
+
 import json
 
 import dagster as dg

@@ -1,3 +1,6 @@
+"""Ingestion of the landing zone: typed partitions, dedup and conflicts, quarantine reasons, torn
+lines, raw lines per day, offsets committed only after the data is durable, rebuild from raw lines."""
+
 import json
 import random
 

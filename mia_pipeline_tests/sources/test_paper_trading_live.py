@@ -23,10 +23,10 @@ def test_realtime_appends_wall_clock_events_until_max_events(tmp_path):
     assert before - timedelta(minutes=1) <= min(stamps) and max(stamps) <= after + timedelta(seconds=1)
     assert {"market_bar", "signal"} <= {e["kind"] for e in events}
     assert summary.files[0].name == f"paper_trading_{stamps[0].date().isoformat()}.jsonl"
-    schemas = pytest.importorskip("mia_pipeline.schemas")
-    if hasattr(schemas, "parse_lines"):
-        result = schemas.parse_lines(b"\n".join(lines) + b"\n", now_ms=int(after.timestamp() * 1000) + 1000)
-        assert result.rejects == []
+    from mia_pipeline.schemas import parse_lines
+
+    result = parse_lines(b"\n".join(lines) + b"\n", now_ms=int(after.timestamp() * 1000) + 1000)
+    assert result.rejects == []
 
 
 def test_realtime_rejects_bad_speed(tmp_path):

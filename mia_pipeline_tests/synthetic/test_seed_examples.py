@@ -2,6 +2,8 @@
 
 from datetime import datetime, timezone
 
+import pytest
+
 from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator
 
 
@@ -20,18 +22,14 @@ def test_shapes_and_invariants():
     assert (data["bars"]["high"] >= data["bars"]["low"]).all()
 
 
-def test_scenario_patterns(gen, cfg):
-    """Test des patterns de scénarios"""
-    scenarios = ["orderflow_accumulation", "delta_divergence", "confluence_breakout"]
+@pytest.mark.parametrize("scenario, label", [("orderflow_accumulation", "long_bias"),
+                                             ("delta_divergence", "divergence_warning")])
+def test_scenario_patterns(gen, cfg, scenario, label):
+    """Test des patterns de scénarios (the seed's loop, one case per scenario it checks a label of)"""
+    data = gen.generate_realistic_session(cfg, scenario=scenario)
 
-    for scenario in scenarios:
-        data = gen.generate_realistic_session(cfg, scenario=scenario)
-
-        # Vérification des labels
-        if scenario == "orderflow_accumulation":
-            assert "long_bias" in data["ground_truth"]["label"].values
-        elif scenario == "delta_divergence":
-            assert "divergence_warning" in data["ground_truth"]["label"].values
+    # Vérification des labels
+    assert label in data["ground_truth"]["label"].values
 
 
 def test_quick_start_and_validation_examples(gen, cfg):
