@@ -52,6 +52,14 @@ class Recorder:
         self._instance = None
         self._run_id: str | None = None
 
+    def warm(self) -> None:
+        """Import Dagster and open the instance now, so a long-running writer's first record does
+        not delay its first pass (a collector calls this before it starts)."""
+        import mia_pipeline.defs.collection  # noqa: F401  (what recording imports, once)
+
+        if self._instance is None:
+            self._instance = open_instance(self.layout)
+
     def _emitter(self):
         import dagster as dg
         from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
