@@ -100,8 +100,8 @@ def _scan(con, store: PartitionStore, ds: str, days: list[str]) -> dict[str, dic
     if not files:
         return {}
     con.read_parquet(files, union_by_name=True, filename=True).create_view("part", replace=True)
-    keys = ", ".join(f'"{k}"' for k in DATASET_KEYS[ds])
-    as_text = "concat_ws(' | ', " + ", ".join(f'"{k}"::VARCHAR' for k in DATASET_KEYS[ds]) + ")"
+    keys = ", ".join(_sql_path(k) for k in DATASET_KEYS[ds])
+    as_text = "concat_ws(' | ', " + ", ".join(f"coalesce({_sql_path(k)}::VARCHAR, '-')" for k in DATASET_KEYS[ds]) + ")"
     dups = {day: (int(n), ex) for day, n, ex in con.execute(
         f"SELECT day, sum(n), list(k)[1:5] FROM (SELECT {_DAY_OF_FILE} AS day, {keys}, {as_text} AS k, "
         f"count(*) AS n FROM part GROUP BY ALL HAVING n > 1) GROUP BY day").fetchall()}

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mia_pipeline.collection import landing
-from mia_pipeline.collection.merge import concat, merge_rows, split_by_day
+from mia_pipeline.collection.merge import concat, key_columns, merge_rows, split_by_day
 from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, reject_day, write_rejects
 from mia_pipeline.collection.raw import raw_in_line_order
 from mia_pipeline.layout import RAW_EVENTS, Layout
@@ -258,7 +258,7 @@ class Ingestor:
         if merged.conflicts.num_rows:
             pos = merged.conflicts.column("_pos").to_numpy()
             prov = provenance.take(pa.array(pos)).to_pylist()
-            keys = merged.conflicts.select(list(DATASET_KEYS[dataset])).to_pylist()
+            keys = key_columns(merged.conflicts, DATASET_KEYS[dataset]).to_pylist()
             raw_keys = raw.select(["file", "offset"]).to_pandas()
             for p, k in zip(prov, keys, strict=True):  # conflicts are rare: a loop is fine
                 at = int(np.flatnonzero((raw_keys["file"] == p["_file"]).to_numpy()
@@ -316,8 +316,8 @@ def ingest_landing_zone(
     report = IngestReport()
     layout.streaming_dir.mkdir(parents=True, exist_ok=True)
     ingestor = Ingestor(layout, store, known_symbols)
-    with locked(layout.root / "live" / ".ingest.lock"):
-        state = landing.load_state(layout)
+    with locked(layout.ingest_lock_file):
+        state = landing.load_state(layout, strict=True)
         todo = landing.pending(layout, state, until)
         report.files = len(todo)
         batch: list[landing.Pending] = []
@@ -366,7 +366,7 @@ def _cut(fh, start: int, size: int, end: int) -> int:
 def _pieces(todo: list[landing.Pending], batch_bytes: int):
     """Yield ranges of at most ~batch_bytes of each file's pending bytes, cut after a newline."""
     for p in todo:
-        with open(p.path, "rb") as fh:
+        with landing.open_landing(p.path, p.inode) as fh:
             pos = p.start
             while pos < p.end:
                 size = p.end - pos if p.end - pos <= batch_bytes else _cut(fh, pos, batch_bytes, p.end)

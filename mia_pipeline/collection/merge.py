@@ -29,13 +29,23 @@ def concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def key_columns(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """The key columns of ``table``; a dotted name (``tags.symbol``) is a field of a struct column."""
+    tops = list(dict.fromkeys(k.split(".", 1)[0] for k in keys))
+    flat = table.select(tops)
+    if any("." in k for k in keys):
+        flat = flat.flatten()
+    return flat.select(list(keys))
+
+
 def merge_rows(existing: pa.Table | None, new: pa.Table, keys: tuple[str, ...]) -> Merged:
     """Merge ``new`` (already in arrival order) into ``existing`` (already deduplicated)."""
     n_old = existing.num_rows if existing is not None else 0
     combined = concat([existing, new]) if existing is not None else new
-    if combined.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows == combined.num_rows:
+    key_table = key_columns(combined, keys)
+    if key_table.group_by(list(keys)).aggregate([]).num_rows == combined.num_rows:
         return Merged(_sort(combined), new.num_rows, 0, new.slice(0, 0))  # no key seen twice: fast path
-    key_df = combined.select([*keys, "content_hash"]).to_pandas()
+    key_df = key_table.append_column("content_hash", combined.column("content_hash")).to_pandas()
     dup = key_df.duplicated(subset=list(keys), keep="first").to_numpy()
     if not dup.any():
         return Merged(_sort(combined), new.num_rows, 0, new.slice(0, 0))

@@ -45,7 +45,9 @@ DATASET_KEYS: dict[str, tuple[str, ...]] = {
     "signals": ("signal_id",),
     "market_bars": ("source", "symbol", "timeframe", "ts"),
     "market_ticks": ("source", "symbol", "ts", "seq"),
-    "performance": ("metric", "ts"),
+    # a sample is one series' value at one instant: two sources or two tag sets are two series
+    "performance": ("source", "metric", "ts", "tags.symbol", "tags.strategy", "tags.timeframe", "tags.account",
+                    "tags.session", "tags.component"),
 }
 
 TIMEFRAMES = ("1s", "5s", "15s", "30s", "1min", "2min", "3min", "5min", "10min", "15min", "30min",
@@ -190,6 +192,7 @@ REASONS: dict[str, str] = {
     "oversize_line": "the line is longer than max_line_bytes",
     "malformed_json": "not valid JSON (syntax error, truncated line, several values on one line, "
                       "invalid escape or lone surrogate)",
+    "nesting_too_deep": "objects/arrays nested deeper than 64 levels (lines.MAX_DEPTH)",
     "not_an_object": "valid JSON but not an object",
     "duplicate_key": "the same key appears twice in one JSON object",
     "unknown_kind": "`kind` is not one of " + ", ".join(EVENT_KINDS),
