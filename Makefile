@@ -29,10 +29,8 @@ $(UV):
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 
 # uv.lock pins every package; --frozen refuses to resolve anything new.
-# The compiled helpers (JSON-lines decoder, hash kernels) are built here (and rebuilt on first use if a source changed).
-$(STAMP): pyproject.toml uv.lock $(wildcard mia_pipeline/schemas/_native/*.c) | $(UV)
+$(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON) --quiet
-	$(VENV)/bin/python -c 'from mia_pipeline.schemas import native; print("compiled helpers:", native.build())'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -5,7 +5,8 @@
    empty data root (typed partitions, raw lines, manifests, all fsynced), against a ``json.loads``
    per line + ``pandas.DataFrame`` baseline over the same lines in the same run (the baseline only
    parses: it writes nothing). Steady state: each side runs once at full size first, then three
-   times interleaved; the medians are compared. Goals: ≥ 200,000 events/s and ≥ 10x the baseline.
+   times interleaved; the medians are compared. Goal: ≥ 100,000 events/s end to end; the ratio to
+   the baseline is reported (the ≥ 10x ratio goal is retired, issue 10).
 2. A year of history: 365 days × 200 events/hour (1.75M events, one landing file per day), in the
    data root's own SQLite Dagster instance: ONE run of ``landing_zone`` lands it (recording a
    materialization with its own figures and the checks of each of the 365 × 5 (dataset, day)
@@ -111,10 +112,11 @@ def throughput(repeats: int = 3) -> bool:
     project, baseline = statistics.median(ours), statistics.median(base)
     rate, base_rate = n / project, n / baseline
     ratio = rate / base_rate
-    ok = rate >= 200_000 and ratio >= 10
+    ok = rate >= 100_000  # issue 10: the >= 10x ratio goal is retired; the ratio is reported, not a goal
     print(f"ingest_throughput: {rate:,.0f} events/s ({n:,} events, {len(total) / 1e6:.0f} MB, median {project:.2f} s "
           f"of {', '.join(f'{x:.2f}' for x in ours)}) | baseline json.loads+DataFrame {base_rate:,.0f} events/s "
-          f"(median {baseline:.2f} s) | ratio {ratio:.1f}x (goals >= 200,000/s and >= 10x) {'OK' if ok else 'MISSED'}")
+          f"(median {baseline:.2f} s) | ratio {ratio:.1f}x (no goal) | goal >= 100,000 events/s end to end "
+          f"{'OK' if ok else 'MISSED'}")
     return ok
 
 

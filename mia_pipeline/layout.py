@@ -150,6 +150,26 @@ class Layout:
         """Pid and state of a running `mia collect start` loop."""
         return self.root / "live" / "collector.json"
 
+    @property
+    def collector_lock_file(self) -> Path:
+        """Held (flock) by the one running collector for its whole life; holds its pid."""
+        return self.root / "live" / ".collector.lock"
+
+    @property
+    def collector_log_file(self) -> Path:
+        """Output of a collector started with `mia collect start --detach`."""
+        return self.root / "live" / "collector.log"
+
+    @property
+    def ingest_lock_file(self) -> Path:
+        """Serializes ingestion passes (one at a time per data root)."""
+        return self.root / "live" / ".ingest.lock"
+
+    @staticmethod
+    def set_aside(path: Path, stamp: str) -> Path:
+        """Where a damaged state file is moved: ``<name>.bad-<stamp>`` beside it."""
+        return path.with_name(f"{path.name}.bad-{check_id(stamp, 'timestamp')}")
+
     # --- synthetic sessions
     @property
     def backtest_dir(self) -> Path:

@@ -124,6 +124,28 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _some_symbols(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value or not all(v.strip() for v in value):
+        raise ValueError(f"{list(value)!r} names no symbol; give at least one, e.g. [ES, NQ]")
+    return value
+
+
+PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _data_folder(value: Path) -> Path:
+    """A data root must be on a real file system: not in /proc, /sys or /dev (kernel pseudo-files)."""
+    try:
+        resolved = value.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ValueError(f"{value} cannot be resolved ({exc}); point it at a folder on a disk") from None
+    for pseudo in PSEUDO_FILE_SYSTEMS:
+        if resolved == pseudo or pseudo in resolved.parents:
+            raise ValueError(f"{value} is inside {pseudo}, a kernel pseudo-file system, not a data folder; "
+                             "point --data-dir or MIA_DATA_DIR at a folder on a disk")
+    return value
+
+
 Days = Annotated[StrictInt, AfterValidator(_positive_days)]
 Names = tuple[StrictStr, ...]
 
@@ -196,9 +218,9 @@ class BattleNavaleConfig(_Section):
 
 
 class Settings(_Section):
-    data_dir: Path = Path("data")
+    data_dir: Annotated[Path, AfterValidator(_data_folder)] = Path("data")
     timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"
-    symbols: Names = ("ES", "NQ", "EURUSD", "GBPUSD", "USDJPY")
+    symbols: Annotated[Names, AfterValidator(_some_symbols)] = ("ES", "NQ", "EURUSD", "GBPUSD", "USDJPY")
     data_collection: DataCollectionConfig = Field(default_factory=DataCollectionConfig)
     ibkr: IbkrConfig = Field(default_factory=IbkrConfig)
     sierra: SierraConfig = Field(default_factory=SierraConfig)
@@ -260,6 +282,9 @@ def _env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[
                 continue
         elif name == "MIA_SYMBOLS":
             value = [s.strip() for s in text.split(",") if s.strip()]
+            if not value:
+                problems.append(f"{label}: names no symbol; give comma-separated symbols, e.g. MIA_SYMBOLS=ES,NQ")
+                continue
         else:
             value = text
         out[key] = (value, label)
@@ -285,6 +310,15 @@ def _read_file(path: Path, problems: list[str]) -> dict:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         problems.append(f"{path}: not valid YAML: {exc}")
+        return {}
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
+        return {}
+    except RecursionError:
+        problems.append(f"{path}: nested too deeply to be a settings file (its sections are at most three levels deep)")
+        return {}
+    except OSError as exc:
+        problems.append(f"config file {path} cannot be read: {exc.strerror or exc}")
         return {}
     if not isinstance(loaded, dict):
         problems.append(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")

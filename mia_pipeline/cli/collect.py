@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -42,56 +44,109 @@ def collect() -> None:
     """Live collection of the landing zone (data/live/streaming/*.jsonl)."""
 
 
+MAX_INTERVAL_S = 3600.0
+
+
+def _check_interval(ctx, param, value: float) -> float:
+    if not math.isfinite(value) or not 0.1 <= value <= MAX_INTERVAL_S:
+        raise click.BadParameter(f"{value} is not a number of seconds from 0.1 to {MAX_INTERVAL_S:g}, "
+                                 "e.g. --interval 2")
+    return value
+
+
+def _state_problem(exc: Exception) -> NoReturn:
+    """A damaged state file or a collector already running: one line, exit 1."""
+    click.echo(f"Error: {exc}", err=True)
+    raise SystemExit(EXIT_PROBLEM)
+
+
 @collect.command("start")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
-              help="Seconds between ingestion passes.")
+@click.option("--interval", type=float, callback=_check_interval, default=2.0, show_default=True,
+              help="Seconds between ingestion passes (0.1 to 3600).")
 @click.option("--once", is_flag=True, help="Ingest what is pending once, then exit.")
 @click.option("--detach", is_flag=True, help="Run the collector in the background (stop it with `mia collect stop`).")
 @click.option("--sensor", is_flag=True, help="Instead, turn on Dagster's landing_zone_sensor (needs `make ui` or a daemon).")
+@click.option("--reset-state", is_flag=True,
+              help="Move a damaged data/live/collector.json or ingest_state.json aside (<name>.bad-<time>) and "
+                   "start clean; re-ingesting is safe (merges are idempotent).")
 @pass_state
-def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bool) -> None:
+def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bool, reset_state: bool) -> None:
     """Ingest the landing zone continuously until stopped (Ctrl-C or `mia collect stop`)."""
-    from mia_pipeline.collection.collector import collector_state, ingest_once, run_collector
+    from mia_pipeline.collection.collector import (
+        CollectorRunning,
+        check_state_files,
+        collector_lock,
+        ingest_once,
+        lock_holder,
+        reset_state_files,
+        run_collector,
+    )
+    from mia_pipeline.collection.landing import StateFileError
 
     layout = state.layout
     if sensor:
         _dagster_sensor(state, True)
         return
-    recorder = _recorder(state)
-    if once:
-        report = ingest_once(layout, state.store, _symbols(state))
-        with recorder:
-            recorder.ingestion(state.store, report)
-        _print_report(report)
-        if report.damaged:
-            raise SystemExit(EXIT_PROBLEM)
-        return
-    current = collector_state(layout)
-    if current.get("state") == "running":
-        raise click.UsageError(f"a collector is already running (pid {current['pid']}); stop it with `mia collect stop`")
+
+    def say_moved(moved) -> None:
+        for src, dst in moved:
+            click.echo(f"moved damaged {src.name} aside to {dst}; starting clean", err=True)
+
+    try:
+        if once:
+            if reset_state:
+                with collector_lock(layout):
+                    say_moved(reset_state_files(layout))
+            check_state_files(layout)
+            recorder = _recorder(state)
+            report = ingest_once(layout, state.store, _symbols(state))
+            with recorder:
+                recorder.ingestion(state.store, report)
+            _print_report(report)
+            if report.damaged:
+                raise SystemExit(EXIT_PROBLEM)
+            return
+        holder = lock_holder(layout)
+        if holder is not None:
+            raise CollectorRunning(holder)
+        if not reset_state:
+            check_state_files(layout)
+    except (CollectorRunning, StateFileError) as exc:
+        _state_problem(exc)
     if detach:
-        log = layout.root / "live" / "collector.log"
+        log = layout.collector_log_file
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "mia_pipeline.cli.main", "--data-dir", str(layout.root)]
         if state.config:
             cmd += ["--config", state.config]
-        cmd += ["collect", "start", "--interval", str(interval)]
+        cmd += ["collect", "start", "--interval", str(interval)] + (["--reset-state"] if reset_state else [])
         with open(log, "ab") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=os.environ.copy())
         click.echo(f"collector started in the background (pid {proc.pid}); log: {log}")
         return
-    click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
+    recorders = []  # opened once this process holds the collector lock: a loser never touches the instance
+
+    def on_start(moved) -> None:
+        say_moved(moved)
+        recorder = _recorder(state)
+        recorders.append(recorder)
+        recorder.warm()  # Dagster imported and the instance opened before the first pass, not during it
+        click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
+
     def on_report(report) -> None:
         if report.lines:
-            recorder.ingestion(state.store, report)
+            recorders[0].ingestion(state.store, report)
             _print_report(report)
 
     try:
         passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
-                               on_report=on_report)
+                               on_report=on_report, on_start=on_start, reset_state=reset_state)
+    except (CollectorRunning, StateFileError) as exc:
+        _state_problem(exc)
     finally:
-        recorder.close()
+        for recorder in recorders:
+            recorder.close()
     click.echo(f"collector stopped after {passes} pass(es)")
 
 
@@ -106,12 +161,15 @@ def _dagster_sensor(state: CliState, running: bool) -> None:
 @pass_state
 def stop(state: CliState, sensor: bool) -> None:
     """Stop a running collector (it finishes its current batch first)."""
-    from mia_pipeline.collection.collector import stop_collector
+    from mia_pipeline.collection.collector import NotACollector, stop_collector
 
     if sensor:
         _dagster_sensor(state, False)
         return
-    click.echo(stop_collector(state.layout))
+    try:
+        click.echo(stop_collector(state.layout))
+    except NotACollector as exc:
+        _state_problem(exc)
 
 
 @collect.command("status")
@@ -133,6 +191,10 @@ def status(state: CliState, days: int, as_json: bool) -> None:
                f"({st['lag']['pending_bytes']:,} bytes) not ingested yet"
                + (f"; {sum(st['lag']['in_progress_bytes'].values())} bytes of lines being written"
                   if st["lag"]["in_progress_bytes"] else ""))
+    for sk in st["skipped_files"]:
+        click.echo(f"skipped       : {sk['name']}: {sk['reason']}")
+    if st["ingest_state_problem"]:
+        click.echo(f"ingest state  : {st['ingest_state_problem']}")
     click.echo(f"last event    : {st['last_event_time'] or '-'}")
     click.echo("events per day:")
     names = ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"]

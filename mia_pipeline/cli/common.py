@@ -10,7 +10,9 @@ Import those inside the command functions; ``test_cli_imports.py`` guards this.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +45,29 @@ def input_errors() -> tuple[type[Exception], ...]:
     from mia_pipeline.settings import SettingsError
 
     return (LayoutError, SettingsError)
+
+
+def problem_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "the command ran and found a problem" (exit 1): a damaged state file."""
+    from mia_pipeline.collection.landing import StateFileError
+
+    return (StateFileError,)
+
+
+# A write the machine refused: the disk (or quota) is full, the file system is read-only, or the data
+# folder is not writable. Atomic writes leave the previous state; the message says what to fix.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "the disk is full; free some space",
+    errno.EDQUOT: "the disk quota is exhausted; free some space",
+    errno.EROFS: "the file system is read-only; remount it read-write or point --data-dir elsewhere",
+    errno.EACCES: "permission denied; make the data folder writable by this user",
+}
+
+
+def storage_error_message(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return (f"Error: cannot write{where}: {os.strerror(exc.errno)} — {STORAGE_ERRNOS[exc.errno]}, then run the "
+            "command again (nothing was half-written; the previous state is kept)")
 
 
 class MissingDataRoot(click.ClickException):
@@ -119,6 +144,19 @@ class DayType(click.ParamType):
 
 DAY = DayType()
 
+# Days an event or a session may fall on: the collector quarantines timestamps outside 1970-2100
+# (out_of_range), and a session needs its neighbouring days to exist as dates.
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(2099, 12, 30)
+SEED = click.IntRange(min=0)  # numpy seeds are non-negative integers
+
+
+def check_day_range(day: date, param_hint: str, what: str = "the first day") -> None:
+    """Exit 2 (BadParameter) when ``day`` is outside :data:`FIRST_DAY`..:data:`LAST_DAY`."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise click.BadParameter(f"{what} is {day}; days from {FIRST_DAY} to {LAST_DAY} are supported "
+                                 "(timestamps outside 1970-2100 are quarantined)", param_hint=param_hint)
+
 
 class LazyChoice(click.Choice):
     """A ``click.Choice`` whose choices come from ``load()`` on first use, for vocabularies that live
@@ -137,7 +175,8 @@ class LazyChoice(click.Choice):
 class MiaGroup(click.Group):
     """The ``mia`` group: loads a subcommand's module only when that subcommand is used (``lazy``
     maps a name to ``"module:attribute"``) and turns input errors raised deep in the library into
-    exit code 2."""
+    exit code 2, and storage refusals (disk full, read-only, permission) and damaged state files into
+    a one-line message and exit code 1."""
 
     def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -160,7 +199,15 @@ class MiaGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click reports these itself (and --help must not pay for importing the settings)
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            click.echo(storage_error_message(exc), err=True)
+            ctx.exit(EXIT_PROBLEM)
         except Exception as exc:
+            if isinstance(exc, problem_errors()):
+                click.echo(f"Error: {exc}", err=True)
+                ctx.exit(EXIT_PROBLEM)
             if not isinstance(exc, input_errors()):
                 raise
             click.echo(f"Error: {exc}", err=True)

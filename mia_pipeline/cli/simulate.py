@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mia_pipeline.cli.common import DAY, CliState, LazyChoice, pass_state
+from mia_pipeline.cli.common import DAY, SEED, CliState, LazyChoice, check_day_range, pass_state
 
 
 def _scenarios() -> tuple[str, ...]:
@@ -21,7 +21,8 @@ def _scenarios() -> tuple[str, ...]:
 @click.option("--start", type=DAY, default=None,
               help="First simulated day, YYYY-MM-DD (default: today UTC minus --days, i.e. the days up to yesterday).")
 @click.option("--days", default=1, show_default=True, type=int, help="Number of calendar days (weekends produce nothing).")
-@click.option("--seed", default=7, show_default=True, type=int, help="Seed: the same seed rewrites the same bytes.")
+@click.option("--seed", default=7, show_default=True, type=SEED,
+              help="Seed (an integer >= 0): the same seed rewrites the same bytes.")
 @click.option("--realtime", is_flag=True,
               help="Emit live, paced by the wall clock and stamped with real time, until Ctrl-C or --days elapse.")
 @click.option("--speed", default=1.0, show_default=True, type=float,
@@ -59,7 +60,8 @@ def simulate(state: CliState, start, days: int, seed: int, realtime: bool, speed
     today = datetime.now(UTC).date()
     if start is None:
         start = today - timedelta(days=days)
-    last = start + timedelta(days=days - 1)
+    check_day_range(start, "--start")
+    last = start + timedelta(days=days - 1)  # MAX_DAYS after LAST_DAY is still a date
     if not realtime and last > today:
         raise click.BadParameter(
             f"the simulated days run to {last}, after today ({today}); the collector rejects future timestamps. "

@@ -9,6 +9,9 @@ Accepted inputs:
   ``source`` = ``import``). A record that is not an object is kept as it is so that ingestion
   quarantines it with a reason.
 
+A UTF-8 byte-order mark at the start of the file is dropped, as the landing zone does at offset 0
+of a landing file (``landing.strip_bom``).
+
 The landing file is named ``import_<name>_<sha256 of content>.jsonl`` and written atomically, so
 importing the same file twice changes nothing.
 """
@@ -19,6 +22,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from mia_pipeline.collection.landing import strip_bom
 from mia_pipeline.layout import Layout
 from mia_pipeline.storage import atomic_write_bytes
 
@@ -66,6 +70,7 @@ def _complete(record, stem: str) -> str:
 def to_landing_lines(path: Path) -> bytes:
     """The file's events as landing-zone JSON Lines."""
     raw = path.read_bytes()
+    raw = raw[strip_bom(raw, 0):]
     head = raw.lstrip()[:1]
     if head == b"[":
         try:

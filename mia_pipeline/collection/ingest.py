@@ -15,7 +15,6 @@ event exactly once. Runs are serialized by a lock file: one ingestion at a time 
 from __future__ import annotations
 
 import mmap
-import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -322,7 +321,7 @@ def ingest_landing_zone(
         report.files = len(todo)
         batch: list[landing.Pending] = []
         size = 0
-        for piece in _pieces(todo, batch_bytes):
+        for piece in landing.pieces(todo, batch_bytes):
             if piece.name in report.held_files:
                 continue  # an earlier batch of this file waits for a damaged day: keep its order
             batch.append(piece)
@@ -336,78 +335,9 @@ def ingest_landing_zone(
     return report
 
 
-_TAIL = 1 << 16
-
-
-def _cut(fh, start: int, size: int, end: int) -> int:
-    """Bytes from ``start`` up to the last newline before ``start + size`` (reading backwards in
-    64 KiB windows); a line longer than ``size`` is taken whole, up to its newline or ``end``."""
-    hi = start + size
-    while hi > start:
-        lo = max(start, hi - _TAIL)
-        fh.seek(lo)
-        nl = fh.read(hi - lo).rfind(b"\n")
-        if nl >= 0:
-            return lo + nl + 1 - start
-        hi = lo
-    pos = start + size  # one line longer than a batch: parse_lines rejects it as oversize
-    fh.seek(pos)
-    while pos < end:
-        block = fh.read(min(_TAIL, end - pos))
-        if not block:
-            break
-        nl = block.find(b"\n")
-        if nl >= 0:
-            return pos + nl + 1 - start
-        pos += len(block)
-    return end - start
-
-
-def _pieces(todo: list[landing.Pending], batch_bytes: int):
-    """Yield ranges of at most ~batch_bytes of each file's pending bytes, cut after a newline."""
-    for p in todo:
-        with landing.open_landing(p.path, p.inode) as fh:
-            pos = p.start
-            while pos < p.end:
-                size = p.end - pos if p.end - pos <= batch_bytes else _cut(fh, pos, batch_bytes, p.end)
-                yield landing.Pending(p.name, p.path, pos, pos + size, p.inode)
-                pos += size
-
-
-_SPLIT_READ = 8 << 20  # largest single ``readinto`` (bounds one system call, not the buffer)
-
-
-def _read(pieces: list[landing.Pending]) -> bytearray | bytes:
-    """The pieces' bytes back to back in one buffer: plain sequential reads into one bytearray.
-
-    A file cut short or replaced (other inode) since it was listed raises ``OSError``: nothing is
-    committed and the next ingestion reads it again."""
-    total = sum(p.size for p in pieces)
-    if not total:
-        return b""
-    buf = bytearray(total)
-    at = 0
-    with memoryview(buf) as view:
-        for p in pieces:
-            with open(p.path, "rb") as fh:
-                if p.inode and os.fstat(fh.fileno()).st_ino != p.inode:
-                    raise OSError(f"{p.path} was replaced while being read; nothing was committed, "
-                                  "run the ingestion again")
-                fh.seek(p.start)
-                got = 0
-                while got < p.size:
-                    n = fh.readinto(view[at + got: at + min(p.size, got + _SPLIT_READ)])
-                    if not n:
-                        raise OSError(f"{p.path} shrank while being read (expected {p.size} bytes from offset "
-                                      f"{p.start}); nothing was committed, run the ingestion again")
-                    got += n
-            at += p.size
-    return buf
-
-
 def _flush(layout, ingestor: Ingestor, state: dict, batch: list[landing.Pending], now_ms, report: IngestReport) -> dict:
     before = Counter(report.lines_per_file)
-    data = _read(batch)
+    data = landing.read_pieces(batch)
     ingestor.land(data, [Chunk(p.name, p.start, p.size) for p in batch], now_ms=now_ms, report=report)
     done = [p for p in batch if p.name not in report.held_files]
     return landing.commit(layout, state, done, report.lines_per_file - before)

@@ -8,13 +8,23 @@ never read until its newline arrives. Committed offsets live in ``data/live/inge
 A file whose inode changed, that shrank below its offset, or whose first bytes changed (a fingerprint
 of up to 1 KiB is kept) was replaced or truncated: it is read again from 0 (the idempotent merges
 drop what was already ingested).
+
+Only regular files named ``*.jsonl`` (UTF-8 names, not hidden) are landing files. Anything else
+there — a symlink (never followed: its target may be any file on the machine), a FIFO or socket
+(opening one would block), a directory, a name that is not valid UTF-8 — is skipped with a warning
+(logged once per process and name, and listed by :func:`skipped_files` for ``mia collect status``).
+Files are listed with ``lstat`` and opened with ``O_NOFOLLOW``; an open file whose inode is not the
+listed one (replaced in between) is not read. A UTF-8 byte-order mark at offset 0 of a file is not
+part of its first line (:func:`strip_bom`), as in ``mia import``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +33,30 @@ from mia_pipeline.layout import Layout
 from mia_pipeline.storage import atomic_write_json
 
 LANDING_GLOB = "*.jsonl"
+LANDING_SUFFIX = b".jsonl"
 HEAD_BYTES = 1024
+BOM = b"\xef\xbb\xbf"
+
+log = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
+
+
+class StateFileError(ValueError):
+    """A state file under ``data/live`` is not what this program writes (damaged from outside)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is damaged ({problem}); move it aside and start clean with "
+            "`mia collect start --reset-state` (re-ingesting is safe: merges are idempotent)")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An entry of the landing zone that is not read, and why."""
+
+    name: str  # printable: a name that is not UTF-8 is shown with its bad bytes escaped
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -41,46 +74,211 @@ class Pending:
         return self.end - self.start
 
 
-def load_state(layout: Layout) -> dict:
+def load_state(layout: Layout, strict: bool = False) -> dict:
+    """The committed offsets. A damaged file (outside damage: it is written atomically) raises
+    :class:`StateFileError` when ``strict``; otherwise it is read as empty, which is safe because every
+    merge is idempotent (it costs a re-read, never a duplicate)."""
+    path = layout.ingest_state_file
     try:
-        state = json.loads(layout.ingest_state_file.read_text(encoding="utf-8"))
+        state = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {"files": {}}
-    except json.JSONDecodeError:
-        # The file is written atomically, so this is outside damage; starting over is safe because
-        # every merge is idempotent (it costs a re-read, never a duplicate).
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if strict:
+            raise StateFileError(path, f"not JSON: {str(exc)[:120]}") from None
+        return {"files": {}}
+    if not _well_formed(state):
+        if strict:
+            raise StateFileError(path, 'expected {"files": {name: {"offset": N, "inode": N, "head": "..."}}}')
         return {"files": {}}
     state.setdefault("files", {})
     return state
+
+
+def _well_formed(state) -> bool:
+    if not isinstance(state, dict) or not isinstance(state.get("files", {}), dict):
+        return False
+    for rec in state.get("files", {}).values():
+        if not isinstance(rec, dict):
+            return False
+        if not isinstance(rec.get("offset", 0), int) or rec.get("offset", 0) < 0:
+            return False
+        if not isinstance(rec.get("inode"), int | None) or not isinstance(rec.get("head"), str | None):
+            return False
+        if not isinstance(rec.get("lines", 0), int):
+            return False
+    return True
 
 
 def save_state(layout: Layout, state: dict) -> None:
     atomic_write_json(layout.ingest_state_file, state)
 
 
+def _warn_once(name: str, reason: str) -> None:
+    if (name, reason) not in _warned:
+        _warned.add((name, reason))
+        log.warning("landing zone: skipping %s: %s", name, reason)
+
+
+def _scan(layout: Layout) -> tuple[list[tuple[str, Path, os.stat_result]], list[Skipped]]:
+    """(regular landing files as (name, path, lstat), skipped entries), sorted by name.
+
+    Lists with ``scandir`` on bytes (a name that is not UTF-8 stays intact and is never decoded into a
+    path) and ``lstat`` (a symlink is seen as a symlink, never followed)."""
+    folder = layout.streaming_dir
+    files, skipped = [], []
+    try:
+        entries = os.scandir(os.fsencode(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    with entries:
+        for entry in entries:
+            raw = entry.name
+            if raw.startswith(b".") or not raw.endswith(LANDING_SUFFIX):
+                continue  # hidden (temp files of atomic writers) or not a landing file
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                skipped.append(Skipped(raw.decode("utf-8", "backslashreplace"), "file name is not valid UTF-8"))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed since it was listed
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append(Skipped(name, _not_regular(st.st_mode)))
+                continue
+            files.append((name, folder / name, st))
+    for s in skipped:
+        _warn_once(s.name, s.reason)
+    return sorted(files, key=lambda f: f[0]), sorted(skipped, key=lambda s: s.name)
+
+
+def _not_regular(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link (never followed)"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe; never opened)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def landing_files(layout: Layout) -> list[Path]:
-    if not layout.streaming_dir.is_dir():
-        return []
-    return sorted(p for p in layout.streaming_dir.glob(LANDING_GLOB) if p.is_file())
+    """Regular ``*.jsonl`` files of the landing zone, sorted; other entries are skipped with a warning."""
+    return [path for _, path, _ in _scan(layout)[0]]
 
 
-def complete_end(path: Path, start: int, size: int, chunk: int = 1 << 16) -> int:
+def skipped_files(layout: Layout) -> list[Skipped]:
+    """Entries of the landing zone that look like landing files but are not read (and why)."""
+    return _scan(layout)[1]
+
+
+def open_landing(path: Path, inode: int | None = None):
+    """``path`` opened for binary reading without following a symlink (``O_NOFOLLOW``; ``O_NONBLOCK``
+    so that a FIFO swapped in since the listing cannot block). Raises ``OSError`` when it is not a
+    regular file, or not the file of inode ``inode`` (replaced since it was listed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path} is {_not_regular(st.st_mode)}, not a landing file")
+        if inode and st.st_ino != inode:
+            raise OSError(f"{path} was replaced since it was listed; run the ingestion again")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def strip_bom(data: bytes, start: int) -> int:
+    """Offset of the first byte to read: past a UTF-8 BOM when ``data`` begins at offset 0 with one."""
+    return start + len(BOM) if start == 0 and data[:len(BOM)] == BOM else start
+
+
+_TAIL = 1 << 16
+_SPLIT_READ = 8 << 20  # largest single ``readinto`` (bounds one system call, not the buffer)
+
+
+def _after_last_newline(fh, lo_bound: int, hi: int) -> int | None:
+    """Offset just past the last newline in ``[lo_bound, hi)`` of ``fh`` (read backwards in 64 KiB
+    windows), or None when there is none."""
+    while hi > lo_bound:
+        lo = max(lo_bound, hi - _TAIL)
+        fh.seek(lo)
+        nl = fh.read(hi - lo).rfind(b"\n")
+        if nl >= 0:
+            return lo + nl + 1
+        hi = lo
+    return None
+
+
+def complete_end(path: Path, start: int, size: int) -> int:
     """Offset just past the last newline in ``path[start:size]`` (== start if there is none)."""
-    with open(path, "rb") as fh:
-        pos = size
-        while pos > start:
-            lo = max(start, pos - chunk)
-            fh.seek(lo)
-            block = fh.read(pos - lo)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                return lo + nl + 1
-            pos = lo
-    return start
+    with open_landing(path) as fh:
+        end = _after_last_newline(fh, start, size)
+    return start if end is None else end
+
+
+def _cut(fh, start: int, size: int, end: int) -> int:
+    """Bytes from ``start`` up to the last newline before ``start + size``; a line longer than
+    ``size`` is taken whole, up to its newline or ``end`` (parse_lines rejects it as oversize)."""
+    last = _after_last_newline(fh, start, start + size)
+    if last is not None:
+        return last - start
+    pos = start + size
+    fh.seek(pos)
+    while pos < end:
+        block = fh.read(min(_TAIL, end - pos))
+        if not block:
+            break
+        nl = block.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1 - start
+        pos += len(block)
+    return end - start
+
+
+def pieces(todo: list[Pending], batch_bytes: int):
+    """Ranges of at most ~batch_bytes of each file's pending bytes, each cut after a newline."""
+    for p in todo:
+        with open_landing(p.path, p.inode) as fh:
+            pos = p.start
+            while pos < p.end:
+                size = p.end - pos if p.end - pos <= batch_bytes else _cut(fh, pos, batch_bytes, p.end)
+                yield Pending(p.name, p.path, pos, pos + size, p.inode)
+                pos += size
+
+
+def read_pieces(ranges: list[Pending]) -> bytearray | bytes:
+    """The ranges' bytes back to back in one buffer (sequential ``readinto`` steps, no join copy).
+
+    A file cut short or replaced (other inode) since it was listed raises ``OSError``: nothing is
+    committed and the next ingestion reads it again."""
+    total = sum(p.size for p in ranges)
+    if not total:
+        return b""
+    buf = bytearray(total)
+    at = 0
+    with memoryview(buf) as view:
+        for p in ranges:
+            with open_landing(p.path, p.inode) as fh:
+                fh.seek(p.start)
+                got = 0
+                while got < p.size:
+                    n = fh.readinto(view[at + got: at + min(p.size, got + _SPLIT_READ)])
+                    if not n:
+                        raise OSError(f"{p.path} shrank while being read (expected {p.size} bytes from offset "
+                                      f"{p.start}); nothing was committed, run the ingestion again")
+                    got += n
+            at += p.size
+    return buf
 
 
 def head_fingerprint(path: Path, offset: int) -> str:
-    with open(path, "rb") as fh:
+    with open_landing(path) as fh:
         return hashlib.sha256(fh.read(min(offset, HEAD_BYTES))).hexdigest()[:16]
 
 
@@ -97,18 +295,26 @@ def committed_offset(state: dict, name: str, inode: int, size: int, path: Path |
 
 
 def pending(layout: Layout, state: dict | None = None, until: dict[str, int] | None = None) -> list[Pending]:
-    """Uncommitted complete byte ranges of every landing file (optionally capped by ``until``)."""
+    """Uncommitted complete byte ranges of every landing file (optionally capped by ``until``).
+
+    A range that starts at offset 0 starts after a UTF-8 BOM, if the file has one."""
     state = load_state(layout) if state is None else state
     out = []
-    for path in landing_files(layout):
-        st = path.stat()
-        start = committed_offset(state, path.name, st.st_ino, st.st_size, path)
-        size = st.st_size if until is None else min(st.st_size, until.get(path.name, 0))
-        if size <= start:
+    for name, path, st in _scan(layout)[0]:
+        try:
+            start = committed_offset(state, name, st.st_ino, st.st_size, path)
+            size = st.st_size if until is None else min(st.st_size, until.get(name, 0))
+            if size <= start:
+                continue
+            if start == 0:
+                with open_landing(path, st.st_ino) as fh:
+                    start = strip_bom(fh.read(len(BOM)), 0)
+            end = complete_end(path, start, size)
+        except OSError as exc:  # removed, or replaced by something else, since it was listed
+            _warn_once(name, f"cannot be read now ({exc})")
             continue
-        end = complete_end(path, start, size)
         if end > start:
-            out.append(Pending(path.name, path, start, end, st.st_ino))
+            out.append(Pending(name, path, start, end, st.st_ino))
     return out
 
 
@@ -130,19 +336,15 @@ def commit(layout: Layout, state: dict, done: list[Pending], events: dict[str, i
     return new_state
 
 
-def read_range(p: Pending) -> bytes:
-    with open(p.path, "rb") as fh:
-        fh.seek(p.start)
-        return fh.read(p.size)
-
-
 def landing_lag(layout: Layout) -> dict[str, int]:
     """Bytes written to each landing file but not committed yet (incl. an unterminated last line)."""
     state = load_state(layout)
     lag = {}
-    for path in landing_files(layout):
-        st = path.stat()
-        lag[path.name] = st.st_size - committed_offset(state, path.name, st.st_ino, st.st_size, path)
+    for name, path, st in _scan(layout)[0]:
+        try:
+            lag[name] = st.st_size - committed_offset(state, name, st.st_ino, st.st_size, path)
+        except OSError:
+            continue
     return lag
 
 

@@ -3,6 +3,8 @@
 ``data/snapshots/quarantine/YYYY-MM-DD/rejects.parquet`` — columns ``file, offset, reason, detail,
 line (the original bytes), received_at``. Day = UTC date of the event's timestamp when it can be
 read, else the day it was received. Merges are idempotent on ``(file, offset, reason)``.
+
+The file holds lines verbatim, whatever a writer put in them: it is created 0600 (owner only).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mia_pipeline.layout import Layout
 from mia_pipeline.storage import atomic_write
 from mia_pipeline.storage.atomic import locked
 
+QUARANTINE_MODE = 0o600  # owner only: rejected lines are kept verbatim
 QUARANTINE_SCHEMA = pa.schema([
     ("file", pa.string()),
     ("offset", pa.int64()),
@@ -54,7 +57,7 @@ def write_rejects(layout: Layout, day: str, rows: pa.Table) -> pa.Table:
         n_old = existing.num_rows if existing is not None else 0
         merged = combined.filter(pa.array(keep))
         if merged.num_rows > n_old:
-            atomic_write(path, lambda p: pq.write_table(merged, p, compression="zstd"))
+            atomic_write(path, lambda p: pq.write_table(merged, p, compression="zstd"), mode=QUARANTINE_MODE)
     return combined.slice(n_old).filter(pa.array(keep[n_old:]))
 
 

@@ -23,10 +23,15 @@ def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10
         if raw is not None and raw.num_rows:
             last_event = pc.max(raw.column("ts")).as_py()
             break
+    try:
+        landing.load_state(layout, strict=True)
+        state_problem = None
+    except landing.StateFileError as exc:
+        state_problem = str(exc)
     state = landing.load_state(layout)
     lag = {}
     for p in landing.pending(layout, state):
-        lag[p.name] = {"bytes": p.size, "lines": landing.read_range(p).count(b"\n")}
+        lag[p.name] = {"bytes": p.size, "lines": landing.read_pieces([p]).count(b"\n")}
     partial = {name: b for name, b in landing.landing_lag(layout).items() if b and name not in lag}
     return {
         "collector": collector_state(layout),
@@ -36,5 +41,7 @@ def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10
                 "pending_bytes": sum(v["bytes"] for v in lag.values()),
                 "in_progress_bytes": partial},
         "landing_files": len(landing.landing_files(layout)),
+        "skipped_files": [{"name": sk.name, "reason": sk.reason} for sk in landing.skipped_files(layout)],
+        "ingest_state_problem": state_problem,
         "quarantine": {d: dict(c) for d, c in counts_by_reason(layout).items()},
     }

@@ -69,8 +69,9 @@ def _unknown_mask(col: pa.ChunkedArray | pa.Array, expected: pa.DataType) -> np.
     for i, f in enumerate(col.type):
         child = pc.struct_field(col, [i])
         if f.name not in known:
-            if f.type != pa.null():
-                mask |= pc.is_valid(child).to_numpy(zero_copy_only=False)
+            # Arrow cannot tell "key: null" from "no key": every row where the parent object is
+            # present may carry it (a null-valued unknown key is kept in `extra` like any other).
+            mask |= pc.is_valid(col).to_numpy(zero_copy_only=False)
         else:
             sub = _unknown_mask(child, known[f.name])
             if sub is not None:
@@ -95,8 +96,7 @@ def _conform_table(t: pa.Table, schema: pa.Schema) -> tuple[pa.Table, np.ndarray
     for name in t.column_names:
         col = t.column(name).chunk(0) if t.column(name).num_chunks == 1 else t.column(name).combine_chunks()
         if name not in schema.names:
-            if col.type != pa.null():
-                mask |= pc.is_valid(col).to_numpy(zero_copy_only=False)
+            mask[:] = True  # some row had this key, perhaps with null: let every row's `extra` be read
         else:
             sub = _unknown_mask(col, schema.field(name).type)
             if sub is not None:
@@ -149,12 +149,6 @@ def parse_kind(kind: str, lines: pa.LargeStringArray, line_idx: np.ndarray) -> K
             bounds = np.linspace(start, stop, min(parts, m) + 1).astype(int)
             stack.extend(zip(bounds[-2::-1].tolist(), bounds[:0:-1].tolist(), strict=True))
     return out
-
-
-def merge_parses(a: KindParse, b: KindParse) -> KindParse:
-    """Both parses of one kind's lines in one KindParse (tables keep their own line numbers)."""
-    return KindParse(a.tables + b.tables, a.lines + b.lines, a.with_unknown_keys + b.with_unknown_keys,
-                     a.slow_lines + b.slow_lines)
 
 
 def accept_table(out: KindParse, kind: str, t: pa.Table, rows: np.ndarray) -> None:

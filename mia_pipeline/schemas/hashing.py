@@ -26,8 +26,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mia_pipeline.schemas import native
-
 EXCLUDED = ("event_id", "content_hash", "_line")
 _U = np.uint64
 _M1, _M2, _GOLD = _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB), _U(0x9E3779B97F4A7C15)
@@ -78,6 +76,10 @@ def _bytes_hash(arr: pa.Array) -> np.ndarray:
 def _scalar_hash(arr: pa.Array, key: np.uint64 = _ZERO) -> np.ndarray:
     """``mix(value bits ^ key)`` per row (garbage where null: callers mask)."""
     t = arr.type
+    if pa.types.is_dictionary(t):
+        arr, t = arr.dictionary_decode(), t.value_type
+    if pa.types.is_decimal(t):  # (added with decimals: no stored hash had one) its exact text
+        arr, t = arr.cast(pa.string()), pa.string()
     if _is_bytes(t):
         enc = pc.dictionary_encode(arr)
         uniq = mix(_bytes_hash(enc.dictionary) ^ key)
@@ -89,6 +91,9 @@ def _scalar_hash(arr: pa.Array, key: np.uint64 = _ZERO) -> np.ndarray:
         vals = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False).view(_U)
     elif pa.types.is_integer(t) or pa.types.is_timestamp(t):
         vals = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view(_U)
+    elif pa.types.is_temporal(t):  # date, time, duration: their integer storage
+        width = pa.int32() if t.bit_width == 32 else pa.int64()
+        vals = arr.view(width).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view(_U)
     else:
         raise TypeError(f"content_hash: no rule for Arrow type {t}")
     return mix(vals ^ key)
@@ -109,7 +114,13 @@ def _masked(values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
 
 
 def _is_bytes(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+            or pa.types.is_string_view(t) or pa.types.is_binary_view(t))
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
 def _add_scalar(total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
@@ -127,7 +138,13 @@ def _add_list(total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
     ends = np.cumsum(lengths)
     parent_start = np.repeat(ends - lengths, lengths)
     pos = np.arange(len(flat), dtype=np.int64) - parent_start
-    item = _scalar_hash(flat) if len(flat) else np.zeros(0, _U)
+    if pa.types.is_struct(flat.type) or _is_list(flat.type):  # nested items: the item's own sum
+        sub = np.zeros(len(flat), dtype=_U)
+        if len(flat):
+            _accumulate(sub, flat, "[]")
+        item = mix(sub)
+    else:
+        item = _scalar_hash(flat) if len(flat) else np.zeros(0, _U)
     if flat.null_count:
         item = np.where(_valid(flat), item, _NULL_ITEM)
     with np.errstate(over="ignore"):
@@ -137,83 +154,7 @@ def _add_list(total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
         total += _masked(mix(sums ^ mix(lengths.astype(_U) ^ ph ^ _LIST)), valid)
 
 
-class _Native:
-    """The same two kernels in C (``_native/mia_hash.c``): one fused pass over the Arrow buffers."""
-
-    _EMPTY = np.zeros(8, dtype=np.uint8)  # stands for a missing data buffer (all strings empty)
-
-    @staticmethod
-    def _addr(buf: pa.Buffer | None) -> int:
-        return buf.address if buf is not None else 0
-
-    @classmethod
-    def _bytes_args(cls, arr: pa.Array) -> tuple:
-        """(offsets address at the array's offset, wide, data address, validity address) of a
-        string/binary array."""
-        wide = pa.types.is_large_string(arr.type)
-        bufs = arr.buffers()
-        data = bufs[2].address if bufs[2] is not None and bufs[2].size else cls._EMPTY.ctypes.data
-        return bufs[1].address + arr.offset * (8 if wide else 4), int(wide), data, cls._addr(bufs[0])
-
-    @classmethod
-    def _fixed_args(cls, arr: pa.Array) -> tuple:
-        """(the array as 64-bit values, the bits the hash takes: keep it alive during the call,
-        values address at its offset, validity address), or TypeError."""
-        t = arr.type
-        if pa.types.is_floating(t):
-            arr = arr.cast(pa.float64())
-        elif pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_timestamp(t):
-            arr = arr.cast(pa.int64())
-        else:
-            raise TypeError(f"content_hash: no rule for Arrow type {t}")
-        bufs = arr.buffers()
-        return arr, bufs[1].address + arr.offset * 8, cls._addr(bufs[0])
-
-    @classmethod
-    def add_scalar(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
-        lib = native._lib()
-        if _is_bytes(arr.type):
-            offsets, wide, data, validity = cls._bytes_args(arr)
-            lib.mh_string(total.ctypes.data, offsets, wide, data, validity, arr.offset, len(arr), int(ph))
-            return
-        arr, values, validity = cls._fixed_args(arr)
-        lib.mh_fixed(total.ctypes.data, values, validity, arr.offset, len(arr), int(ph))
-
-    @classmethod
-    def add_list(cls, total: np.ndarray, arr: pa.Array, ph: np.uint64) -> None:
-        lib = native._lib()
-        bounds = arr.offsets  # the rows' offsets into the child (slice applied), n + 1 values
-        base = bounds[0].as_py() if len(arr) else 0
-        child = arr.values.slice(base, bounds[-1].as_py() - base if len(arr) else 0)  # only the rows' items
-        items = np.empty(len(child), dtype=_U)
-        if _is_bytes(child.type):
-            offsets, wide, data, validity = cls._bytes_args(child)
-            lib.mh_items(items.ctypes.data, offsets, wide, data, validity, child.offset, len(child))
-        elif len(child):
-            child, values, validity = cls._fixed_args(child)
-            lib.mh_items(items.ctypes.data, values, 0, None, validity, child.offset, len(child))
-        wide = pa.types.is_large_list(arr.type)
-        bufs = arr.buffers()
-        lib.mh_list(total.ctypes.data, bufs[1].address + arr.offset * (8 if wide else 4), int(wide),
-                    cls._addr(bufs[0]), arr.offset, len(arr), items.ctypes.data, base, int(ph))
-
-    @staticmethod
-    def finish(total: np.ndarray) -> pa.Array:
-        chars = np.empty(16 * len(total), dtype=np.uint8)
-        native._lib().mh_finish(total.ctypes.data, len(total), chars.ctypes.data)
-        return _hex_strings(chars, len(total))
-
-
-class _Numpy:
-    add_scalar = staticmethod(_add_scalar)
-    add_list = staticmethod(_add_list)
-
-    @staticmethod
-    def finish(total: np.ndarray) -> pa.Array:
-        return hex16(mix(total))
-
-
-def _accumulate(total: np.ndarray, arr: pa.Array, path: str, kernels) -> None:
+def _accumulate(total: np.ndarray, arr: pa.Array, path: str) -> None:
     """Add this field's contributions to ``total`` (mod 2**64); null rows contribute 0."""
     n = len(arr)
     if arr.null_count == n:
@@ -223,27 +164,23 @@ def _accumulate(total: np.ndarray, arr: pa.Array, path: str, kernels) -> None:
         with np.errstate(over="ignore"):
             total += _masked(np.full(n, mix(np.array([ph ^ _STRUCT], dtype=_U))[0], dtype=_U), _valid(arr))
         for i, f in enumerate(arr.type):
-            _accumulate(total, pc.struct_field(arr, [i]), f"{path}.{f.name}", kernels)
-    elif pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
-        kernels.add_list(total, arr, ph)
+            _accumulate(total, pc.struct_field(arr, [i]), f"{path}.{f.name}")
+    elif _is_list(arr.type):
+        _add_list(total, arr, ph)
     else:
-        kernels.add_scalar(total, arr, ph)
+        _add_scalar(total, arr, ph)
 
 
-def record_hash(table: pa.Table, exclude: tuple[str, ...] = EXCLUDED, compiled: bool | None = None) -> pa.Array:
-    """``content_hash`` of every row: 16 lowercase hex characters (see module docstring).
-
-    ``compiled``: use the C kernels (default: when :func:`native.available`) or the numpy ones;
-    both give the same bits."""
-    kernels = _Native if native.use(compiled) else _Numpy
+def record_hash(table: pa.Table, exclude: tuple[str, ...] = EXCLUDED) -> pa.Array:
+    """``content_hash`` of every row: 16 lowercase hex characters (see module docstring)."""
     total = np.zeros(table.num_rows, dtype=_U)
     for name in table.column_names:
         if name in exclude:
             continue
         col = table.column(name)
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-        _accumulate(total, col, name, kernels)
-    return kernels.finish(total)
+        _accumulate(total, col, name)
+    return hex16(mix(total))
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)

@@ -5,6 +5,9 @@ Pipeline (only the last-resort step looks at single lines in Python):
 1. offsets of every line (numpy on the bytes); blank lines dropped; oversize lines and lines that
    are not UTF-8 rejected up front (an ASCII buffer is checked in one call);
 2. each line's kind sniffed from its first bytes (``{"kind":"market_tick"``…, regex for the rest);
+   lines that are not one object (first/last byte) go to ``json.loads``, lines nested deeper than
+   ``lines.MAX_DEPTH`` are rejected: Arrow's reader never sees them (:func:`lines.screen`, it can
+   crash the process on them);
 3. per kind, Arrow's JSON reader over all its lines with the kind's explicit schema; a failing run
    is bisected down to single lines, which ``json.loads`` examines to name the reason
    (:mod:`~mia_pipeline.schemas.fastpath`, :mod:`~mia_pipeline.schemas.slowpath`);
@@ -26,9 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mia_pipeline.schemas import lines as L
-from mia_pipeline.schemas import native
 from mia_pipeline.schemas.contract import EVENT_KINDS, KIND_PARSE_SCHEMAS, KIND_TO_DATASET, TABLE_SCHEMAS
-from mia_pipeline.schemas.fastpath import KindParse, accept_table, merge_parses, parse_kind
+from mia_pipeline.schemas.fastpath import parse_kind
 from mia_pipeline.schemas.slowpath import LineError, conform_event, loads_line, residual_of
 from mia_pipeline.schemas.validate import finalize
 
@@ -92,8 +94,7 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
     ``known_symbols``: when given, events whose symbol is not in it are ``unknown_symbol``.
     ``max_line_bytes``: longer lines (newline excluded) are ``oversize_line``.
     ``threads``: a buffer of at least ``PARALLEL_BYTES`` is cut at newlines into this many blocks
-    parsed concurrently (the compiled decoder, Arrow and numpy release the GIL); the result is the
-    same as one block's.
+    parsed concurrently (Arrow and numpy release the GIL); the result is the same as one block's.
     A final line without newline is parsed like the others: hold partial writes back before calling.
     """
     if not isinstance(data, (bytes, bytearray, mmap.mmap)):
@@ -102,9 +103,9 @@ def parse_lines(data: bytes, *, now_ms: int, known_symbols: frozenset[str] | Non
             "max_future_ms": max_future_ms}
     cuts = _cut_points(data, threads) if len(data) >= PARALLEL_BYTES else [0, len(data)]
     if len(cuts) == 2:
-        return _parse_block(data, 0, len(data), inner_threads=threads > 1, **opts)
+        return _parse_block(data, 0, len(data), **opts)
     with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
-        parts = [pool.submit(_parse_block, data, a, b, inner_threads=False, **opts)
+        parts = [pool.submit(_parse_block, data, a, b, **opts)
                  for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
         return _combine([p.result() for p in parts])
 
@@ -144,9 +145,8 @@ def _combine(results: list[ParseResult]) -> ParseResult:
 
 
 def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols: frozenset[str] | None, max_line_bytes: int,
-                 max_future_ms: int, inner_threads: bool) -> ParseResult:
-    """parse_lines on ``data[lo:hi]`` (line numbers from 0 in the block, offsets absolute);
-    ``inner_threads``: decode large kinds on two threads."""
+                 max_future_ms: int) -> ParseResult:
+    """parse_lines on ``data[lo:hi]`` (line numbers from 0 in the block, offsets absolute)."""
     off = L.line_offsets(data, lo, hi)
     n = len(off) - 1
     clen = L.content_lengths(data, off)
@@ -161,6 +161,11 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
     rejects += [(i, "non_utf8", "invalid UTF-8 byte sequence") for i in bad_utf]
     skip[bad_utf] = True
     candidates = np.flatnonzero(~skip)
+    not_one_object, too_deep = L.screen(data, off, clen, candidates)
+    rejects += [(int(i), "nesting_too_deep", f"objects/arrays nested deeper than {L.MAX_DEPTH} levels")
+                for i in candidates[too_deep]]
+    slow_lines = candidates[not_one_object & ~too_deep].tolist()
+    candidates = candidates[~(not_one_object | too_deep)]
     sniffed = L.sniff_kinds(data, off, clen, candidates, lines)
 
     def raw(i: int) -> bytes:
@@ -169,26 +174,13 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
     gather = L.gatherable(data, off, lines)
     parsed: dict[str, list[tuple[pa.Table, np.ndarray]]] = defaultdict(list)
     residuals: dict[str, dict[int, dict]] = defaultdict(dict)
-    slow_lines = candidates[sniffed < 0].tolist()
-    use_native = native.available()
-    pool = (ThreadPoolExecutor(max_workers=2)
-            if inner_threads and use_native and len(candidates) >= native.PARALLEL_LINES else None)
+    slow_lines += candidates[sniffed < 0].tolist()
     for k, kind in enumerate(EVENT_KINDS):
         idx = candidates[sniffed == k]
         if not len(idx):
             continue
-        fast = KindParse()
-        if use_native:  # compiled decoder first; the lines it declines continue to Arrow's reader
-            tables, accepted = native.decode_kind(kind, data, off[idx], clen[idx], pool)
-            done = idx[accepted]
-            bounds = np.cumsum([0] + [t.num_rows for t in tables])
-            for t, a, b in zip(tables, bounds[:-1], bounds[1:], strict=True):
-                if t.num_rows:
-                    accept_table(fast, kind, t, done[a:b])
-            idx = idx[~accepted]
-        if len(idx):
-            sub = lines if len(idx) == n else gather.take(pa.array(idx))
-            fast = merge_parses(fast, parse_kind(kind, sub, idx))
+        sub = lines if len(idx) == n else gather.take(pa.array(idx))
+        fast = parse_kind(kind, sub, idx)
         unreadable = []  # Arrow read it but json.loads cannot: not expected, handled anyway
         for line in (x for arr in fast.with_unknown_keys for x in arr.tolist()):
             try:
@@ -201,7 +193,7 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
         if unreadable:
             fast = _without_lines(fast, unreadable)
             slow_lines += unreadable
-        parsed[kind] += list(zip(fast.tables, fast.lines, strict=True))
+        parsed[kind] += [(t, ln) for t, ln in zip(fast.tables, fast.lines, strict=True) if t.num_rows]
         slow_lines += fast.slow_lines
 
     slow_rows: dict[str, list[tuple[int, dict]]] = defaultdict(list)
@@ -214,8 +206,6 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
         slow_rows[kind].append((line, row))
         if res:
             residuals[kind][line] = res
-    if pool is not None:
-        pool.shutdown()
     for kind, items in slow_rows.items():
         t = pa.Table.from_pylist([r for _, r in items], schema=KIND_PARSE_SCHEMAS[kind])
         parsed[kind].append((t, np.asarray([i for i, _ in items], dtype=np.int64)))

@@ -11,6 +11,8 @@ does: ``-0`` in a float field is -0.0, and an integer beyond float64 in a float 
 
 from __future__ import annotations
 
+import decimal
+import functools
 import json
 import math
 from typing import Any
@@ -26,6 +28,17 @@ class _NegativeZero(int):
     """The JSON integer ``-0``: 0 in an integer field, -0.0 in a float field (as Arrow reads it)."""
 
 
+class _Float(float):
+    """A JSON fraction that remembers its text (a decimal field reads the text, not the double)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+
 _MINUS_ZERO = _NegativeZero(0)
 
 
@@ -35,7 +48,7 @@ def _parse_int(text: str) -> int:
 
 def _type_name(value: Any) -> str:
     """The JSON value's Python type name for messages (``-0`` is an ``int`` like any other)."""
-    return "int" if type(value) is _NegativeZero else type(value).__name__
+    return {_NegativeZero: "int", _Float: "float"}.get(type(value), type(value).__name__)
 
 
 class LineError(Exception):
@@ -55,7 +68,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return obj
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_int=_parse_int)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_int=_parse_int, parse_float=_Float)
 
 
 def loads_line(raw: bytes) -> Any:
@@ -118,20 +131,42 @@ def _compile(typ: pa.DataType):
             return value, None
         return boolean
     if pa.types.is_integer(typ):
+        bits = typ.bit_width
+        lo, hi = (0, 2**bits - 1) if pa.types.is_unsigned_integer(typ) else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
         def integer(value, path):
             if type(value) is not int:
                 if type(value) is _NegativeZero:
                     return 0, None
-                raise LineError("wrong_type", f"{path}: expected an integer, got {value!r}"[:200])
-            if not _I64_MIN <= value <= _I64_MAX:
-                raise LineError("wrong_type", f"{path}: integer out of int64 range")
+                raise LineError("wrong_type", f"{path}: expected an integer, got {float(value) if type(value) is _Float else value!r}"[:200])
+            if not lo <= value <= hi:
+                raise LineError("wrong_type", f"{path}: integer out of {typ} range")
             return value, None
         return integer
+    if pa.types.is_decimal(typ):
+        quantum = decimal.Decimal(1).scaleb(-typ.scale)
+        limit = decimal.Decimal(10) ** (typ.precision - typ.scale)
+
+        def dec(value, path):  # a JSON number or a numeric string, exact at the field's scale
+            t = type(value)
+            text = value.text if t is _Float else value if t is str else str(int(value)) if t in (int, _NegativeZero) else None
+            try:
+                d = decimal.Decimal(text) if text is not None else None
+            except decimal.InvalidOperation:
+                d = None
+            if d is None or not d.is_finite():
+                raise LineError("wrong_type", f"{path}: expected a decimal number, got {_type_name(value)}")
+            with decimal.localcontext(prec=max(typ.precision, len(d.as_tuple().digits)) + 2):
+                exact = d.quantize(quantum, rounding=decimal.ROUND_DOWN) == d
+            if not exact or abs(d) >= limit:
+                raise LineError("wrong_type", f"{path}: {text[:40]} does not fit {typ}")
+            return d.quantize(quantum, context=decimal.Context(prec=typ.precision + 2)), None
+        return dec
     if pa.types.is_floating(typ):
         def number(value, path):
             t = type(value)
-            if t is float:
-                return value, None
+            if t is float or t is _Float:
+                return float(value), None
             if t is _NegativeZero:
                 return -0.0, None
             if t is not int:
@@ -141,10 +176,35 @@ def _compile(typ: pa.DataType):
             except OverflowError:  # beyond float64: infinite, as Arrow and float("1e400") read it
                 return (math.inf if value > 0 else -math.inf), None
         return number
-    raise TypeError(f"no JSON rule for Arrow type {typ}")  # contract bug, not bad input
+    if pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        return _compile(pa.list_(typ.value_type))
+    if pa.types.is_large_string(typ):
+        return _compile(pa.string())
+
+    def other(value, path):  # any other Arrow type: what pyarrow makes of the JSON value
+        try:
+            pa.array([value], type=typ)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError,
+                OverflowError):
+            raise LineError("wrong_type", f"{path}: {_type_name(value)} does not fit {typ}") from None
+        return value, None
+    return other
 
 
-_CHECKERS = {k: _compile(pa.struct(list(s))) for k, s in KIND_PARSE_SCHEMAS.items()}
+@functools.lru_cache(maxsize=64)
+def _checker(schema: pa.Schema):
+    """The checker of a kind's parse schema (compiled on first use: the contract can grow)."""
+    return _compile(pa.struct(list(schema)))
+
+
+class _Checkers:
+    """``_CHECKERS[kind]``: the checker of the kind's current parse schema."""
+
+    def __getitem__(self, kind: str):
+        return _checker(KIND_PARSE_SCHEMAS[kind])
+
+
+_CHECKERS = _Checkers()
 
 
 def conform_event(obj: Any) -> tuple[str, dict, dict | None]:

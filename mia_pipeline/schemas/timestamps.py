@@ -4,7 +4,9 @@ Canonical: ``2025-06-23T14:30:15.123Z`` (what the export writes). Those are chec
 and converted with one Arrow cast. Anything else is parsed in Python (rare): any ISO-8601 date-time
 with ``T`` or space, optional fraction (truncated to ms) and a zone (``Z`` or ``±hh:mm``/``±hhmm``).
 No zone → ``timestamp_no_zone``; anything else → ``bad_timestamp``. A non-canonical spelling is
-accepted and reported so the caller can keep the original string in ``extra``.
+accepted and reported so the caller can keep the original string in ``extra``. Any year 0000-9999
+with any zone converts without overflow; whether the instant is plausible (:data:`MIN_MS` ..
+:data:`MAX_MS`, 1970-2100) is the caller's rule (``out_of_range``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(Z|z|[+-]\d{2}:?\d{2})?"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MIN_MS = 0  # 1970-01-01T00:00:00.000Z: earliest event instant accepted
+MAX_MS = int((datetime(2101, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds()) * 1000  # end of year 2100 (excl.)
 
 
 def parse_one(text: str) -> tuple[int | None, str | None]:
@@ -31,18 +35,20 @@ def parse_one(text: str) -> tuple[int | None, str | None]:
     y, mo, d, h, mi, s, frac, zone = m.groups()
     if zone is None:
         return None, "timestamp_no_zone"
-    try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
+    year = int(y)
+    try:  # year 0000 (as Arrow reads it: proleptic Gregorian, a leap year) is year 4 minus 1461 days
+        dt = datetime(year or 4, int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
     except ValueError:
         return None, "bad_timestamp"
+    shift_s = 0
     if zone not in ("Z", "z"):
         sign = -1 if zone[0] == "+" else 1
         hh, mm = int(zone[1:3]), int(zone[-2:])
         if hh > 23 or mm > 59:
             return None, "bad_timestamp"
-        dt += sign * timedelta(hours=hh, minutes=mm)
-    ms = int((dt - _EPOCH).total_seconds()) * 1000 + int((frac or "0")[:3].ljust(3, "0"))
-    return ms, None
+        shift_s = sign * (hh * 3600 + mm * 60)  # added as integers: 0001-01-01T00:00+01:00 cannot overflow
+    seconds = (dt - _EPOCH) // timedelta(seconds=1) + shift_s - (0 if year else 1461 * 86400)
+    return seconds * 1000 + int((frac or "0")[:3].ljust(3, "0")), None
 
 
 _PATTERN = np.frombuffer(b"0000-00-00T00:00:00.000Z", dtype=np.uint8)

@@ -8,6 +8,8 @@ first failing one names the reason (see ``contract.RULES`` and ``contract.REASON
 
 from __future__ import annotations
 
+import decimal
+import functools
 import json
 
 import numpy as np
@@ -53,14 +55,34 @@ def float_paths(t: pa.DataType, prefix: str = "") -> list[str]:
     return out
 
 
-_TS_PATHS = {k: ts_paths(p) for k, p in PAYLOADS.items()}
-_FLOAT_PATHS = {k: float_paths(p) for k, p in PAYLOADS.items()}
+def decimal_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+    """Dotted paths of decimal fields."""
+    out = []
+    for f in t:
+        path = f"{prefix}{f.name}"
+        if pa.types.is_decimal(f.type):
+            out.append(path)
+        elif pa.types.is_struct(f.type):
+            out.extend(decimal_paths(f.type, path + "."))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _paths(payload: pa.StructType) -> tuple[list[str], list[str], list[str]]:
+    """(timestamp, float, decimal) paths of a payload (derived on use: the contract can grow)."""
+    return ts_paths(payload), float_paths(payload), decimal_paths(payload)
+
+
+def column(table: pa.Table, name: str) -> pa.Array:
+    """One column as a single array (also for a table with no chunks)."""
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def leaf(table: pa.Table, path: str) -> pa.Array:
     """The array at a dotted path; a null parent makes the child null."""
     head, *rest = path.split(".")
-    arr = table.column(head).chunk(0)
+    arr = column(table, head)
     for name in rest:
         arr = pc.struct_field(arr, name)
     return arr
@@ -114,21 +136,30 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
     sv = leaf(t, "schema_version")
     v.flag(pc.or_(pc.less(sv, 1), pc.greater(sv, _I32_MAX)), "unsupported_schema_version",
            lambda i: f"schema_version {sv[i].as_py()}")
+    ts_paths_, float_paths_, decimal_paths_ = _paths(PAYLOADS[kind])
     ts_ms: dict[str, np.ndarray] = {}
-    for path in ["timestamp"] + _TS_PATHS[kind]:
+    for path in ["timestamp"] + ts_paths_:
         arr = leaf(t, path)
         ms, ok, errors, noncanonical = timestamps.parse_column(arr)
         for code in ("bad_timestamp", "timestamp_no_zone"):
             rows = np.zeros(len(arr), dtype=bool)
             rows[[i for i, c in errors.items() if c == code]] = True
             v.flag(rows, code, lambda i, a=arr, p=path: f"{p}: {a[i].as_py()!r}"[:200])
+        v.flag(ok & ((ms < timestamps.MIN_MS) | (ms >= timestamps.MAX_MS)), "out_of_range",
+               lambda i, a=arr, p=path: f"{p}: {a[i].as_py()!r} is outside 1970-2100"[:200])
         ts_ms[path] = ms
         ts_ms[path + "#ok"] = ok
         ts_ms[path + "#respell"] = noncanonical & ok
     limit = now_ms + max_future_ms
     v.flag(ts_ms["timestamp"] > limit, "timestamp_in_future",
            lambda i: f"timestamp {timestamps.format_ms(ts_ms['timestamp'][i])} is after now + {max_future_ms} ms")
-    for path in _FLOAT_PATHS[kind]:
+    for path in decimal_paths_:  # Arrow's reader lets an integer part wider than the precision through
+        arr = leaf(t, path)
+        limit = decimal.Decimal(10) ** (arr.type.precision - arr.type.scale)
+        wide = [x is not None and abs(x) >= limit for x in arr.to_pylist()] if arr.null_count < len(arr) else []
+        if any(wide):
+            v.flag(np.asarray(wide), "wrong_type", lambda i, a=arr, p=path: f"{p}: {a[i].as_py()} does not fit {a.type}")
+    for path in float_paths_:
         arr = leaf(t, path)
         if pa.types.is_list(arr.type):
             flat = pc.list_flatten(arr)
@@ -207,12 +238,12 @@ def finalize(kind: str, table_name: str, t: pa.Table, lines: np.ndarray, residua
     extra = _extra_column(t, lines, residuals, ts_ms, good)
     cols = {
         "ts": pa.array(ts_ms["timestamp"], type=pa.int64()).cast(schema.field("ts").type),
-        "event_id": t.column("event_id").chunk(0),
-        "source": t.column("source").chunk(0),
-        "schema_version": pc.cast(pc.if_else(v.bad, 1, t.column("schema_version").chunk(0)), pa.int32()),
+        "event_id": column(t, "event_id"),
+        "source": column(t, "source"),
+        "schema_version": pc.cast(pc.if_else(v.bad, 1, column(t, "schema_version")), pa.int32()),
     }
     for f in PAYLOADS[kind]:
-        cols[f.name] = _typed(t.column(f.name).chunk(0), parse_schema.field(f.name).type, f.type, f.name, ts_ms)
+        cols[f.name] = _typed(column(t, f.name), parse_schema.field(f.name).type, f.type, f.name, ts_ms)
     cols["extra"] = extra
     out = pa.Table.from_arrays([cols[n] for n in schema.names if n != "content_hash"],
                                names=[n for n in schema.names if n != "content_hash"])

@@ -2,6 +2,10 @@
 
 A reader (or a process restarted after SIGKILL) sees either the previous file or the new one,
 never a partial file. Temp files are named ``.<name>.<token>.tmp`` so they are easy to sweep.
+
+``mode`` (e.g. ``0o600`` for quarantine and raw lines, which hold other people's bytes verbatim)
+creates the temp file with those permission bits before anything is written to it, so the data is
+never readable by others, not even for a moment; the renamed file keeps them.
 """
 
 from __future__ import annotations
@@ -31,12 +35,20 @@ def temp_path_for(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
 
 
-def write_temp(target: Path, writer: Callable[[Path], None], durable: bool = True) -> Path:
-    """Run ``writer(tmp)`` on a temp path beside ``target``, fsync it (if durable), return the temp path."""
+def write_temp(target: Path, writer: Callable[[Path], None], durable: bool = True, mode: int | None = None) -> Path:
+    """Run ``writer(tmp)`` on a temp path beside ``target``, fsync it (if durable), return the temp path.
+
+    ``mode``: permission bits of the file (e.g. ``0o600``), set when the temp file is created (empty,
+    before ``writer`` truncates and fills it) and again after, whatever the umask; None: the umask's."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
+        if mode is not None:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode))
+            os.chmod(tmp, mode)
         writer(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)  # in case the writer replaced the file instead of truncating it
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -52,21 +64,23 @@ def commit_temp(tmp: Path, target: Path, durable: bool = True) -> None:
         fsync_dir(target.parent)
 
 
-def atomic_write(target: Path, writer: Callable[[Path], None], durable: bool = True) -> None:
+def atomic_write(target: Path, writer: Callable[[Path], None], durable: bool = True, mode: int | None = None) -> None:
     """Write ``target`` atomically with ``writer(tmp_path)``.
 
     ``durable=False`` keeps the atomicity (old or new, never partial) but skips the fsyncs: for
     writes whose loss in a power cut is harmless (e.g. tidying a manifest that is already committed).
+    ``mode``: permission bits of the new file (see :func:`write_temp`).
     """
-    commit_temp(write_temp(target, writer, durable), target, durable)
+    commit_temp(write_temp(target, writer, durable, mode), target, durable)
 
 
-def atomic_write_bytes(target: Path, data: bytes, durable: bool = True) -> None:
-    atomic_write(target, lambda p: p.write_bytes(data), durable)
+def atomic_write_bytes(target: Path, data: bytes, durable: bool = True, mode: int | None = None) -> None:
+    atomic_write(target, lambda p: p.write_bytes(data), durable, mode)
 
 
-def atomic_write_json(target: Path, obj: Any, durable: bool = True) -> None:
-    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable)
+def atomic_write_json(target: Path, obj: Any, durable: bool = True, mode: int | None = None) -> None:
+    atomic_write_bytes(target, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode(), durable,
+                       mode)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

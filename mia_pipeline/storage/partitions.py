@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mia_pipeline.layout import Layout, LayoutError, check_dataset, parse_day
+from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset, parse_day
 from mia_pipeline.settings import COMPRESSIONS
 from mia_pipeline.storage.atomic import (
     TMP_SUFFIX,
@@ -49,6 +49,7 @@ from mia_pipeline.storage.atomic import (
 )
 
 MANIFEST_FORMAT = 1
+RAW_LINES_MODE = 0o600
 MANIFEST_NAME = "_manifest.json"
 LOCK_NAME = ".lock"
 
@@ -220,7 +221,10 @@ class PartitionStore:
 
             def stage(dataset: str, table: pa.Table) -> tuple[Path, DatasetEntry]:
                 final = self.layout.dataset_file(day, dataset)
-                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **_write_options(table)))
+                # Raw lines keep whatever writers sent (credentials pasted by mistake included): owner only.
+                mode = RAW_LINES_MODE if dataset == RAW_EVENTS else None
+                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **_write_options(table)),
+                                 mode=mode)
                 temps[dataset] = tmp
                 return tmp, DatasetEntry(
                     file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),

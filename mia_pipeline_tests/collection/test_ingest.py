@@ -148,11 +148,9 @@ def test_replaced_file_is_read_again_without_duplicates(layout, store):
 
 
 def test_batch_read_puts_every_range_in_place_and_refuses_a_shrunk_file(tmp_path, monkeypatch):
-    """The batch buffer is read in ranges on two threads: bytes land exactly where they belong;
+    """The batch buffer is read in bounded ``readinto`` steps: bytes land exactly where they belong;
     a file cut short or replaced between listing and reading raises (nothing is committed)."""
-    from mia_pipeline.collection import ingest as ingest_mod
-
-    monkeypatch.setattr(ingest_mod, "_SPLIT_READ", 64)  # small files still split in halves
+    monkeypatch.setattr(landing, "_SPLIT_READ", 64)  # small files still read in several steps
     rng = random.Random(5)
     pieces, expected = [], b""
     for i in range(5):
@@ -161,16 +159,16 @@ def test_batch_read_puts_every_range_in_place_and_refuses_a_shrunk_file(tmp_path
         path.write_bytes(b"head" * i + body + b"tail")
         pieces.append(landing.Pending(path.name, path, 4 * i, 4 * i + len(body), path.stat().st_ino))
         expected += body
-    assert bytes(ingest_mod._read(pieces)) == expected
+    assert bytes(landing.read_pieces(pieces)) == expected
     path = pieces[2].path
     path.write_bytes(path.read_bytes()[: pieces[2].start + 10])
     with pytest.raises(OSError, match="shrank while being read"):
-        ingest_mod._read(pieces)
+        landing.read_pieces(pieces)
     replacement = path.with_suffix(".new")
     replacement.write_bytes(b"x" * 1000)
     replacement.replace(path)  # same name, another file (another inode)
-    with pytest.raises(OSError, match="replaced while being read"):
-        ingest_mod._read(pieces)
+    with pytest.raises(OSError, match="was replaced since it was listed"):
+        landing.read_pieces(pieces)
 
 
 def test_split_by_day_cuts_at_utc_midnight_and_keeps_row_order():

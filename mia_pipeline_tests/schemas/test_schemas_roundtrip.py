@@ -95,11 +95,12 @@ def test_unknown_fields_are_kept_in_extra_and_restored(parse, tmp_path):
 def test_unknown_fields_in_a_big_block_only_flag_their_rows(parse):
     lines = [make_event("market_tick", event_id=f"t{i}", seq=i) for i in range(3000)]
     lines[1234]["venue"] = "XCME"
-    lines[2000]["note"] = None  # an unknown key with null: nothing to keep
+    lines[2000]["note"] = None  # an unknown key with null is kept too (issue 10: the writer sent it)
     result = parse(b"".join(to_line(e) for e in lines))
     extra = result.tables["market_ticks"].column("extra").to_pylist()
-    assert [i for i, x in enumerate(extra) if x] == [1234]
+    assert [i for i, x in enumerate(extra) if x] == [1234, 2000]
     assert json.loads(extra[1234]) == {"venue": "XCME"}
+    assert json.loads(extra[2000]) == {"note": None}
 
 
 @pytest.mark.parametrize("spelling, ms", [

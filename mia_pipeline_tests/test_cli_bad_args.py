@@ -1,0 +1,90 @@
+"""Every bad argument is exit 2 with a message, never a traceback; a full or read-only disk is one
+line and exit 1, leaving the previous state.
+
+Protects the arguments that used to traceback or misbehave: dates in year 1 or 9999 (OverflowError
+deep in the schedule), negative seeds (numpy ValueError), a billion-minute session (ran for ever),
+``--interval nan|inf`` (busy loop / OverflowError), a config file that is not UTF-8 or is nested
+100k deep (UnicodeDecodeError / RecursionError), ``--data-dir /proc/self`` and ``MIA_SYMBOLS=",,,"``.
+"""
+
+import errno
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mia_pipeline.cli.main import cli
+
+START = "2025-06-23T13:30:00+00:00"
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "bad_utf8.yaml").write_bytes(b'timezone: "\xff\xfe"\n')
+    (tmp_path / "deep.yaml").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep_map.yaml").write_text("".join(" " * i + "k:\n" for i in range(3000)))
+    return tmp_path
+
+
+CASES = [
+    (["simulate", "--start", "0001-01-01"], {}, "days from 1970-01-02 to 2099-12-30"),
+    (["simulate", "--start", "9999-12-31"], {}, "days from 1970-01-02 to 2099-12-30"),
+    (["simulate", "--seed", "-1", "--start", "2025-06-23"], {}, "-1 is not in the range x>=0"),
+    (["generate", "--start", "0001-01-01T00:00:00+00:00", "--minutes", "5"], {}, "days from 1970-01-02"),
+    (["generate", "--start", "9999-12-31T23:00:00+00:00", "--minutes", "5"], {}, "days from 1970-01-02"),
+    (["generate", "--start", START, "--minutes", "1000000000"], {}, "the maximum is 1440 minutes"),
+    (["generate", "--start", START, "--days", "100000000000"], {}, "use 1 to 3660"),
+    (["generate", "--start", START, "--seed", "-1"], {}, "a seed is an integer >= 0"),
+    (["collect", "start", "--interval", "nan"], {}, "nan is not a number of seconds from 0.1 to 3600"),
+    (["collect", "start", "--interval", "inf"], {}, "inf is not a number of seconds from 0.1 to 3600"),
+    (["collect", "start", "--interval", "0"], {}, "is not a number of seconds from 0.1 to 3600"),
+    (["--config", "{tmp}/bad_utf8.yaml", "status"], {}, "not UTF-8 text"),
+    (["--config", "{tmp}/deep.yaml", "status"], {}, "nested too deeply"),
+    (["--config", "{tmp}/deep_map.yaml", "status"], {}, "nested too deeply"),
+    (["--data-dir", "/proc/self", "status"], {}, "/proc/self is inside /proc, a kernel pseudo-file system"),
+    (["--data-dir", "/proc/self", "collect", "start", "--once"], {}, "inside /proc"),
+    (["status"], {"MIA_SYMBOLS": ",,,"}, "MIA_SYMBOLS=,,,: names no symbol"),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "message"), CASES, ids=[" ".join(c[0]) + str(c[1]) for c in CASES])
+def test_bad_argument_is_exit_2_with_a_message(layout, bad_files, monkeypatch, args, env, message):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    args = [a.replace("{tmp}", str(bad_files)) for a in args]
+    if "--data-dir" not in args:
+        args = ["--data-dir", str(layout.root), *args]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2, (res.output, res.exception)
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT])
+def test_a_refused_write_is_one_line_exit_1_and_keeps_the_previous_state(layout, monkeypatch, code):
+    from mia_pipeline.collection.landing import load_state
+    from mia_pipeline.storage import atomic
+
+    streaming = layout.streaming_dir
+    tick = ('{"kind":"market_tick","schema_version":1,"event_id":"t%d","source":"ibkr","symbol":"ES",'
+            '"timestamp":"2025-06-23T14:30:15.125Z","seq":%d,"price":5000.25,"size":1}\n')
+    (streaming / "a.jsonl").write_text(tick % (1, 1))
+    assert CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"]).exit_code == 0
+    before_state = load_state(layout)
+    before_files = sorted(p.relative_to(layout.root) for p in (layout.root / "snapshots").rglob("*") if p.is_file())
+    with open(streaming / "a.jsonl", "a") as fh:
+        fh.write(tick % (2, 2))
+
+    def refuse(target, *a, **kw):
+        raise OSError(code, f"simulated: {errno.errorcode[code]}", str(target))
+
+    monkeypatch.setattr(atomic, "write_temp", refuse)
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"])
+    assert res.exit_code == 1, (res.output, res.exception)
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: cannot write (")
+    assert "previous state is kept" in res.output and "Traceback" not in res.output
+    assert load_state(layout) == before_state
+    assert json.loads(layout.ingest_state_file.read_text()) == before_state
+    after_files = sorted(p.relative_to(layout.root) for p in (layout.root / "snapshots").rglob("*") if p.is_file())
+    assert after_files == before_files
