@@ -1,7 +1,8 @@
 """`mia generate` (synthetic ES/NQ sessions to Parquet) and `mia report realism` (stylized facts).
 
 Exit codes: 0 ok; 1 the realism battery found a failing fact; 2 bad input (unknown scenario or
-leadership, strength outside [0, 0.4], minutes/days <= 0, start without a UTC offset).
+leadership, strength outside [0, 0.4], minutes outside 1..1440, days outside 1..3660, a negative seed,
+start without a UTC offset or outside 1970-2099).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
+
+from mia_pipeline.cli.common import check_day_range
+
+MAX_MINUTES = 24 * 60  # one session covers at most a day; --days makes more
+MAX_DAYS = 3660
 
 
 def _vocab():
@@ -54,9 +60,11 @@ def _list_scenarios() -> None:
 @click.option("--scenario", default="normal", show_default=True,
               help="Scenario name; `--list` shows every scenario with its description.")
 @click.option("--start", "start_text", default=None, help="Session start, ISO 8601 with UTC offset. [required]")
-@click.option("--minutes", default=120, show_default=True, type=int, help="Length of each session.")
-@click.option("--days", default=1, show_default=True, type=int, help="Consecutive days (one session each).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed of day 1 (day d uses seed + d - 1).")
+@click.option("--minutes", default=120, show_default=True, type=int,
+              help=f"Length of each session (1 to {MAX_MINUTES}).")
+@click.option("--days", default=1, show_default=True, type=int,
+              help=f"Consecutive days (one session each; 1 to {MAX_DAYS}).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed; each day's seed is session_seed(seed, ET day, scenario).")
 @click.option("--leadership", default="NQ_leads", show_default=True,
               help="Which index leads the other; `--list` shows the choices.")
 @click.option("--strength", default=0.15, show_default=True, type=float, help="Leadership strength in [0, 0.4].")
@@ -82,14 +90,23 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
     lo, hi = v.STRENGTH_RANGE
     if not lo <= strength <= hi:
         raise click.BadParameter(f"{strength} is outside [{lo}, {hi}]", param_hint="--strength")
-    if minutes <= 0:
-        raise click.BadParameter(f"{minutes} must be > 0", param_hint="--minutes")
-    if days <= 0:
-        raise click.BadParameter(f"{days} must be > 0", param_hint="--days")
+    if not 0 < minutes <= MAX_MINUTES:
+        raise click.BadParameter(f"{minutes} is not a session length; the maximum is {MAX_MINUTES} minutes "
+                                 "(one day); use --days for consecutive sessions", param_hint="--minutes")
+    if not 0 < days <= MAX_DAYS:
+        raise click.BadParameter(f"{days} is not a day count; use 1 to {MAX_DAYS}", param_hint="--days")
+    if seed < 0:
+        raise click.BadParameter(f"{seed} is negative; a seed is an integer >= 0", param_hint="--seed")
     if start_text is None:
         raise click.UsageError("--start is required (ISO 8601 with UTC offset), or use --list")
     start = _start(start_text)
+    check_day_range(start.date(), "--start", "the session start")
+    check_day_range((start + timedelta(days=days - 1, minutes=minutes)).date(), "--start", "the last session's end")
 
+    from datetime import UTC
+
+    from mia_pipeline.synthetic.schedule import globex_status
+    from mia_pipeline.synthetic.seeding import session_seed
     from mia_pipeline.synthetic.session_dir import generate_session_to_dir
 
     root = _backtest_root(ctx)
@@ -100,7 +117,13 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
             target = root / day_start.date().isoformat() / scenario
         else:
             target = out if days == 1 else out / day_start.date().isoformat()
-        plan.append((day_start, target, seed + d))
+        is_open, next_open, why = globex_status(day_start)
+        if not is_open:  # no silent empty session: say when Globex opens next
+            raise click.BadParameter(
+                f"Globex is closed at {day_start.isoformat()} (day {d + 1}: {why}); next open "
+                f"{next_open.isoformat()} ({next_open.astimezone(UTC):%Y-%m-%dT%H:%M}Z): start there",
+                param_hint="--start")
+        plan.append((day_start, target, session_seed(seed, day_start, scenario)))
 
     def run(item):
         day_start, target, day_seed = item
@@ -124,16 +147,29 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
 
 @click.command("realism")
 @click.option("--sessions", default=20, show_default=True, type=click.IntRange(min=1),
-              help="Number of full Globex days (normal scenario) to measure.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the first day (day i uses seed + i).")
+              help="Full Globex days (normal scenario) per seed set.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Base seed; each day's seed is session_seed(seed, day, 'normal').")
+@click.option("--seed-sets", "seed_sets", default=1, show_default=True, type=click.IntRange(1, 100),
+              help="Independent sets of --sessions consecutive Globex days from 2025-06-01 (set k follows set k-1).")
+@click.option("--leadership", default="NQ_leads", show_default=True,
+              type=click.Choice(["NQ_leads", "ES_leads", "balanced"]), help="Leader the lead-lag fact must detect.")
 @click.option("--gaussian", is_flag=True, help="Measure the Gaussian random-walk control instead (must fail).")
-def realism_report(sessions: int, seed: int, gaussian: bool) -> None:
-    """Measure the stylized facts of realism.md on generated sessions; exit 1 if a fact fails."""
+def realism_report(sessions: int, seed: int, seed_sets: int, leadership: str, gaussian: bool) -> None:
+    """Measure the stylized facts of realism.md (on the L1 mid-price, tails also on trade prices) on
+    generated sessions, per seed set; exit 1 if a fact fails in any set."""
     from mia_pipeline.synthetic import realism
 
-    source = realism.gaussian_walk_sessions(sessions, seed) if gaussian else realism.battery_sessions(sessions, seed)
-    results = realism.evaluate(realism.measure(source))
-    title = f"realism battery: {sessions} {'Gaussian-walk' if gaussian else 'normal'} Globex days, seed {seed}"
-    click.echo(realism.report(results, title))
-    if not all(r.passed for r in results):
+    failed = False
+    for k in range(seed_sets):
+        if gaussian:
+            source = realism.seed_set_sessions(k, seed, n=sessions, leadership="balanced", model=realism.GAUSSIAN_WALK)
+        else:
+            source = realism.seed_set_sessions(k, seed, n=sessions, leadership=leadership)
+        results = realism.evaluate(realism.measure(source), leadership="balanced" if gaussian else leadership)
+        title = (f"realism battery, seed set {k + 1}/{seed_sets}: {sessions} "
+                 f"{'Gaussian-walk' if gaussian else 'normal'} Globex days, base seed {seed}, {leadership}")
+        click.echo(realism.report(results, title) + ("\n" if k + 1 < seed_sets else ""))
+        failed = failed or not all(r.passed for r in results)
+    if failed:
         click.get_current_context().exit(1)

@@ -15,12 +15,20 @@ class MarketModel:
     garch_alpha: float = 0.022
     garch_beta: float = 0.976
     t_nu: float = 4.5
-    garch_cap: float = 6.0  # the GARCH sigma multiplier is clipped to [1/cap, cap]
+    garch_cap: float = 3.5  # the GARCH sigma multiplier is clipped to [1/cap, cap] (6 gave 17-25 sigma minutes)
     daily_vol_sd: float = 0.30  # lognormal sd of the trading-day volatility factor
     slow_vol_sd: float = 0.35  # sd of a slow log-volatility AR(1) component (hours)
     slow_vol_half_life_s: float = 3600.0
-    jumps_per_day: float = 30.0  # price jumps of the common factor (Poisson, per Globex day)
-    jump_size: float = 2.5  # jump = jump_size x local 1-min sigma x |Student-t(3)|, random sign
+    # Jumps of the common factor. Unscheduled: rare and modest (Poisson per Globex day, size =
+    # jump_size x local 1-min sigma x |Student-t(4)| capped at jump_cap). Scheduled: at the US data
+    # releases (08:30, 10:00 ET) and the cash open (09:30 ET), each with a per-day probability, size =
+    # scheduled_jump_size x local 1-min sigma x |N(0,1)| capped at jump_cap. A deseasonalised 1-min move
+    # beyond ~15 sigma is left to news scenarios (news_spike's 8 sigma event is its own drift).
+    jumps_per_day: float = 3.0
+    jump_size: float = 1.5
+    jump_cap: float = 4.0
+    scheduled_jumps: tuple[tuple[float, float], ...] = ((8.5, 0.6), (9.5, 0.5), (10.0, 0.35))
+    scheduled_jump_size: float = 2.5
     intraday: bool = True  # ET time-of-day profiles for volatility, volume and book depth
     es_sigma_1min: float = 2.6e-4  # ES 1-min log-return sigma, RMS over a Globex day (1.4 pt at 5000)
     # ES-NQ co-movement and leadership.
@@ -52,6 +60,7 @@ GAUSSIAN_WALK = replace(
     daily_vol_sd=0.0,
     slow_vol_sd=0.0,
     jumps_per_day=0.0,
+    scheduled_jumps=(),
     intraday=False,
     volume_vol_elasticity=0.0,
     volume_move_share=0.0,

@@ -6,8 +6,10 @@
 overnight and daily-volume facts: ``battery_sessions`` makes such days, ``gaussian_walk_sessions``
 the same days from a Gaussian random walk (the negative control, which must fail).
 
-Returns are log mid-price returns; "deseasonalised" divides each 1-min return by the pooled mean
-|return| of its 5-minute ET time-of-day bucket.
+Returns are log L1 mid-price returns (the tail facts are also measured on 1-min trade-price returns,
+``*_trade``); "deseasonalised" divides each 1-min return by the pooled mean |return| of its 5-minute
+ET time-of-day bucket. ``max_abs_move_sigma`` is the largest deseasonalised 1-min move (ES or NQ) in
+units of the pooled deseasonalised SD: beyond 15 is a news scenario's signature, not a quiet day's.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from mia_pipeline.synthetic.columns import Table, col, rows_by_value
 from mia_pipeline.synthetic.config import GenConfig
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
 from mia_pipeline.synthetic.model import DEFAULT_MODEL, GAUSSIAN_WALK, MarketModel
-from mia_pipeline.synthetic.schedule import ET, et_hour
+from mia_pipeline.synthetic.schedule import ET, et_hour, globex_status
+from mia_pipeline.synthetic.seeding import session_seed
 
 MAX_LAG = 30
 
@@ -59,6 +62,8 @@ def _session_series(l1: Table, es: str, nq: str) -> dict:
         minute = t // 60_000
         starts, last = _last_of(minute)
         out[f"r_{name}"] = _returns(mid[last], minute[starts])
+        # trade price: ``last_price`` repeats the last print, so the minute's last row holds its last trade
+        out[f"rt_{name}"] = _returns(last_price[i][last], minute[starts])
         out[f"dp_{name}"] = np.diff(mid[last], prepend=np.nan)
         out[f"dp_{name}"][np.isnan(out[f"r_{name}"])] = np.nan
         out[f"v_{name}"] = np.add.reduceat(size, starts).astype(np.float64)
@@ -132,14 +137,17 @@ def measure(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "
     per = [_session_series(s["l1"], es, nq) for s in sessions]
     if not per:
         raise ValueError("measure() needs at least one session")
-    cat = {k: np.concatenate([p[k] for p in per]) for k in ("r_es", "r_nq", "dp_es", "v_es", "v_nq", "hour")}
+    cat = {k: np.concatenate([p[k] for p in per])
+           for k in ("r_es", "r_nq", "rt_es", "rt_nq", "dp_es", "v_es", "v_nq", "hour")}
     hour = cat["hour"]
     bucket = np.floor(np.nan_to_num(hour) * 12).astype(int)
     ds = {}
-    for name in ("es", "nq"):
-        absr = np.abs(cat[f"r_{name}"])
+    for name in ("es", "nq", "trade_es", "trade_nq"):
+        series = cat[f"rt_{name[6:]}" if name.startswith("trade_") else f"r_{name}"]
+        absr = np.abs(series)
         prof = np.bincount(bucket, np.nan_to_num(absr), 288) / np.maximum(np.bincount(bucket, ~np.isnan(absr), 288), 1)
-        ds[name] = cat[f"r_{name}"] / np.where(prof[bucket] > 0, prof[bucket], np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ds[name] = series / np.where(prof[bucket] > 0, prof[bucket], np.nan)
     # per-session deseasonalised series (for ACFs that must not pair minutes across sessions)
     bounds = np.cumsum([0] + [len(p["r_es"]) for p in per])
     parts = [ds["es"][a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -172,9 +180,14 @@ def measure(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "
     days = np.array([p["open_minutes"] for p in per]) / (23 * 60)
     trade_r = [p["trade_r1s_es"] for p in per if "trade_r1s_es" in p]
     tr = np.concatenate(trade_r) if trade_r else np.zeros(0)
+    sd = {k: float(np.nanstd(v)) for k, v in ds.items()}
     return {
         "sessions": len(per),
         "excess_kurtosis_1m": kurt1,
+        "excess_kurtosis_1m_nq": _kurtosis(ds["nq"]),
+        "excess_kurtosis_1m_trade": _kurtosis(ds["trade_es"]),
+        "excess_kurtosis_1m_trade_nq": _kurtosis(ds["trade_nq"]),
+        "max_abs_move_sigma": float(max(np.nanmax(np.abs(ds[k])) / sd[k] for k in ("es", "nq"))),
         "hill_tail_index": _hill(x),
         "acf_r_lag1_abs": abs(float(acf_r[0])),
         "acf_r_lag2_10_max_abs": float(np.nanmax(np.abs(acf_r[1:]))),
@@ -206,6 +219,9 @@ def measure(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "
 # fact -> (target text, predicate); leadership-dependent targets are filled in by ``evaluate``.
 TARGETS: dict[str, tuple[str, object]] = {
     "excess_kurtosis_1m": ("3..100", lambda v: 3 <= v <= 100),
+    "excess_kurtosis_1m_nq": ("3..100", lambda v: 3 <= v <= 100),
+    "excess_kurtosis_1m_trade": ("3..100", lambda v: 3 <= v <= 100),
+    "max_abs_move_sigma": ("<= 15 (normal)", lambda v: v <= 15),
     "hill_tail_index": ("2..5", lambda v: 2 <= v <= 5),
     "acf_r_lag1_abs": ("<= 0.10", lambda v: v <= 0.10),
     "acf_r_lag2_10_max_abs": ("<= 0.05", lambda v: v <= 0.05),
@@ -256,21 +272,39 @@ def report(results: list[FactResult], title: str = "realism battery") -> str:
 
 
 def globex_day_starts(n: int, first: datetime | None = None) -> list[datetime]:
-    """Start (18:00 ET, Sunday..Thursday) of ``n`` consecutive Globex trading days."""
+    """Start (18:00 ET, Sunday..Thursday) of ``n`` consecutive Globex trading days (CME full-day
+    holidays skipped: the session must open at 18:00 ET)."""
     day = (first or datetime(2025, 1, 5, 18, 0, tzinfo=ET)).astimezone(ET)
     out = []
     while len(out) < n:
-        if day.weekday() in (6, 0, 1, 2, 3):
-            out.append(day.replace(hour=18, minute=0, second=0, microsecond=0))
+        start = day.replace(hour=18, minute=0, second=0, microsecond=0)
+        if day.weekday() in (6, 0, 1, 2, 3) and globex_status(start)[0]:
+            out.append(start)
         day += timedelta(days=1)
     return out
 
 
+SET_SIZE = 20
+FIRST_DAY = datetime(2025, 6, 1, 18, 0, tzinfo=ET)  # seed sets are consecutive Globex days from here
+
+
+def seed_set_sessions(k: int, seed: int = 0, *, n: int = SET_SIZE, leadership: str = "NQ_leads",
+                      minutes: int = 24 * 60, model: MarketModel = DEFAULT_MODEL,
+                      scenario: str = "normal") -> Iterator[dict[str, Table]]:
+    """Seed set ``k`` (0-based): the ``n`` Globex days after the first ``k * n`` days from ``FIRST_DAY``
+    (CME holidays skipped), each seeded with ``session_seed(seed, day, scenario)``; L1 only."""
+    starts = globex_day_starts((k + 1) * n, FIRST_DAY)[k * n:]
+    for start in starts:
+        gen = MIA_IA_DataGenerator(seed=session_seed(seed, start, scenario), model=model)
+        t = gen.generate_tables(GenConfig(start=start, minutes=minutes), scenario, leadership, tables=("l1",))
+        yield {"l1": t["l1"]}
+
+
 def battery_sessions(n: int = 20, seed: int = 0, *, model: MarketModel = DEFAULT_MODEL,
                      leadership: str = "NQ_leads", scenario: str = "normal") -> Iterator[dict[str, Table]]:
-    """``n`` full Globex days (seeds ``seed + i``), L1 only (Arrow), generated lazily."""
-    for i, start in enumerate(globex_day_starts(n)):
-        gen = MIA_IA_DataGenerator(seed=seed + i, model=model)
+    """``n`` full Globex days from 2025-01-05 (seeds ``session_seed(seed, day, scenario)``), L1 only (Arrow), lazily."""
+    for start in globex_day_starts(n):
+        gen = MIA_IA_DataGenerator(seed=session_seed(seed, start, scenario), model=model)
         t = gen.generate_tables(GenConfig(start=start, minutes=24 * 60), scenario, leadership, tables=("l1",))
         yield {"l1": t["l1"]}
 

@@ -1,14 +1,17 @@
 """CME Globex schedule, the session's time grids and the intraday (ET) activity profiles.
 
 Equity futures trade Sunday 18:00 - Friday 17:00 America/New_York with a daily halt 17:00-18:00 ET;
-the regular (cash) session is 09:30-16:00 ET. Exchange holidays are not modelled.
+the regular (cash) session is 09:30-16:00 ET. CME holidays (full closures such as Good Friday and
+Christmas, early closes such as July 3rd 13:00 ET) come from ``exchange_calendars``' "CMES" calendar
+for the sessions it covers (2000-2040); outside that range only the weekly schedule applies.
 DST changes happen at 02:00 on Sundays, when Globex is closed, so each trading day has one UTC offset.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -71,6 +74,99 @@ class OpenInterval:
     trading_day: int  # proleptic ordinal of the ET date the trading day closes on
 
 
+CALENDAR = "CMES"  # exchange_calendars: CME equity futures (Globex sessions, holidays, early closes)
+CALENDAR_RANGE = (date(2000, 1, 3), date(2040, 12, 31))
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    days: np.ndarray  # sorted ordinals of session (closing) dates
+    opens: np.ndarray  # epoch ms
+    closes: np.ndarray  # epoch ms
+
+
+@lru_cache(maxsize=1)
+def _calendar_sessions() -> _Sessions:
+    """Every CMES session in ``CALENDAR_RANGE`` (computed by exchange_calendars, no I/O)."""
+    import warnings
+
+    import exchange_calendars as xc
+    import pandas as pd
+
+    with warnings.catch_warnings():  # exchange_calendars' own use of a pandas API deprecated in pandas 3.1
+        warnings.simplefilter("ignore")
+        cal = xc.get_calendar(CALENDAR, start=CALENDAR_RANGE[0].isoformat(), end=CALENDAR_RANGE[1].isoformat())
+        sched = cal.schedule
+    days = np.array([d.toordinal() for d in sched.index.date], dtype=np.int64)
+    as_ms = lambda c: np.asarray(pd.DatetimeIndex(sched[c]).asi8 // 1_000_000, dtype=np.int64)  # noqa: E731
+    return _Sessions(days, as_ms("open"), as_ms("close"))
+
+
+def _in_calendar(day: date) -> bool:
+    return CALENDAR_RANGE[0] <= day <= CALENDAR_RANGE[1]
+
+
+def weekly_session(day: date) -> tuple[int, int] | None:
+    """The hand-written weekly rule: Mon-Fri sessions, 18:00 ET the day before -> 17:00 ET."""
+    if day.weekday() >= 5:
+        return None
+    opens = datetime.combine(day - timedelta(days=1), time(18, 0), ET)
+    closes = datetime.combine(day, time(17, 0), ET)
+    return int(opens.timestamp() * 1000), int(closes.timestamp() * 1000)
+
+
+def calendar_session(day: date) -> tuple[int, int] | None:
+    """(open_ms, close_ms) of the Globex session closing on ET date ``day``; ``None`` if there is none
+    (weekend or CME holiday). Which days trade, the open and early closes come from the CMES calendar;
+    its regular close is 17:00 CT (it does not model the daily halt), so the close is the earlier of
+    the calendar's and 17:00 ET. Outside ``CALENDAR_RANGE``: ``weekly_session``."""
+    weekly = weekly_session(day)
+    if not _in_calendar(day):
+        return weekly
+    cs = _calendar_sessions()
+    k = int(np.searchsorted(cs.days, day.toordinal()))
+    if k == len(cs.days) or cs.days[k] != day.toordinal() or weekly is None:
+        return None
+    return int(cs.opens[k]), min(int(cs.closes[k]), weekly[1])
+
+
+def trading_days(first: date, last: date) -> list[date]:
+    """ET dates in [first, last] that hold a Globex session (close on that date), holidays excluded."""
+    out, day = [], first
+    while day <= last:
+        if calendar_session(day) is not None:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def closed_days(first: date, last: date) -> list[date]:
+    """ET dates in [first, last] without a Globex session: weekends and CME full-day holidays."""
+    open_ = set(trading_days(first, last))
+    return [first + timedelta(days=i) for i in range((last - first).days + 1) if first + timedelta(days=i) not in open_]
+
+
+def globex_status(when: datetime) -> tuple[bool, datetime, str]:
+    """``(is_open, next_open, reason)`` at tz-aware ``when``: ``next_open`` is ``when`` itself if open,
+    else the next session's open (ET); ``reason`` says why it is closed ("" when open)."""
+    ms = int(when.timestamp() * 1000)
+    ivs = open_intervals(ms, ms + 15 * DAY_MS)
+    if ivs and ivs[0].open_ms == ms:
+        return True, when, ""
+    nxt = datetime.fromtimestamp(ivs[0].open_ms / 1000, ET) if ivs else None
+    et = when.astimezone(ET)
+    today = calendar_session(et.date())
+    if et.weekday() == 5 or (et.weekday() == 4 and et.time() >= time(17, 0)) or (et.weekday() == 6 and et.time() < time(18, 0)):
+        reason = "weekend (Globex trades Sunday 18:00 - Friday 17:00 ET)"
+    elif today is not None and today[0] <= ms:  # today's session has begun and ended: early or normal close
+        close = datetime.fromtimestamp(today[1] / 1000, ET)
+        reason = ("daily halt 17:00-18:00 ET" if close.time() == time(17, 0)
+                  else f"early close at {close:%H:%M} ET ({CALENDAR} calendar)")
+    else:
+        reason = f"CME holiday ({CALENDAR} calendar)"
+    return False, nxt, reason
+
+
 def open_intervals(start_ms: int, end_ms: int) -> list[OpenInterval]:
     """Globex open intervals intersecting [start_ms, end_ms), in time order.
 
@@ -84,13 +180,12 @@ def open_intervals(start_ms: int, end_ms: int) -> list[OpenInterval]:
     out: list[OpenInterval] = []
     day = first
     while day <= last:
-        if day.weekday() in (6, 0, 1, 2, 3):  # a trading day opens Sun..Thu 18:00 ET
-            opens = datetime.combine(day, time(18, 0), ET)
-            closes = datetime.combine(day + timedelta(days=1), time(17, 0), ET)
-            o, c = int(opens.timestamp() * 1000), int(closes.timestamp() * 1000)
+        session = calendar_session(day + timedelta(days=1))  # the trading day closing tomorrow (ET)
+        if session is not None:
+            o, c = session
             lo, hi = max(o, start_ms), min(c, end_ms)
             if lo < hi:
-                offset = int(opens.utcoffset().total_seconds() * 1000)
+                offset = int(datetime.fromtimestamp(o / 1000, ET).utcoffset().total_seconds() * 1000)
                 out.append(OpenInterval(lo, hi, offset, (day + timedelta(days=1)).toordinal()))
         day += timedelta(days=1)
     return out

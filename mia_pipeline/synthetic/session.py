@@ -72,7 +72,11 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     plan = make_plan(scenario, PlanInputs(grid, rng, sigma_base, (start[0], start[1]), model.nq_vol_ratio, tick))
     sigma_sec = sigma_base * plan.vol_mult_sec
     delays = leadership_delays(leadership, strength, model, cfg.l1_interval_ms)
-    drift = plan.factor_drift + _jumps(rng, model, sigma_sec, step_sec)
+    # Scheduled (release / cash-open) jumps belong to `normal`; the other scenarios script their own events.
+    # Jumps are sized in the time-of-day sigma (profile x day factor x scenario), not the GARCH / slow
+    # sigma: a jump landing in a volatility cluster must not compound with it (17-25 sigma minutes).
+    sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * plan.vol_mult_sec
+    drift = plan.factor_drift + _jumps(rng, model, sigma_jump, step_sec, grid.sec_et_hour, scenario == "normal")
     L, _ = latent_log_paths(rng, shocks, sigma_sec, step_sec, drift, delays, model)
     per_step = np.sqrt(np.maximum(np.bincount(step_sec, minlength=n_sec), 1))
     sig = (sigma_sec / per_step)[step_sec][:, None] * ratio
@@ -144,17 +148,32 @@ class _Tables(dict):
         return {name: self[name] for name in self.wanted}
 
 
-def _jumps(rng: np.random.Generator, model: MarketModel, sigma_sec: np.ndarray, step_sec: np.ndarray) -> np.ndarray:
-    """Rare jumps of the common factor (log units per L1 step): heavy 1-min tails beyond GARCH."""
+def _jumps(rng: np.random.Generator, model: MarketModel, sigma_sec: np.ndarray, step_sec: np.ndarray,
+           sec_et_hour: np.ndarray, scheduled: bool = True) -> np.ndarray:
+    """Jumps of the common factor (log units per L1 step): unscheduled ones (Poisson) and ones at
+    scheduled times (US data releases, the cash open), each sized in 1-min sigmas of ``sigma_sec``
+    (the caller passes the time-of-day sigma) and capped."""
     out = np.zeros(len(step_sec))
-    if model.jumps_per_day <= 0 or len(step_sec) == 0:
-        return out
     n_sec = len(sigma_sec)
-    k = rng.poisson(model.jumps_per_day * n_sec / (23 * 3600))
-    secs = rng.integers(0, n_sec, k)
-    size = model.jump_size * np.abs(rng.standard_t(3.0, k)) * np.where(rng.random(k) < 0.5, -1, 1)
-    steps = np.searchsorted(step_sec, secs)
-    np.add.at(out, steps, size * sigma_sec[secs] * np.sqrt(60.0))
+    if n_sec == 0:
+        return out
+    secs, sizes = [], []
+    if model.jumps_per_day > 0:
+        k = rng.poisson(model.jumps_per_day * n_sec / (23 * 3600))
+        secs.append(rng.integers(0, n_sec, k))
+        sizes.append(model.jump_size * np.minimum(np.abs(rng.standard_t(4.0, k)), model.jump_cap))
+    for hour, prob in model.scheduled_jumps if scheduled else ():
+        # the second that starts at hour:mm:00 ET, on every trading day the session covers
+        at = np.flatnonzero(np.abs(sec_et_hour - hour) < 0.5 / 3600.0)
+        at = at[rng.random(len(at)) < prob]
+        secs.append(at)
+        sizes.append(model.scheduled_jump_size * np.minimum(np.abs(rng.standard_normal(len(at))), model.jump_cap))
+    if not secs:
+        return out
+    sec = np.concatenate(secs)
+    size = np.concatenate(sizes) * np.where(rng.random(len(sec)) < 0.5, -1, 1)
+    steps = np.searchsorted(step_sec, sec)
+    np.add.at(out, steps, size * sigma_sec[sec] * np.sqrt(60.0))
     return out
 
 

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from mia_pipeline.cli.generate import generate, realism_report
 from mia_pipeline.synthetic import SCENARIOS, TABLES
+from mia_pipeline.synthetic.seeding import session_seed
 
 START = "2025-08-21T13:30:00+00:00"
 
@@ -26,8 +27,8 @@ def test_list_shows_every_scenario():
     (["--leadership", "YM_leads"], "valid: NQ_leads, ES_leads, balanced"),
     (["--strength", "0.5"], "outside [0.0, 0.4]"),
     (["--strength", "-0.1"], "outside [0.0, 0.4]"),
-    (["--minutes", "0"], "must be > 0"),
-    (["--days", "0"], "must be > 0"),
+    (["--minutes", "0"], "is not a session length"),
+    (["--days", "0"], "is not a day count"),
 ])
 def test_invalid_values_exit_2_with_the_valid_values(args, message):
     res = invoke("--start", START, *args)
@@ -49,7 +50,8 @@ def test_generates_days_under_the_data_dir(tmp_path):
     res = invoke("--scenario", "chop", "--start", START, "--minutes", "3", "--days", "2", "--seed", "9",
                  "--no-labels", env={"MIA_DATA_DIR": str(tmp_path)})
     assert res.exit_code == 0, res.output
-    for day, seed in (("2025-08-21", 9), ("2025-08-22", 10)):
+    for day, seed in (("2025-08-21", session_seed(9, "2025-08-21", "chop")),
+                      ("2025-08-22", session_seed(9, "2025-08-22", "chop"))):
         target = tmp_path / "backtest" / day / "chop"
         assert sorted(p.name for p in target.iterdir()) == sorted([f"{t}.parquet" for t in TABLES] + ["meta.json"])
         meta = json.loads((target / "meta.json").read_text())
@@ -69,3 +71,32 @@ def test_realism_report_exits_1_on_the_gaussian_walk():
     res = CliRunner().invoke(realism_report, ["--sessions", "2", "--seed", "1", "--gaussian"])
     assert res.exit_code == 1, res.output
     assert "excess_kurtosis_1m" in res.output and "FAIL" in res.output
+
+
+@pytest.mark.parametrize(("start", "why", "next_open"), [
+    ("2025-08-23T12:00:00-04:00", "weekend", "2025-08-24T18:00:00-04:00"),  # Saturday
+    ("2025-08-21T17:30:00-04:00", "daily halt", "2025-08-21T18:00:00-04:00"),
+    ("2026-04-03T09:30:00-04:00", "CME holiday", "2026-04-05T18:00:00-04:00"),  # Good Friday
+    ("2026-12-25T09:30:00-05:00", "CME holiday", "2026-12-27T18:00:00-05:00"),  # Christmas
+    ("2026-07-03T14:00:00-04:00", "early close at 13:00 ET", "2026-07-05T18:00:00-04:00"),
+])
+def test_closed_start_exits_2_with_the_next_open(tmp_path, start, why, next_open):
+    res = invoke("--start", start, "--minutes", "5", env={"MIA_DATA_DIR": str(tmp_path)})
+    assert res.exit_code == 2, res.output
+    assert why in res.output and f"next open {next_open}" in res.output
+    assert not (tmp_path / "backtest").exists()
+
+
+def test_a_closed_later_day_refuses_the_whole_run(tmp_path):
+    res = invoke("--start", "2025-08-22T09:30:00-04:00", "--minutes", "5", "--days", "2",
+                 env={"MIA_DATA_DIR": str(tmp_path)})  # Friday then Saturday
+    assert res.exit_code == 2 and "day 2: weekend" in res.output
+    assert not (tmp_path / "backtest").exists()
+
+
+def test_early_close_ends_the_session_early(tmp_path):
+    res = invoke("--start", "2026-07-03T12:00:00-04:00", "--minutes", "120", "--no-labels", "--no-options",
+                 "--out", str(tmp_path / "s"))
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    assert meta["rows"]["l1"] == 2 * 60 * 60 * 5  # 12:00-13:00 ET only, 200 ms rows, ES + NQ

@@ -1,12 +1,22 @@
 """CME Globex schedule: no rows in the daily halt or at the weekend; sessions of any length."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator, check_invariants
-from mia_pipeline.synthetic.schedule import ET, et_hour, is_open, open_intervals
+from mia_pipeline.synthetic.schedule import (
+    ET,
+    _calendar_sessions,
+    calendar_session,
+    closed_days,
+    et_hour,
+    globex_status,
+    is_open,
+    open_intervals,
+    weekly_session,
+)
 
 
 def _ms(dt: datetime) -> int:
@@ -81,3 +91,50 @@ def test_naive_start_is_refused():
         GenConfig(start=datetime(2025, 8, 21, 13, 30))
     with pytest.raises(ValueError, match="minutes"):
         GenConfig(start=datetime(2025, 8, 21, 13, 30, tzinfo=UTC), minutes=0)
+
+
+def test_calendar_and_weekly_rule_agree_on_ordinary_weeks():
+    """Eight holiday-free weeks: same trading days and opens; the CMES calendar closes at 17:00 CT
+    (18:00 ET, it has no daily halt), so the 17:00 ET halt stays the weekly rule's."""
+    cs = _calendar_sessions()
+    for first in (date(2025, 10, 6), date(2026, 2, 23)):
+        for i in range(28):
+            day = first + timedelta(days=i)
+            assert calendar_session(day) == weekly_session(day), day
+            k = np.searchsorted(cs.days, day.toordinal())
+            if weekly_session(day) is not None:
+                assert cs.opens[k] == weekly_session(day)[0] and cs.closes[k] == weekly_session(day)[1] + 3_600_000
+
+
+@pytest.mark.parametrize(("day", "closed"), [
+    (date(2026, 4, 3), True),  # Good Friday
+    (date(2026, 12, 25), True),  # Christmas
+    (date(2025, 1, 1), True),  # New Year
+    (date(2026, 7, 3), False),  # early close, still a session
+])
+def test_cme_holidays_come_from_the_calendar(day, closed):
+    assert (day in closed_days(day, day)) is closed
+
+
+def test_early_close_ends_the_interval():
+    s = _ms(datetime(2026, 7, 2, 18, 0, tzinfo=ET))
+    (iv,) = open_intervals(s, s + 23 * 3_600_000)
+    assert datetime.fromtimestamp(iv.close_ms / 1000, UTC) == datetime(2026, 7, 3, 17, 0, tzinfo=UTC)
+
+
+def test_holiday_has_no_rows():
+    data = MIA_IA_DataGenerator(seed=1).generate_tables(
+        GenConfig(start=datetime(2026, 4, 3, 9, 30, tzinfo=ET), minutes=60), "normal", "NQ_leads", tables=("l1",))
+    assert data["l1"].num_rows == 0
+
+
+@pytest.mark.parametrize(("when", "is_open_", "next_open", "reason"), [
+    (datetime(2025, 8, 23, 12, 0, tzinfo=ET), False, datetime(2025, 8, 24, 18, 0, tzinfo=ET), "weekend"),
+    (datetime(2025, 8, 22, 17, 30, tzinfo=ET), False, datetime(2025, 8, 24, 18, 0, tzinfo=ET), "weekend"),
+    (datetime(2025, 8, 21, 17, 0, tzinfo=ET), False, datetime(2025, 8, 21, 18, 0, tzinfo=ET), "daily halt"),
+    (datetime(2026, 4, 3, 9, 30, tzinfo=ET), False, datetime(2026, 4, 5, 18, 0, tzinfo=ET), "CME holiday"),
+    (datetime(2025, 8, 21, 9, 30, tzinfo=ET), True, datetime(2025, 8, 21, 9, 30, tzinfo=ET), ""),
+])
+def test_globex_status(when, is_open_, next_open, reason):
+    o, nxt, why = globex_status(when)
+    assert o is is_open_ and nxt == next_open and reason in why

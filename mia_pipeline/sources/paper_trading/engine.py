@@ -7,7 +7,9 @@ exchange holidays are not modelled. The paper account starts each day at
 overlapping runs agree byte for byte and any single day can be regenerated alone.
 
 Per day, ``numpy.random.SeedSequence([seed, day.toordinal()])`` seeds, independently, the choice of
-scenario/leadership, the market generator, the strategy's cadence and the broker's latency/slippage.
+scenario/leadership, the strategy's cadence and the broker's latency/slippage; the market generator is
+seeded with the synthetic package's one rule, ``session_seed(seed, day, scenario)``: the seed that
+``mia generate --seed SEED`` and the ``synthetic_session`` asset use for that day and scenario.
 
 >>> from datetime import date
 >>> plan_day(7, date(2025, 6, 23)).scenario in SCENARIOS
@@ -33,6 +35,7 @@ from mia_pipeline.sources.paper_trading.portfolio import DayBook, run_day
 from mia_pipeline.sources.paper_trading.strategy import Signals, evaluate, schedule
 from mia_pipeline.sources.paper_trading.writer import encode, write_day
 from mia_pipeline.synthetic import LEADERSHIPS, SCENARIOS
+from mia_pipeline.synthetic.seeding import session_seed
 
 # Day mix: mostly ordinary sessions, every MIA_IA scenario now and then.
 SCENARIO_WEIGHTS = {
@@ -158,8 +161,10 @@ def plan_day(seed: int, day: date, schedule_: ScenarioSchedule = None, index: in
     lead = list(LEADERSHIP_WEIGHTS)[int(rng.choice(len(LEADERSHIP_WEIGHTS), p=list(LEADERSHIP_WEIGHTS.values())))]
     assert lead in LEADERSHIPS
     strength = round(float(rng.uniform(0.05, 0.3)), 3)
-    seeds = [int(s.generate_state(1, dtype=np.uint32)[0]) for s in (gen, strat, broker)]
-    return DayPlan(day, scenario_for(day, schedule_, drawn, index), lead, strength, *seeds)
+    del gen  # spawned for stable child streams; the market's seed follows the synthetic seeding rule
+    scenario = scenario_for(day, schedule_, drawn, index)
+    seeds = [session_seed(seed, day, scenario)] + [int(s.generate_state(1, dtype=np.uint32)[0]) for s in (strat, broker)]
+    return DayPlan(day, scenario, lead, strength, *seeds)
 
 
 def simulate_day(plan: DayPlan, symbols: tuple[str, ...], cfg: PaperConfig,
