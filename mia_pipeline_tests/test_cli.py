@@ -103,3 +103,14 @@ def test_check_integrity_exit_codes(layout):
     layout.dataset_file("2025-06-23", "trades").write_bytes(b"garbage")
     bad = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "check-integrity"])
     assert bad.exit_code == 1 and "sha256" in bad.output
+
+
+def test_demo_days_are_the_last_complete_trading_days():
+    """The demo's days hold a Globex session (its synthetic partitions exist): weekends and CME
+    holidays are skipped, today is never one of them."""
+    from datetime import date
+
+    from mia_pipeline.cli.demo import demo_days
+
+    assert demo_days(date(2026, 12, 26)) == ["2026-12-22", "2026-12-23", "2026-12-24"]  # Christmas skipped
+    assert demo_days(date(2026, 4, 6)) == ["2026-03-31", "2026-04-01", "2026-04-02"]    # Good Friday, weekend

@@ -20,14 +20,13 @@ DEMO_SCENARIOS = ("normal", "orderflow_accumulation", "delta_divergence")
 
 
 def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
-    """The last ``n`` complete weekdays before today (UTC): sessions that are over, never future."""
-    day = (today or datetime.now(UTC).date()) - timedelta(days=1)
-    out: list[str] = []
-    while len(out) < n:
-        if day.weekday() < 5:
-            out.append(day.isoformat())
-        day -= timedelta(days=1)
-    return sorted(out)
+    """The last ``n`` complete CME Globex trading days before today (UTC): sessions that are over,
+    never future, never a holiday (the synthetic partitions offer trading days only)."""
+    from mia_pipeline.synthetic.schedule import trading_days
+
+    last = (today or datetime.now(UTC).date()) - timedelta(days=1)
+    days = trading_days(last - timedelta(days=7 * n + 14), last)
+    return [d.isoformat() for d in days[-n:]]
 
 
 def demo_steps() -> list[tuple[str, str, str]]:
