@@ -82,3 +82,24 @@ def test_ctrl_c_stops_cleanly_with_complete_lines(tmp_path):
     assert summary.interrupted and calls
     data = b"".join(p.read_bytes() for p in summary.files)
     assert data.endswith(b"\n") and data.count(b"\n") == summary.events > 0  # the catch-up batch, whole lines
+
+
+def test_two_realtime_runs_never_reuse_a_trade_or_signal_id(tmp_path):
+    """Realtime ids are stamped with wall-clock time; two runs in the same second would reuse
+    TRADE_<time>_001 without the per-run suffix (history stays replayable: no suffix there)."""
+    from mia_pipeline.sources.paper_trading.realtime import run_unique
+
+    first = run_unique({"kind": "trade", "trade_id": "TRADE_20250623_143015_001",
+                        "execution": {"order_id": "ORD_20250623_0001"}}, 1_750_689_015_123)
+    second = run_unique({"kind": "trade", "trade_id": "TRADE_20250623_143015_001",
+                         "execution": {"order_id": "ORD_20250623_0001"}}, 1_750_689_015_124)
+    assert first["trade_id"] != second["trade_id"] and first["trade_id"].startswith("TRADE_20250623_143015_001_R")
+    assert first["execution"]["order_id"].endswith(first["trade_id"].rsplit("_", 1)[1])
+    ids = []
+    for _ in range(2):
+        summary = simulate(tmp_path, start=date(2025, 6, 23), days=1, realtime=True, speed=6000, max_events=300)
+        lines = b"".join(p.read_bytes() for p in summary.files).splitlines()
+        ids.append({e.get("signal_id") or e.get("trade_id") for e in map(json.loads, lines)} - {None})
+        for p in summary.files:
+            p.unlink()
+    assert ids[0] and ids[1] and not ids[0] & ids[1]

@@ -75,7 +75,8 @@ def run_realtime(out_dir: Path, *, seed: int, days: int, symbols: tuple[str, ...
                     if end == k:
                         sleep(min(POLL_S, max((emits[k] - now_ms) / 1000.0, 0.001)))
                         continue
-                    batch = with_ids(events[k:end], f"pt-rt{run_tag}", first=written + 1)
+                    batch = [run_unique(e, run_tag) for e in
+                             with_ids(events[k:end], f"pt-rt{run_tag}", first=written + 1)]
                     _write(appender, out_dir, events[k:end], batch, summary)
                     written += len(batch)
                     k = end
@@ -91,6 +92,33 @@ def run_realtime(out_dir: Path, *, seed: int, days: int, symbols: tuple[str, ...
         summary.interrupted = True
     summary.elapsed_s = clock() - started
     return summary
+
+
+ID_FIELDS = ("signal_id", "trade_id", "order_id")
+
+
+def run_unique(event: dict, run_tag: int) -> dict:
+    """The event with its signal, trade and order ids made unique to this realtime run.
+
+    History is replayable (same seed and day, same ids); a live run is not: two runs that fill at the
+    same wall-clock second would reuse ``TRADE_<time>_001``. A run suffix (base-36 run start in ms)
+    keeps the guide's id shape and makes every run's ids its own."""
+    suffix = "_R" + _base36(run_tag)
+    out = {k: (f"{v}{suffix}" if k in ID_FIELDS and isinstance(v, str) else v) for k, v in event.items()}
+    execution = out.get("execution")
+    if isinstance(execution, dict) and isinstance(execution.get("order_id"), str):
+        out["execution"] = {**execution, "order_id": execution["order_id"] + suffix}
+    return out
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out.upper()
 
 
 def _write(appender: Appender, out_dir: Path, raw: Sequence, batch: list[dict], summary: SimulationSummary) -> None:
