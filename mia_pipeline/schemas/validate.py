@@ -31,40 +31,31 @@ from mia_pipeline.schemas.hashing import record_hash
 _I32_MAX = 2**31 - 1
 
 
-def ts_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+def _field_paths(t: pa.DataType, wanted, prefix: str = "") -> list[str]:
+    """Dotted paths of the fields of a payload type whose type satisfies ``wanted`` (structs walked)."""
+    out = []
+    for f in t:
+        path = f"{prefix}{f.name}"
+        if wanted(f.type):
+            out.append(path)
+        elif pa.types.is_struct(f.type):
+            out.extend(_field_paths(f.type, wanted, path + "."))
+    return out
+
+
+def ts_paths(t: pa.DataType) -> list[str]:
     """Dotted paths of the timestamp fields inside a payload type."""
-    out = []
-    for f in t:
-        path = f"{prefix}{f.name}"
-        if pa.types.is_timestamp(f.type):
-            out.append(path)
-        elif pa.types.is_struct(f.type):
-            out.extend(ts_paths(f.type, path + "."))
-    return out
+    return _field_paths(t, pa.types.is_timestamp)
 
 
-def float_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+def float_paths(t: pa.DataType) -> list[str]:
     """Dotted paths of float64 fields and list<float64> fields."""
-    out = []
-    for f in t:
-        path = f"{prefix}{f.name}"
-        if pa.types.is_floating(f.type) or (pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type)):
-            out.append(path)
-        elif pa.types.is_struct(f.type):
-            out.extend(float_paths(f.type, path + "."))
-    return out
+    return _field_paths(t, lambda x: pa.types.is_floating(x) or (pa.types.is_list(x) and pa.types.is_floating(x.value_type)))
 
 
-def decimal_paths(t: pa.DataType, prefix: str = "") -> list[str]:
+def decimal_paths(t: pa.DataType) -> list[str]:
     """Dotted paths of decimal fields."""
-    out = []
-    for f in t:
-        path = f"{prefix}{f.name}"
-        if pa.types.is_decimal(f.type):
-            out.append(path)
-        elif pa.types.is_struct(f.type):
-            out.extend(decimal_paths(f.type, path + "."))
-    return out
+    return _field_paths(t, pa.types.is_decimal)
 
 
 @functools.lru_cache(maxsize=64)
