@@ -57,7 +57,7 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     shocks = student_t(rng, model.t_nu, (3, n_sec))
     h = garch_unit_variance(shocks[0], model.garch_alpha, model.garch_beta,
                             student_t(rng, model.t_nu, BURN_IN_S))
-    garch = np.clip(np.sqrt(h), 1.0 / model.garch_cap, model.garch_cap)
+    garch = np.sqrt(h)
     n_days = int(grid.sec_day.max()) + 1
     sd = model.daily_vol_sd
     day_factor = np.exp(sd * rng.standard_normal(n_days) - sd * sd)[grid.sec_day]  # E[f^2] = 1
@@ -66,6 +66,9 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
         sv = model.slow_vol_sd
         x = ar1(rng.standard_normal(n_sec) * sv * np.sqrt(1 - phi * phi), phi, rng.standard_normal() * sv)
         garch = garch * np.exp(x - sv * sv)  # E[f^2] = 1
+    # The cap bounds the whole stochastic multiplier (GARCH x slow component): clipping the GARCH
+    # factor alone let a capped GARCH burst compound with a high slow-vol hour (17-20 sigma minutes).
+    garch = np.clip(garch, 1.0 / model.garch_cap, model.garch_cap)
     profile = vol_profile(grid.sec_et_hour, flat=not model.intraday)
     sigma_base = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * garch
 

@@ -5,8 +5,8 @@ import pytest
 
 from mia_pipeline.synthetic import realism
 
-TAILS = {"excess_kurtosis_1m", "hill_tail_index"}
-CLUSTERING = {"acf_absr_lag1", "acf_absr_lag30", "acf_absr_power_exponent"}
+TAILS = {"excess_kurtosis_1m", "excess_kurtosis_1m_nq", "hill_tail_index"}
+CLUSTERING_LEVEL = {"acf_absr_lag1", "acf_absr_lag30"}  # (the exponent: see the Gaussian-walk test)
 SEASONALITY = {"u_shape_volatility", "u_shape_volume", "us_open_vol_ratio", "overnight_vol_ratio"}
 VOLUME = {"volume_volatility_corr"}
 
@@ -30,8 +30,12 @@ def test_battery_passes_on_normal_sessions(normal_results):
 
 @pytest.mark.slow
 def test_battery_fails_on_a_gaussian_random_walk(gaussian_results):
+    """realism.md: a Gaussian random walk fails the tails, clustering, seasonality and volume facts.
+    Clustering is failed through the ACF level (|r| uncorrelated at lags 1 and 30); the power-law
+    exponent fitted to the ACF of a walk without clustering is a slope through noise around zero, so
+    whether it lands inside 0.1-0.6 is chance (it does for some seeds) and is not asserted."""
     failed = {r.fact for r in gaussian_results if not r.passed}
-    assert TAILS | CLUSTERING | SEASONALITY | VOLUME <= failed, realism.report(gaussian_results)
+    assert TAILS | CLUSTERING_LEVEL | SEASONALITY | VOLUME <= failed, realism.report(gaussian_results)
 
 
 @pytest.mark.slow
