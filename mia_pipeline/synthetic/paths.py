@@ -80,14 +80,28 @@ def cap(L: np.ndarray, lo: int, hi: int, caps: np.ndarray, side: int) -> None:
         L[lo:hi, j] = clipped
 
 
-def ensure_move(L: np.ndarray, lo: int, hi: int, side: int, min_move: np.ndarray, weight: np.ndarray) -> None:
+def realised_sigma_1min(L: np.ndarray, ends: np.ndarray, j: int) -> float:
+    """Standard deviation of the 1-min moves of ``L[:, j]`` sampled at ``ends`` (the last step of each
+    minute, preceded by the level before the first minute: ``ends[0]`` may be -1 for the start)."""
+    x = np.where(ends >= 0, L[np.maximum(ends, 0), j], 0.0)
+    return float(np.std(np.diff(x), ddof=1)) if len(x) >= 3 else 0.0
+
+
+def ensure_move(L: np.ndarray, lo: int, hi: int, side: int, min_move: np.ndarray, weight: np.ndarray,
+                realised: tuple[np.ndarray, float, float] | None = None) -> None:
     """Make the move over steps [lo, hi) at least ``min_move`` (log units, per symbol) in direction
     ``side`` by adding a drift spread like ``weight`` (a trend must not be cancelled by a rare noise
-    draw); later steps shift with it."""
+    draw); later steps shift with it. ``realised = (ends, k, minutes)`` also requires ``k`` times the
+    path's own 1-min sigma (measured at ``ends``, see :func:`realised_sigma_1min`) x sqrt(minutes):
+    the move then holds in the units a reader measures it in, whatever the jumps and clusters did."""
     w = np.cumsum(weight[lo:hi]) / max(float(np.sum(weight[lo:hi])), 1e-300)
     for j in range(L.shape[1]):
         before = L[lo - 1, j] if lo > 0 else 0.0
-        shortfall = min_move[j] - side * (L[hi - 1, j] - before)
+        need = min_move[j]
+        if realised is not None:
+            ends, k, minutes = realised
+            need = max(need, k * realised_sigma_1min(L, ends, j) * np.sqrt(minutes))
+        shortfall = need - side * (L[hi - 1, j] - before)
         if shortfall > 0:
             L[lo:hi, j] += side * shortfall * w
             L[hi:, j] += side * shortfall

@@ -78,11 +78,25 @@ def _sym_scale(inp: PlanInputs) -> np.ndarray:
     return np.array([1.0, inp.nq_vol_ratio])
 
 
+# The drift that tops a move up also adds to the spread of the 1-min moves: aim a little higher.
+REALISED_MARGIN = 1.15
+NEWS_SIGMAS, NEWS_MARGIN = 8.0, 1.2  # news_spike's event, in 1-min sigmas of the minutes before it
+
+
+def _minute_ends(g: Grid, lo: int, hi: int) -> np.ndarray:
+    """``lo - 1`` (the level before the window) then the last step of each minute of steps [lo, hi)."""
+    minute = (g.l1_ts[lo:hi] - g.l1_ts[lo]) // 60_000
+    return np.r_[lo - 1, lo + np.flatnonzero(np.diff(minute)), hi - 1]
+
+
 def _ensure(inp: PlanInputs, plan: ScenarioPlan, lo: int, hi: int, side: int, sigmas: float) -> None:
-    """Guarantee a net move of ``sigmas`` session sigmas over steps [lo, hi) for both symbols."""
+    """Guarantee a net move of ``sigmas`` sigmas over steps [lo, hi) for both symbols: sigmas of the
+    model and of the path's own 1-min moves over the window (x sqrt(minutes))."""
     sig = _step_sigma(inp, plan)
     need = sigmas * np.sqrt(np.sum(sig[lo:hi] ** 2)) * _sym_scale(inp)
-    plan.shapes.append(lambda L, s: paths.ensure_move(L, lo, hi, side, need, sig))
+    ends = _minute_ends(inp.grid, lo, hi)
+    realised = (ends, sigmas * REALISED_MARGIN, len(ends) - 1)
+    plan.shapes.append(lambda L, s: paths.ensure_move(L, lo, hi, side, need, sig, realised))
 
 
 def _trend(inp: PlanInputs, plan: ScenarioPlan, side: int) -> None:
@@ -145,6 +159,12 @@ def _news(inp: PlanInputs, plan: ScenarioPlan) -> None:
     jump_steps = after & (dt < 5.0)
     sigma_1min = inp.sigma_sec[t0_sec] * np.sqrt(60)
     plan.factor_drift[jump_steps] += side * 8.0 * sigma_1min / max(jump_steps.sum(), 1)
+    # ...and at least 8 sigmas of the 1-min moves measured before it (whatever GARCH did meanwhile)
+    jlo, jhi = int(np.argmax(jump_steps)), int(len(jump_steps) - np.argmax(jump_steps[::-1]))
+    if jump_steps.any() and jlo >= 1:
+        realised = (_minute_ends(g, 0, jlo), NEWS_SIGMAS * NEWS_MARGIN, 1.0)
+        flat = np.ones(g.n_steps)
+        plan.shapes.append(lambda L, s: paths.ensure_move(L, jlo, jhi, side, np.zeros(2), flat, realised))
     plan.spread_extra = np.floor(3.0 * decay(90.0)).astype(np.int64)
     plan.size_mult = 1.0 - 0.85 * decay(300.0)
     plan.volume_mult = 1.0 + 5.0 * decay(240.0)

@@ -78,7 +78,8 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     # Scheduled (release / cash-open) jumps belong to `normal`; the other scenarios script their own events.
     # Jumps are sized in the time-of-day sigma (profile x day factor x scenario), not the GARCH / slow
     # sigma: a jump landing in a volatility cluster must not compound with it (17-25 sigma minutes).
-    sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * plan.vol_mult_sec
+    # A scenario's calm (chop, pin) scales jumps down, its burst (news) does not scale them up (60 sigma moves).
+    sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * np.minimum(plan.vol_mult_sec, 1.0)
     drift = plan.factor_drift + _jumps(rng, model, sigma_jump, step_sec, grid.sec_et_hour, scenario == "normal")
     L, _ = latent_log_paths(rng, shocks, sigma_sec, step_sec, drift, delays, model)
     per_step = np.sqrt(np.maximum(np.bincount(step_sec, minlength=n_sec), 1))
