@@ -1,0 +1,30 @@
+from datetime import date
+
+import pytest
+
+from mia_pipeline.collection.collector import ingest_once
+from mia_pipeline.layout import Layout, init_tree
+from mia_pipeline.ml import MLDatasetBuilder
+from mia_pipeline.sources.paper_trading import simulate
+from mia_pipeline.storage.partitions import PartitionStore
+
+START, END = "2025-06-23", "2025-06-25"
+
+
+@pytest.fixture(scope="session")
+def sim_store(tmp_path_factory) -> PartitionStore:
+    """Three simulated paper-trading days landed into daily partitions (built once, read-only)."""
+    lay = Layout(tmp_path_factory.mktemp("ml") / "data")
+    init_tree(lay)
+    simulate(lay.streaming_dir, start=date(2025, 6, 23), days=3, seed=7)
+    store = PartitionStore(lay)
+    ingest_once(lay, store, None)
+    return store
+
+
+@pytest.fixture(scope="session")
+def built(sim_store):
+    """(builder, snapshots, features, labels) for the three days."""
+    builder = MLDatasetBuilder(sim_store)
+    features, labels = builder.build_features_dataset(START, END)
+    return builder, builder.load_snapshots(START, END), features, labels
