@@ -107,7 +107,11 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
 
     from mia_pipeline.synthetic.schedule import globex_status
     from mia_pipeline.synthetic.seeding import session_seed
-    from mia_pipeline.synthetic.session_dir import generate_session_to_dir
+    from mia_pipeline.synthetic.session_dir import (
+        NotASessionFolder,
+        check_replaceable,
+        generate_session_to_dir,
+    )
 
     root = _backtest_root(ctx)
     plan = []
@@ -123,6 +127,10 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
                 f"Globex is closed at {day_start.isoformat()} (day {d + 1}: {why}); next open "
                 f"{next_open.isoformat()} ({next_open.astimezone(UTC):%Y-%m-%dT%H:%M}Z): start there",
                 param_hint="--start")
+        try:
+            check_replaceable(target)  # never replace what is not a session this tool wrote
+        except NotASessionFolder as exc:
+            raise click.BadParameter(str(exc), param_hint="--out") from None
         plan.append((day_start, target, session_seed(seed, day_start, scenario)))
 
     def run(item):

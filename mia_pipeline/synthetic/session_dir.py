@@ -66,6 +66,40 @@ def _clean_leftovers(target: Path, older_than_s: float = 3600.0) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+class NotASessionFolder(ValueError):
+    """The output path exists and is not a session folder this generator wrote: it is never replaced."""
+
+
+_PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse an output path that would destroy something else: a path under /proc, /sys or /dev, a
+    symlink, a file, or an existing folder that is not a session written here (no ``meta.json`` with
+    ``generator: mia_pipeline.synthetic``, or files other than the session's). Replacing a session
+    folder with a new one is fine (that is a re-run)."""
+    resolved = Path(os.path.abspath(out_dir))
+    if any(resolved == p or p in resolved.parents for p in _PSEUDO):
+        raise NotASessionFolder(f"{out_dir} is inside {next(p for p in _PSEUDO if p == resolved or p in resolved.parents)}, "
+                                "a system folder; choose a folder on a disk")
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise NotASessionFolder(f"{out_dir} exists and is not a folder; choose a new or a session folder")
+    if not out_dir.exists():
+        return
+    names = {p.name for p in out_dir.iterdir()}
+    expected = {META_FILE, *(f"{t}.parquet" for t in frames.TABLES)}
+    try:
+        meta = json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if not names:
+        return
+    if not isinstance(meta, dict) or meta.get("generator") != "mia_pipeline.synthetic" or not names <= expected:
+        raise NotASessionFolder(f"{out_dir} exists and is not a session folder written by `mia generate` "
+                                f"({len(names)} entries, e.g. {sorted(names)[0]!r}); it is left as it is: "
+                                "choose a new folder")
+
+
 def generate_session_to_dir(
     out_dir: Path,
     *,
@@ -93,6 +127,7 @@ def generate_session_to_dir(
     cfg = GenConfig(start=start, minutes=minutes, **config)
     gen = MIA_IA_DataGenerator(seed=seed)
     validate_choice(scenario, leadership, strength)
+    check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))

@@ -100,3 +100,27 @@ def test_early_close_ends_the_session_early(tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "s" / "meta.json").read_text())
     assert meta["rows"]["l1"] == 2 * 60 * 60 * 5  # 12:00-13:00 ET only, 200 ms rows, ES + NQ
+
+
+def test_out_never_replaces_what_is_not_a_session(tmp_path):
+    """`--out` pointing at a user's folder, a file or a system path exits 2 and touches nothing; a
+    session folder written before is replaced (a re-run)."""
+    from click.testing import CliRunner
+
+    from mia_pipeline.cli.main import cli
+
+    mine = tmp_path / "mywork"
+    (mine / "sub").mkdir(parents=True)
+    (mine / "notes.txt").write_text("precious")
+    afile = tmp_path / "a.txt"
+    afile.write_text("x")
+    args = ["--data-dir", str(tmp_path / "data"), "generate", "--minutes", "1", "--start", "2025-06-23T14:30:00Z"]
+    for out, hint in ((mine, "not a session folder"), (afile, "is a file"), ("/proc/self", "system folder"),
+                      ("/dev/null", "system folder")):
+        result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+        assert result.exit_code == 2 and hint in result.output and "Traceback" not in result.output, result.output
+    assert (mine / "notes.txt").read_text() == "precious" and (mine / "sub").is_dir()
+    session = tmp_path / "session"
+    for _ in range(2):  # the second run replaces the first session
+        assert CliRunner().invoke(cli, [*args, "--out", str(session)]).exit_code == 0
+    assert (session / "meta.json").exists()
