@@ -125,3 +125,23 @@ def test_cli_reports_failed_checks_and_refuses_damaged_raw_lines(layout):
     result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "rebuild", "--date", "2025-06-23"])
     assert result.exit_code == 1 and "do not match their manifest" in result.output
     assert store.read("2025-06-23", "market_ticks").num_rows == 2  # nothing was rebuilt from damage
+
+
+def test_days_stored_but_never_recorded_are_caught_up_by_the_next_writer(layout):
+    """A writer that dies between committing a day and recording it (SIGKILL) leaves Dagster behind;
+    the next `mia collect` records what the disk holds, so the two agree again."""
+    from mia_pipeline.collection.collector import ingest_once
+
+    store = PartitionStore(layout)
+    (layout.streaming_dir / "a.jsonl").write_bytes(tick(1, "2025-06-23T10:00:00.000Z")
+                                                   + tick(2, "2025-06-24T10:00:00.000Z"))
+    ingest_once(layout, store)  # stored, offsets committed, never recorded (the "killed" writer)
+    out = mia(layout, "collect", "start", "--once")  # nothing new to land...
+    with open_instance(layout) as instance:
+        rows = latest_rows(instance)
+    assert rows[("market_ticks", "2025-06-23")] == 1 and rows[("market_ticks", "2025-06-24")] == 1
+    assert "nothing new" in out
+    mia(layout, "collect", "start", "--once")  # all agree now: nothing recorded twice
+    with open_instance(layout) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=10).records
+    assert len(records) == 2

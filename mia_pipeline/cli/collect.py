@@ -102,6 +102,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
             report = ingest_once(layout, state.store, _symbols(state))
             with recorder:
                 recorder.ingestion(state.store, report)
+                recorder.catch_up(state.store)
             _print_report(report)
             if report.damaged:
                 raise SystemExit(EXIT_PROBLEM)
@@ -132,6 +133,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         recorder = _recorder(state)
         recorders.append(recorder)
         recorder.warm()  # Dagster imported and the instance opened before the first pass, not during it
+        recorder.catch_up(state.store)  # days an earlier collector stored but died before recording
         click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
 
     def on_report(report) -> None:
@@ -193,6 +195,8 @@ def status(state: CliState, days: int, as_json: bool) -> None:
                   if st["lag"]["in_progress_bytes"] else ""))
     for sk in st["skipped_files"]:
         click.echo(f"skipped       : {sk['name']}: {sk['reason']}")
+    for day, why in st["damaged_days"].items():
+        click.echo(f"damaged day   : {day}: {why}")
     if st["ingest_state_problem"]:
         click.echo(f"ingest state  : {st['ingest_state_problem']}")
     click.echo(f"last event    : {st['last_event_time'] or '-'}")
@@ -217,10 +221,17 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
     from mia_pipeline.collection.collector import ingest_once
     from mia_pipeline.collection.importer import ImportError_, stage_import
 
+    landing_zone = state.layout.streaming_dir.resolve()
     for path in paths:
         if not path.exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
-    expanded = [p for f in paths for p in (sorted(f.glob("*.json*")) if f.is_dir() else [f])]
+        if path.resolve() == landing_zone or landing_zone in path.resolve().parents:
+            raise click.BadParameter(f"{path} is in the landing zone already: `mia collect start --once` ingests it",
+                                     param_hint="PATHS")
+    # In a folder, only its regular files: a symlink there is never followed (name the target to import it).
+    expanded = [p for f in paths
+                for p in ([x for x in sorted(f.glob("*.json*")) if not x.is_symlink() and x.is_file()]
+                          if f.is_dir() else [f])]
     if not expanded:
         click.echo(f"nothing to import in {', '.join(map(str, paths))}: no *.jsonl / *.json files there "
                    "(accepted: landing-zone .jsonl, or the guide's trades/signals/market_data/performance.json)",
@@ -236,6 +247,7 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
         report = ingest_once(state.layout, state.store, _symbols(state))
         with _recorder(state) as recorder:
             recorder.ingestion(state.store, report)
+            recorder.catch_up(state.store)
         _print_report(report)
         if report.damaged:
             raise SystemExit(EXIT_PROBLEM)

@@ -48,10 +48,12 @@ def input_errors() -> tuple[type[Exception], ...]:
 
 
 def problem_errors() -> tuple[type[Exception], ...]:
-    """Errors that mean "the command ran and found a problem" (exit 1): a damaged state file."""
+    """Errors that mean "the command ran and found a problem" (exit 1): a damaged state file, a
+    damaged manifest or partition file."""
     from mia_pipeline.collection.landing import StateFileError
+    from mia_pipeline.storage import StorageError
 
-    return (StateFileError,)
+    return (StateFileError, StorageError)
 
 
 # A write the machine refused: the disk (or quota) is full, the file system is read-only, or the data

@@ -68,13 +68,14 @@ class Recorder:
         if self._instance is None:
             self._instance = open_instance(self.layout)
         instance = self._instance
-        if self._run_id is None:
-            self._run_id = make_new_run_id()
-            instance.add_run(DagsterRun(job_name=CLI_JOB, run_id=self._run_id, status=DagsterRunStatus.NOT_STARTED,
-                                        tags={"mia/command": self.command, "mia/writer": "cli"}))
-            self._job_event(DagsterEventType.RUN_START, f"{self.command}: recording what it writes")
 
         def emit(event) -> None:
+            if self._run_id is None:  # the command's run exists once it has something to record
+                self._run_id = make_new_run_id()
+                instance.add_run(DagsterRun(job_name=CLI_JOB, run_id=self._run_id,
+                                            status=DagsterRunStatus.NOT_STARTED,
+                                            tags={"mia/command": self.command, "mia/writer": "cli"}))
+                self._job_event(DagsterEventType.RUN_START, f"{self.command}: recording what it writes")
             if isinstance(event, dg.AssetMaterialization):
                 kind, data = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
             elif isinstance(event, dg.AssetCheckEvaluation):
@@ -113,6 +114,22 @@ class Recorder:
         from mia_pipeline.defs.recording import record_written
 
         self._emit_all(lambda inst, emit: record_written(emit, inst, store, written))
+
+    def catch_up(self, store) -> None:
+        """Record the (dataset, day) partitions on disk that Dagster has not heard of (a writer died
+        between committing them and recording them); nothing is recorded when all agree."""
+        from mia_pipeline.defs.recording import record_written, unrecorded
+
+        def record(instance, emit):
+            missing = unrecorded(instance, store)
+            if missing:
+                click.echo("recording in Dagster what an earlier writer stored but did not record: "
+                           + "; ".join(f"{ds} {', '.join(days[:5])}{' ...' if len(days) > 5 else ''}"
+                                       for ds, days in missing.items()), err=True)
+                return record_written(emit, instance, store, missing)
+            return []
+
+        self._emit_all(record)
 
     def paper_trading(self, summary) -> None:
         """After `mia simulate` wrote days into the landing zone: one paper_trading_events partition per day."""

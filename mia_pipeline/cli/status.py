@@ -32,7 +32,7 @@ def dataset_status(state: CliState, start=None, end=None) -> dict[str, dict]:
     """Per dataset: days present, first/last day, rows, bytes, last update — from the manifests only."""
     store = state.store
     out: dict[str, dict] = {}
-    manifests = {d: store.manifest(d) for d in state.layout.days_present()}
+    manifests, _ = store.readable_manifests()  # damaged days are reported by `mia status` and check-integrity
     for ds in DATASETS:
         entries = [
             (d, m["datasets"][ds]) for d, m in manifests.items()
@@ -97,6 +97,8 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
     console = stdout_console()
     console.print(f"data dir: {state.layout.root}", markup=False, highlight=False, soft_wrap=True)
     console.print(table)
+    for day, why in state.store.readable_manifests()[1].items():
+        console.print(f"damaged day {day} (not counted): {why}", markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command("check-integrity")

@@ -18,6 +18,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mia_pipeline.collection.quarantine import DAMAGED_MARK
 from mia_pipeline.layout import Layout
 from mia_pipeline.storage import PartitionStore, StorageError
 
@@ -50,6 +51,9 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
         problems += store.verify(day)
     if everything:
         for qday in layout.quarantine_days():
+            for aside in sorted(layout.quarantine_day_dir(qday).glob(f"*{DAMAGED_MARK}*")):
+                problems.append(f"quarantine {qday}: {aside.name} is a damaged quarantine file set aside by "
+                                "ingestion (its bytes are kept there; its rejects are no longer counted)")
             path = layout.quarantine_file(qday)
             if path.exists():
                 try:

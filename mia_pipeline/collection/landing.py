@@ -134,8 +134,12 @@ def _scan(layout: Layout) -> tuple[list[tuple[str, Path, os.stat_result]], list[
     with entries:
         for entry in entries:
             raw = entry.name
-            if raw.startswith(b".") or not raw.endswith(LANDING_SUFFIX):
-                continue  # hidden (temp files of atomic writers) or not a landing file
+            if not raw.endswith(LANDING_SUFFIX):
+                continue  # not a landing file (temp files of atomic writers end in .tmp)
+            if raw.startswith(b"."):
+                skipped.append(Skipped(raw.decode("utf-8", "backslashreplace"),
+                                       "a hidden file (a name starting with '.' is never a landing file; rename it)"))
+                continue
             try:
                 name = raw.decode("utf-8")
             except UnicodeDecodeError:

@@ -10,8 +10,12 @@ The file holds lines verbatim, whatever a writer put in them: it is created 0600
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +25,8 @@ from mia_pipeline.collection.merge import concat
 from mia_pipeline.layout import Layout
 from mia_pipeline.storage import atomic_write
 from mia_pipeline.storage.atomic import locked
+
+log = logging.getLogger(__name__)
 
 QUARANTINE_MODE = 0o600  # owner only: rejected lines are kept verbatim
 QUARANTINE_SCHEMA = pa.schema([
@@ -50,7 +56,7 @@ def write_rejects(layout: Layout, day: str, rows: pa.Table) -> pa.Table:
     path = layout.quarantine_file(day)
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.parent / ".lock"):
-        existing = pq.read_table(path) if path.exists() else None
+        existing = _readable(path)
         combined = concat([existing, rows.cast(QUARANTINE_SCHEMA)]) if existing is not None else rows
         key = combined.select(["file", "offset", "reason"]).to_pandas()
         keep = ~key.duplicated(keep="first").to_numpy()
@@ -61,9 +67,32 @@ def write_rejects(layout: Layout, day: str, rows: pa.Table) -> pa.Table:
     return combined.slice(n_old).filter(pa.array(keep[n_old:]))
 
 
+DAMAGED_MARK = ".damaged-"
+
+
+def _readable(path: Path) -> pa.Table | None:
+    """The day's rejects, or None. A file that no longer reads (damage from outside) is moved aside
+    as ``rejects.parquet.damaged-<time>`` (its bytes kept, reported by `mia check-integrity`) so that
+    new rejects still land: one damaged file never stops ingestion."""
+    if not path.exists():
+        return None
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        aside = path.with_name(f"{path.name}{DAMAGED_MARK}{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(path, aside)
+        log.warning("quarantine file %s is damaged (%s): moved aside to %s", path, exc, aside.name)
+        return None
+
+
 def read_rejects(layout: Layout, day: str) -> pa.Table:
+    """The day's rejects (empty when there are none or the file is damaged: check-integrity says so)."""
     path = layout.quarantine_file(day)
-    return pq.read_table(path) if path.exists() else QUARANTINE_SCHEMA.empty_table()
+    try:
+        return pq.read_table(path) if path.exists() else QUARANTINE_SCHEMA.empty_table()
+    except (OSError, pa.ArrowException) as exc:
+        log.warning("quarantine file %s is damaged (%s); run `mia check-integrity`", path, exc)
+        return QUARANTINE_SCHEMA.empty_table()
 
 
 def counts_by_reason(layout: Layout, days: list[str] | None = None) -> dict[str, Counter]:

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from mia_pipeline.collection.merge import merge_rows, split_by_day
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, parse_day
 from mia_pipeline.schemas import DATASET_KEYS, DATASET_SCHEMAS, parse_lines
-from mia_pipeline.storage import PartitionStore, sha256_file
+from mia_pipeline.storage import PartitionStore, StorageError, sha256_file
 
 
 class RebuildError(RuntimeError):
@@ -40,8 +40,14 @@ def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None
     raw lines raise :class:`RebuildError` and nothing is written.
     """
     day = parse_day(day).isoformat()
-    entry = store.entry(day, RAW_EVENTS)
-    path = store.committed_file(day, RAW_EVENTS)
+    if orphans := store.orphan_files(day):
+        raise RawLinesDamaged(f"the manifest of {day} was lost ({', '.join(orphans)} are there, nothing vouches "
+                              "for them); nothing was rebuilt: restore the manifest from a backup")
+    try:
+        entry = store.entry(day, RAW_EVENTS)
+        path = store.committed_file(day, RAW_EVENTS)
+    except StorageError as exc:
+        raise RawLinesDamaged(f"{exc}; nothing was rebuilt") from None
     if entry is None or path is None:
         raise RebuildError(f"no raw events stored for {day}: nothing to rebuild from (is the date right?)")
     if not path.exists() or sha256_file(path) != entry.sha256:

@@ -12,13 +12,13 @@ from mia_pipeline.storage import PartitionStore
 
 
 def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10) -> dict:
-    days = layout.days_present()[-last_days:]
+    manifests, damaged = store.readable_manifests()
     per_day = {}
-    for day in days:
-        ds = store.manifest(day)["datasets"]
+    for day in list(manifests)[-last_days:]:
+        ds = manifests[day]["datasets"]
         per_day[day] = {name: ds[name]["rows"] for name in DATASETS if name in ds}
     last_event = None
-    for day in reversed(layout.days_present()):
+    for day in reversed(list(manifests)):
         raw = store.read(day, RAW_EVENTS, columns=["ts"])
         if raw is not None and raw.num_rows:
             last_event = pc.max(raw.column("ts")).as_py()
@@ -43,5 +43,6 @@ def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10
         "landing_files": len(landing.landing_files(layout)),
         "skipped_files": [{"name": sk.name, "reason": sk.reason} for sk in landing.skipped_files(layout)],
         "ingest_state_problem": state_problem,
+        "damaged_days": damaged,
         "quarantine": {d: dict(c) for d, c in counts_by_reason(layout).items()},
     }

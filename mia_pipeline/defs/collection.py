@@ -25,10 +25,12 @@ from mia_pipeline.defs.recording import (
     check_evaluations,
     partition_metadata,
     record_written,
+    unrecorded,
 )
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sources import paper_trading_events
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
+from mia_pipeline.storage import StorageError
 from mia_pipeline.storage.describe import describe_partition
 
 GRAIN = {
@@ -100,6 +102,8 @@ def landing_zone(context: dg.AssetExecutionContext, config: IngestConfig, mia: M
     context.log.info(f"ingestion: {report.as_dict()}")
     yield dg.MaterializeResult(metadata=landing_metadata(report, layout))
     evaluations = record_ingestion(context.log_event, context.instance, layout, store, report, landing_event=False)
+    # Days a writer stored but never recorded (it died in between): recorded now, with their checks.
+    evaluations += record_written(context.log_event, context.instance, store, unrecorded(context.instance, store))
     failures = blocking_failures(evaluations) + [f"{d} not written: {why}" for d, why in sorted(report.damaged.items())]
     if failures:
         raise dg.Failure(description="this ingestion found problems: " + "; ".join(failures))
@@ -136,18 +140,18 @@ def daily_datasets(context: dg.AssetExecutionContext, mia: MiaResource):
     selected = [ds for ds in DATASETS if dg.AssetKey(ds) in context.selected_asset_keys]
     days = list(context.partition_keys)
     start = context.instance.event_log_storage.get_maximum_record_id()
-    for day in days:
-        if store.entry(day, RAW_EVENTS) is None:
-            continue
-        try:
-            counts = rebuild_day(store, day, frozenset(settings.symbols), selected)
-        except RebuildError as exc:
-            raise dg.Failure(description=str(exc)) from None
-        context.log.info(f"rebuilt {day} from raw lines: {dict(counts)}")
-    for ds in selected:
+    try:
         for day in days:
-            context.add_asset_metadata(partition_metadata(describe_partition(store, day, ds)),
-                                       asset_key=ds, partition_key=day)
+            if store.entry(day, RAW_EVENTS) is None:
+                continue
+            counts = rebuild_day(store, day, frozenset(settings.symbols), selected)
+            context.log.info(f"rebuilt {day} from raw lines: {dict(counts)}")
+        for ds in selected:
+            for day in days:
+                context.add_asset_metadata(partition_metadata(describe_partition(store, day, ds)),
+                                           asset_key=ds, partition_key=day)
+    except (RebuildError, StorageError) as exc:  # damage: said plainly, nothing re-committed as valid
+        raise dg.Failure(description=str(exc)) from None
     for ds in selected:
         yield dg.MaterializeResult(asset_key=ds)
     evaluations = check_evaluations(context.instance, store, {ds: days for ds in selected}, after_storage_id=start,

@@ -106,6 +106,39 @@ def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[st
     return failed_checks(evaluations, blocking_only=True)
 
 
+def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=None) -> dict[str, list[str]]:
+    """``{dataset: [day]}`` whose stored version Dagster has not recorded: no materialization of that
+    partition, or the latest one describes another write (its ``written_at`` differs from the manifest).
+
+    This is how a writer that died between committing data and recording it (SIGKILL, a crash) is
+    caught up: the next writer records what the disk holds."""
+    from dagster._core.events import DagsterEventType
+
+    from mia_pipeline.layout import DATASETS
+
+    manifests, _ = store.readable_manifests()
+    out: dict[str, list[str]] = {}
+    for ds in datasets or DATASETS:
+        on_disk = {d: m["datasets"][ds].get("written_at") for d, m in manifests.items() if ds in m["datasets"]}
+        if not on_disk:
+            continue
+        key = dg.AssetKey(ds)
+        latest = instance.event_log_storage.get_latest_storage_id_by_partition(
+            key, DagsterEventType.ASSET_MATERIALIZATION, set(on_disk))
+        ids = sorted(latest.values())
+        recorded: dict[str, object] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, storage_ids=chunk),
+                                                     limit=len(chunk)).records:
+                value = r.asset_materialization.metadata.get("written_at")
+                recorded[r.partition_key] = getattr(value, "value", value)
+        missing = sorted(d for d, written in on_disk.items() if recorded.get(d) != written)
+        if missing:
+            out[ds] = missing
+    return out
+
+
 def record_written(emit: Emit, instance: dg.DagsterInstance, store: PartitionStore,
                    written: Mapping[str, Iterable[str]], *, before: Iterable = (), after: Iterable = ()) -> list:
     """Emit ``before`` events, a materialization per (dataset, day) written, their check evaluations,

@@ -88,8 +88,9 @@ def describe_partition(store: PartitionStore, day, dataset: str, *, preview: boo
 def rows_per_day(store: PartitionStore, datasets=DATASETS) -> dict[str, dict[str, int]]:
     """``{dataset: {day: rows}}`` for every stored day, from the manifests only."""
     out: dict[str, dict[str, int]] = {ds: {} for ds in datasets}
-    for day in store.layout.days_present():
-        stored = store.manifest(day)["datasets"]
+    manifests, _ = store.readable_manifests()
+    for day, manifest in manifests.items():
+        stored = manifest["datasets"]
         for ds in datasets:
             if ds in stored:
                 out[ds][day] = int(stored[ds]["rows"])

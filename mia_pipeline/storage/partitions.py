@@ -114,14 +114,34 @@ class PartitionStore:
 
     # ------------------------------------------------------------------ manifest
     def manifest(self, day: str | date) -> dict:
-        """The day's manifest (``{"datasets": {}}`` if the day has none)."""
+        """The day's manifest (``{"datasets": {}}`` if the day has none).
+
+        A manifest that is not the JSON object this store writes (damaged, truncated, empty, another
+        shape) raises :class:`StorageError`: nothing vouches for that day's files any more."""
         path = self.layout.manifest_file(day)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"format": MANIFEST_FORMAT, "day": parse_day(day).isoformat(), "datasets": {}}
-        except json.JSONDecodeError as exc:
-            raise StorageError(f"{path} is not valid JSON ({exc}); run `mia check-integrity` to repair") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StorageError(f"{path} is damaged: not valid JSON ({exc}); the day is left as it is: restore "
+                               "the manifest from a backup") from None
+        entries = manifest.get("datasets") if isinstance(manifest, dict) else None
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise StorageError(f"{path} is damaged: not a manifest (expected an object with a `datasets` object "
+                               "of entries); the day is left as it is: restore the manifest from a backup")
+        return manifest
+
+    def readable_manifests(self) -> tuple[dict[str, dict], dict[str, str]]:
+        """``({day: manifest}, {day: problem})`` over every day folder: readers use the first and
+        report the second (a damaged manifest never stops the other days from being read)."""
+        good, damaged = {}, {}
+        for day in self.layout.days_present():
+            try:
+                good[day] = self.manifest(day)
+            except StorageError as exc:
+                damaged[day] = str(exc)
+        return good, damaged
 
     def entry(self, day: str | date, dataset: str) -> DatasetEntry | None:
         raw = self.manifest(day)["datasets"].get(check_dataset(dataset))
@@ -302,10 +322,8 @@ class PartitionStore:
         check_dataset(dataset)
         lo = parse_day(start).isoformat() if start else "0000-00-00"
         hi = parse_day(end).isoformat() if end else "9999-99-99"
-        return [
-            d for d in self.layout.days_present()
-            if lo <= d <= hi and dataset in self.manifest(d)["datasets"]
-        ]
+        manifests, _ = self.readable_manifests()  # a day whose manifest is damaged has nothing to read
+        return [d for d, m in manifests.items() if lo <= d <= hi and dataset in m["datasets"]]
 
     def files(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[Path]:
         return [p for d in self.days(dataset, start, end) if (p := self.committed_file(d, dataset))]

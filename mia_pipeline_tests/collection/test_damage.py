@@ -5,6 +5,7 @@ reported by `mia check-integrity` (exit 1), never a traceback."""
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from conftest import SYMBOLS, append, tick
 
@@ -120,3 +121,58 @@ def test_the_collector_says_which_day_was_not_written_and_exits_1(layout, store)
     result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"])
     assert result.exit_code == 1
     assert f"NOT WRITTEN {DAY}" in result.output and "left for recovery" in result.output
+
+
+def run_cli(layout, *args):
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.mark.parametrize("damage", [b"{bad", b"", b"[]", b'{"datasets": []}', b'{"datasets": {"market_ticks": 1}}'])
+def test_a_damaged_manifest_stops_its_day_only_and_every_command_says_so(layout, store, damage):
+    append(layout, "a.jsonl", tick(1))
+    append(layout, "b.jsonl", tick(2, ts="2025-06-24T10:00:00.000Z"))
+    assert run_cli(layout, "collect", "start", "--once").exit_code == 0
+    layout.manifest_file(DAY).write_bytes(damage)
+    append(layout, "a.jsonl", tick(3))                                   # for the damaged day
+    append(layout, "c.jsonl", tick(4, ts="2025-06-25T10:00:00.000Z"))    # for a new day
+    result = run_cli(layout, "collect", "start", "--once")
+    assert result.exit_code == 1 and f"NOT WRITTEN {DAY}" in result.output
+    assert store.read("2025-06-25", "market_ticks").num_rows == 1         # other days go on
+    assert layout.manifest_file(DAY).read_bytes() == damage               # never re-committed
+    status = run_cli(layout, "status", "--by-day", "--json")
+    assert status.exit_code == 0 and "2025-06-25" in status.output
+    assert run_cli(layout, "status").exit_code == 0
+    assert "damaged day" in run_cli(layout, "collect", "status").output
+    integrity = run_cli(layout, "check-integrity")
+    assert integrity.exit_code == 1 and f"{DAY}: " in integrity.output and "damaged" in integrity.output
+    rebuild = run_cli(layout, "rebuild", "--date", DAY)
+    assert rebuild.exit_code == 1 and "nothing was rebuilt" in rebuild.output
+
+
+def test_a_damaged_quarantine_file_is_set_aside_and_ingestion_goes_on(layout, store):
+    append(layout, "q.jsonl", b"{bad\n")
+    ingest(layout, store)
+    (qday,) = layout.quarantine_days()
+    layout.quarantine_file(qday).write_bytes(b"")
+    append(layout, "q.jsonl", b"{bad2\n" + tick(1))
+    report = ingest(layout, store)
+    assert report.quarantined == {"malformed_json": 1} and store.read(DAY, "market_ticks").num_rows == 1
+    code, out = check_integrity(layout)
+    assert code == 1 and "damaged quarantine file set aside" in out
+    assert any(".damaged-" in p.name for p in layout.quarantine_day_dir(qday).iterdir())
+
+
+def test_a_hidden_landing_file_is_listed_as_skipped(layout, store):
+    append(layout, ".hidden.jsonl", tick(1))
+    append(layout, "a.jsonl", tick(2))
+    report = ingest(layout, store)
+    assert report.lines == 1
+    assert ".hidden.jsonl: a hidden file" in run_cli(layout, "collect", "status").output
+
+
+def test_import_refuses_the_landing_zone_itself(layout):
+    append(layout, "a.jsonl", tick(1))
+    result = run_cli(layout, "import", str(layout.streaming_dir))
+    assert result.exit_code == 2 and "in the landing zone already" in result.output
