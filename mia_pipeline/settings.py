@@ -280,6 +280,9 @@ def _env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[
             except ValueError:
                 problems.append(f"{label}: expected an integer")
                 continue
+        elif name == "MIA_DATA_DIR" and not text.strip():
+            problems.append(f"{label}: is empty; give a folder (e.g. MIA_DATA_DIR=./data) or unset it to use ./data")
+            continue
         elif name == "MIA_SYMBOLS":
             value = [s.strip() for s in text.split(",") if s.strip()]
             if not value:

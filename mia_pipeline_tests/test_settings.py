@@ -136,3 +136,10 @@ def test_a_bad_file_does_not_hide_the_environments_problems(tmp_path):
     assert len(info.value.problems) == 2
     assert "not valid YAML" in info.value.problems[0]
     assert info.value.problems[1] == "MIA_ARCHIVE_AFTER_DAYS=soon: expected an integer"
+
+
+def test_an_empty_mia_data_dir_is_an_error_not_the_current_folder():
+    from mia_pipeline.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="MIA_DATA_DIR=: is empty"):
+        load_settings(env={"MIA_DATA_DIR": ""})

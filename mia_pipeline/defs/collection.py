@@ -139,6 +139,8 @@ def daily_datasets(context: dg.AssetExecutionContext, mia: MiaResource):
     store, settings = mia.store(), mia.settings()
     selected = [ds for ds in DATASETS if dg.AssetKey(ds) in context.selected_asset_keys]
     days = list(context.partition_keys)
+    if not days:
+        raise dg.Failure(description="the partition range holds no day (is its start after its end?); nothing written")
     start = context.instance.event_log_storage.get_maximum_record_id()
     try:
         for day in days:
