@@ -337,7 +337,18 @@ def ingest_landing_zone(
 
 def _flush(layout, ingestor: Ingestor, state: dict, batch: list[landing.Pending], now_ms, report: IngestReport) -> dict:
     before = Counter(report.lines_per_file)
-    data = landing.read_pieces(batch)
-    ingestor.land(data, [Chunk(p.name, p.start, p.size) for p in batch], now_ms=now_ms, report=report)
+    oversize = [p for p in batch if p.oversize]
+    if oversize:  # lines longer than a batch: quarantined from a prefix, never held in memory whole
+        received = _now_ms() if now_ms is None else now_ms
+        rejects = [{"file": p.name, "offset": p.start, "reason": "oversize_line",
+                    "detail": f"a line of {p.size:,} bytes, longer than a whole batch; its first "
+                              f"{landing.OVERSIZE_PREFIX:,} bytes are kept here",
+                    "line": landing.read_prefix(p), "received_at": received} for p in oversize]
+        ingestor._quarantine(rejects, datetime.fromtimestamp(received / 1000, UTC).date().isoformat(), report)
+        report.lines_per_file.update({p.name: 1 for p in oversize})
+        report.lines += len(oversize)
+    normal = [p for p in batch if not p.oversize]
+    data = landing.read_pieces(normal)
+    ingestor.land(data, [Chunk(p.name, p.start, p.size) for p in normal], now_ms=now_ms, report=report)
     done = [p for p in batch if p.name not in report.held_files]
     return landing.commit(layout, state, done, report.lines_per_file - before)

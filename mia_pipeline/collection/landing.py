@@ -68,6 +68,7 @@ class Pending:
     start: int
     end: int
     inode: int
+    oversize: bool = False  # one line longer than a whole batch: never read into memory, quarantined
 
     @property
     def size(self) -> int:
@@ -226,13 +227,17 @@ def complete_end(path: Path, start: int, size: int) -> int:
     return start if end is None else end
 
 
-def _cut(fh, start: int, size: int, end: int) -> int:
-    """Bytes from ``start`` up to the last newline before ``start + size``; a line longer than
-    ``size`` is taken whole, up to its newline or ``end`` (parse_lines rejects it as oversize)."""
+def _cut(fh, start: int, size: int, end: int) -> tuple[int, bool]:
+    """(bytes from ``start`` up to the last newline before ``start + size``, False); a line longer than
+    ``size`` is one piece on its own, up to its newline or ``end``: (its length, True)."""
     last = _after_last_newline(fh, start, start + size)
     if last is not None:
-        return last - start
-    pos = start + size
+        return last - start, False
+    return _line_end(fh, start + size, end) - start, True
+
+
+def _line_end(fh, pos: int, end: int) -> int:
+    """Offset just past the first newline at or after ``pos`` (``end`` when there is none)."""
     fh.seek(pos)
     while pos < end:
         block = fh.read(min(_TAIL, end - pos))
@@ -240,9 +245,9 @@ def _cut(fh, start: int, size: int, end: int) -> int:
             break
         nl = block.find(b"\n")
         if nl >= 0:
-            return pos + nl + 1 - start
+            return pos + nl + 1
         pos += len(block)
-    return end - start
+    return end
 
 
 def pieces(todo: list[Pending], batch_bytes: int):
@@ -251,9 +256,20 @@ def pieces(todo: list[Pending], batch_bytes: int):
         with open_landing(p.path, p.inode) as fh:
             pos = p.start
             while pos < p.end:
-                size = p.end - pos if p.end - pos <= batch_bytes else _cut(fh, pos, batch_bytes, p.end)
-                yield Pending(p.name, p.path, pos, pos + size, p.inode)
+                size, oversize = (p.end - pos, False) if p.end - pos <= batch_bytes else _cut(fh, pos, batch_bytes,
+                                                                                              p.end)
+                yield Pending(p.name, p.path, pos, pos + size, p.inode, oversize)
                 pos += size
+
+
+OVERSIZE_PREFIX = 1 << 16  # bytes of an oversize line kept in quarantine (with its length)
+
+
+def read_prefix(p: Pending, n: int = OVERSIZE_PREFIX) -> bytes:
+    """The first ``n`` bytes of a piece (an oversize line is never read whole)."""
+    with open_landing(p.path, p.inode) as fh:
+        fh.seek(p.start)
+        return fh.read(min(n, p.size))
 
 
 def read_pieces(ranges: list[Pending]) -> bytearray | bytes:

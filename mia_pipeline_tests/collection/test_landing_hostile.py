@@ -166,3 +166,26 @@ def test_raw_line_files_are_created_0600(layout, store):
     ingest_landing_zone(layout, store)
     assert layout.dataset_file("2025-06-23", "raw_events").stat().st_mode & 0o777 == 0o600
     assert layout.dataset_file("2025-06-23", "market_ticks").stat().st_mode & 0o777 == 0o644  # datasets: shared
+
+
+def test_a_line_longer_than_a_batch_is_quarantined_from_a_prefix_never_read_whole(layout, store, monkeypatch):
+    """A hostile writer's multi-gigabyte line must not get the collector killed for lack of memory
+    on every restart: it is quarantined from its first 64 KiB and its offset moves on."""
+    from mia_pipeline.collection import landing as landing_mod
+    from mia_pipeline.collection.quarantine import read_rejects
+
+    huge = b'{"kind":"market_tick","timestamp":"2025-06-23T10:00:00.000Z","junk":"' + b"a" * 300_000 + b'"}\n'
+    append(layout, "a.jsonl", tick(1) + huge + tick(2))
+    reads = []
+    original = landing_mod.read_pieces
+    monkeypatch.setattr(landing_mod, "read_pieces", lambda ranges: reads.append(sum(p.size for p in ranges))
+                        or original(ranges))
+    report = ingest_landing_zone(layout, store, batch_bytes=100_000)
+    assert store.read("2025-06-23", "market_ticks").num_rows == 2
+    assert report.quarantined == {"oversize_line": 1}
+    assert max(reads) < 200_000  # the 300 KB line was never read whole
+    (qday,) = layout.quarantine_days()
+    reject = read_rejects(layout, qday).to_pylist()[0]
+    assert reject["reason"] == "oversize_line" and len(reject["line"]) == landing_mod.OVERSIZE_PREFIX
+    assert "300,0" in reject["detail"]
+    assert ingest_landing_zone(layout, store, batch_bytes=100_000).lines == 0  # committed: nothing left
