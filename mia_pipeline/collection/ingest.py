@@ -72,9 +72,6 @@ class IngestReport:
     def events(self) -> int:
         return sum(self.landed.values()) + sum(self.duplicates.values())
 
-    def touched_days(self) -> list[str]:
-        return sorted(set().union(*self.days.values())) if self.days else []
-
     def as_dict(self) -> dict:
         return {
             "files": self.files, "bytes": self.bytes, "lines": self.lines,

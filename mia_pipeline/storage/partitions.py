@@ -132,11 +132,11 @@ class PartitionStore:
                                "of entries); the day is left as it is: restore the manifest from a backup")
         return manifest
 
-    def readable_manifests(self) -> tuple[dict[str, dict], dict[str, str]]:
-        """``({day: manifest}, {day: problem})`` over every day folder: readers use the first and
-        report the second (a damaged manifest never stops the other days from being read)."""
+    def readable_manifests(self, lo: str = "0000-00-00", hi: str = "9999-99-99") -> tuple[dict[str, dict], dict[str, str]]:
+        """``({day: manifest}, {day: problem})`` over the day folders in [lo, hi]: readers use the first
+        and report the second (a damaged manifest never stops the other days from being read)."""
         good, damaged = {}, {}
-        for day in self.layout.days_present():
+        for day in (d for d in self.layout.days_present() if lo <= d <= hi):
             try:
                 good[day] = self.manifest(day)
             except StorageError as exc:
@@ -322,8 +322,8 @@ class PartitionStore:
         check_dataset(dataset)
         lo = parse_day(start).isoformat() if start else "0000-00-00"
         hi = parse_day(end).isoformat() if end else "9999-99-99"
-        manifests, _ = self.readable_manifests()  # a day whose manifest is damaged has nothing to read
-        return [d for d, m in manifests.items() if lo <= d <= hi and dataset in m["datasets"]]
+        manifests, _ = self.readable_manifests(lo, hi)  # a day whose manifest is damaged has nothing to read
+        return [d for d, m in manifests.items() if dataset in m["datasets"]]
 
     def files(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[Path]:
         return [p for d in self.days(dataset, start, end) if (p := self.committed_file(d, dataset))]
