@@ -80,9 +80,10 @@ def landing_metadata(report, layout) -> dict:
 def record_ingestion(emit, instance, layout, store, report, *, landing_event: bool) -> list:
     """Record an ingestion pass: (landing_zone when outside its own run,) a materialization and the
     checks of each (dataset, day) it wrote, then live_session (ingest_once rewrote the live views)."""
-    before = [dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, layout))]
+    before = ([dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, layout))]
+              if landing_event else [])
     written = {ds: report.days.get(ds, set()) for ds in DATASETS}
-    return record_written(emit, instance, store, written, before=before if landing_event else (),
+    return record_written(emit, instance, store, written, before=before,
                           after=[live_session_event(layout, report.live_views)])
 
 
