@@ -346,6 +346,6 @@ def _flush(layout, ingestor: Ingestor, state: dict, batch: list[landing.Pending]
         report.lines += len(oversize)
     normal = [p for p in batch if not p.oversize]
     data = landing.read_pieces(normal)
-    ingestor.land(data, [Chunk(p.name, p.start, p.size) for p in normal], now_ms=now_ms, report=report)
+    ingestor.land(data, [Chunk(p.name, p.start, p.buffer_size) for p in normal], now_ms=now_ms, report=report)
     done = [p for p in batch if p.name not in report.held_files]
     return landing.commit(layout, state, done, report.lines_per_file - before)

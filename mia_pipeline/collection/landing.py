@@ -1,7 +1,10 @@
 """The landing zone: ``data/live/streaming/*.jsonl`` files and the committed offset of each.
 
 Writers append one event per line. A last line without its newline is a write in progress: it is
-never read until its newline arrives. Committed offsets live in ``data/live/ingest_state.json``::
+not read until its newline arrives — or until the file has not changed for ``TAIL_SETTLE_SECONDS``
+(5 min): then its writer is gone (crashed between the line and its newline, or writes CR-only line
+endings) and the tail is read as the file's last line, landed if it is a valid event, quarantined with
+the parser's reason otherwise. Nothing waits forever. Committed offsets live in ``data/live/ingest_state.json``::
 
     {"files": {"paper_trading_2025-06-23.jsonl": {"offset": 18231, "inode": 1234, "committed_at": "..."}}}
 
@@ -25,16 +28,19 @@ import json
 import logging
 import os
 import stat
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mia_pipeline.layout import Layout
+from mia_pipeline.schemas.parser import OVERSIZE_PREFIX
 from mia_pipeline.storage import atomic_write_json
 
 LANDING_GLOB = "*.jsonl"
 LANDING_SUFFIX = b".jsonl"
 HEAD_BYTES = 1024
+TAIL_SETTLE_SECONDS = 300.0  # an unterminated last line idle this long is read as the file's last line
 BOM = b"\xef\xbb\xbf"
 
 log = logging.getLogger(__name__)
@@ -69,10 +75,16 @@ class Pending:
     end: int
     inode: int
     oversize: bool = False  # one line longer than a whole batch: never read into memory, quarantined
+    unterminated: bool = False  # a settled last line without its newline (read with one appended)
 
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    @property
+    def buffer_size(self) -> int:
+        """Bytes this piece takes in a parse buffer (its newline added when it has none)."""
+        return self.size + self.unterminated
 
 
 def load_state(layout: Layout, strict: bool = False) -> dict:
@@ -253,6 +265,9 @@ def _line_end(fh, pos: int, end: int) -> int:
 def pieces(todo: list[Pending], batch_bytes: int):
     """Ranges of at most ~batch_bytes of each file's pending bytes, each cut after a newline."""
     for p in todo:
+        if p.unterminated:  # one line, no newline inside: whole, or oversize
+            yield p if p.size <= batch_bytes else Pending(p.name, p.path, p.start, p.end, p.inode, True, True)
+            continue
         with open_landing(p.path, p.inode) as fh:
             pos = p.start
             while pos < p.end:
@@ -262,7 +277,19 @@ def pieces(todo: list[Pending], batch_bytes: int):
                 pos += size
 
 
-OVERSIZE_PREFIX = 1 << 16  # bytes of an oversize line kept in quarantine (with its length)
+def count_lines(p: Pending) -> int:
+    """Lines in a pending piece, counted in 8 MiB reads (a large lag is never held in memory)."""
+    n = int(p.unterminated)
+    with open_landing(p.path, p.inode) as fh:
+        fh.seek(p.start)
+        left = p.size
+        while left > 0:
+            block = fh.read(min(_SPLIT_READ, left))
+            if not block:
+                break
+            n += block.count(b"\n")
+            left -= len(block)
+    return n
 
 
 def read_prefix(p: Pending, n: int = OVERSIZE_PREFIX) -> bytes:
@@ -273,11 +300,12 @@ def read_prefix(p: Pending, n: int = OVERSIZE_PREFIX) -> bytes:
 
 
 def read_pieces(ranges: list[Pending]) -> bytearray | bytes:
-    """The ranges' bytes back to back in one buffer (sequential ``readinto`` steps, no join copy).
+    """The ranges' bytes back to back in one buffer (sequential ``readinto`` steps, no join copy); an
+    unterminated piece is followed by the newline it lacks.
 
     A file cut short or replaced (other inode) since it was listed raises ``OSError``: nothing is
     committed and the next ingestion reads it again."""
-    total = sum(p.size for p in ranges)
+    total = sum(p.buffer_size for p in ranges)
     if not total:
         return b""
     buf = bytearray(total)
@@ -293,7 +321,9 @@ def read_pieces(ranges: list[Pending]) -> bytearray | bytes:
                         raise OSError(f"{p.path} shrank while being read (expected {p.size} bytes from offset "
                                       f"{p.start}); nothing was committed, run the ingestion again")
                     got += n
-            at += p.size
+            if p.unterminated:
+                buf[at + p.size] = 0x0A
+            at += p.buffer_size
     return buf
 
 
@@ -314,11 +344,14 @@ def committed_offset(state: dict, name: str, inode: int, size: int, path: Path |
     return offset
 
 
-def pending(layout: Layout, state: dict | None = None, until: dict[str, int] | None = None) -> list[Pending]:
-    """Uncommitted complete byte ranges of every landing file (optionally capped by ``until``).
+def pending(layout: Layout, state: dict | None = None, until: dict[str, int] | None = None,
+            now: float | None = None) -> list[Pending]:
+    """Uncommitted complete byte ranges of every landing file (optionally capped by ``until``), each
+    followed by its settled unterminated last line, if any (see ``TAIL_SETTLE_SECONDS``).
 
     A range that starts at offset 0 starts after a UTF-8 BOM, if the file has one."""
     state = load_state(layout) if state is None else state
+    now = time.time() if now is None else now
     out = []
     for name, path, st in _scan(layout)[0]:
         try:
@@ -335,6 +368,8 @@ def pending(layout: Layout, state: dict | None = None, until: dict[str, int] | N
             continue
         if end > start:
             out.append(Pending(name, path, start, end, st.st_ino))
+        if end < size == st.st_size and now - st.st_mtime >= TAIL_SETTLE_SECONDS:
+            out.append(Pending(name, path, end, size, st.st_ino, unterminated=True))
     return out
 
 

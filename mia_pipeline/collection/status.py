@@ -29,9 +29,11 @@ def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10
     except landing.StateFileError as exc:
         state_problem = str(exc)
     state = landing.load_state(layout)
-    lag = {}
+    lag: dict[str, dict] = {}
     for p in landing.pending(layout, state):
-        lag[p.name] = {"bytes": p.size, "lines": landing.read_pieces([p]).count(b"\n")}
+        f = lag.setdefault(p.name, {"bytes": 0, "lines": 0})
+        f["bytes"] += p.size
+        f["lines"] += landing.count_lines(p)
     partial = {name: b for name, b in landing.landing_lag(layout).items() if b and name not in lag}
     return {
         "collector": collector_state(layout),

@@ -68,6 +68,9 @@ class ParseResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
+OVERSIZE_PREFIX = 1 << 16  # bytes of an oversize line kept in quarantine (its length is in the detail)
+
+
 def table_name(kind: str) -> str:
     return KIND_TO_DATASET[kind] or kind
 
@@ -153,7 +156,8 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
     blank = L.blank_mask(data, off, clen)
     rejects: list[tuple[int, str, str]] = []
     oversize = ~blank & (clen > max_line_bytes)
-    rejects += [(int(i), "oversize_line", f"{clen[i]} bytes > max_line_bytes {max_line_bytes}")
+    rejects += [(int(i), "oversize_line", f"{clen[i]:,} bytes > max_line_bytes {max_line_bytes:,}; its first "
+                                          f"{OVERSIZE_PREFIX:,} bytes are kept here")
                 for i in np.flatnonzero(oversize)]
     lines = L.lines_array(data, off)
     skip = blank | oversize
@@ -226,7 +230,8 @@ def _parse_block(data: L.Buffer, lo: int, hi: int, *, now_ms: int, known_symbols
     rejects.sort(key=lambda r: r[0])
     return ParseResult(
         tables=tables,
-        rejects=[Reject(line, code, detail, bytes(raw(line))) for line, code, detail in rejects],
+        rejects=[Reject(line, code, detail, bytes(raw(line)[:OVERSIZE_PREFIX] if code == "oversize_line" else raw(line)))
+                 for line, code, detail in rejects],
         line_offsets=off,
         n_lines=n,
         n_blank=int(blank.sum()),
