@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -122,8 +123,10 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
             cmd += ["--config", state.config]
         cmd += ["collect", "start", "--interval", str(interval)] + (["--reset-state"] if reset_state else [])
         with open(log, "ab") as fh:
+            logged_from = fh.tell()
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=os.environ.copy())
+        _confirm_detached(layout, proc, log, logged_from)
         click.echo(f"collector started in the background (pid {proc.pid}); log: {log}")
         return
     recorders = []  # opened once this process holds the collector lock: a loser never touches the instance
@@ -150,6 +153,31 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         for recorder in recorders:
             recorder.close()
     click.echo(f"collector stopped after {passes} pass(es)")
+
+
+DETACH_WAIT_S = 30.0
+
+
+def _confirm_detached(layout, proc: subprocess.Popen, log, logged_from: int) -> None:
+    """Return once the background collector holds the collector lock; when it exits first (another
+    collector won a race to the lock, or it failed), say why from its log and exit 1."""
+    from mia_pipeline.collection.collector import lock_holder
+
+    deadline = time.monotonic() + DETACH_WAIT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with open(log, "rb") as fh:
+                fh.seek(logged_from)
+                said = [ln for ln in fh.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+            reason = said[-1].removeprefix("Error: ") if said else f"it exited with code {proc.returncode}"
+            click.echo(f"Error: the background collector did not start: {reason}", err=True)
+            raise SystemExit(EXIT_PROBLEM)
+        if lock_holder(layout) == proc.pid:
+            return
+        time.sleep(0.05)
+    click.echo(f"Error: the background collector (pid {proc.pid}) has not taken the collector lock after "
+               f"{DETACH_WAIT_S:g}s; see {log}", err=True)
+    raise SystemExit(EXIT_PROBLEM)
 
 
 def _dagster_sensor(state: CliState, running: bool) -> None:

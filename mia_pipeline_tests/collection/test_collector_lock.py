@@ -65,6 +65,31 @@ def test_collectors_started_together_leave_exactly_one(layout):
                 p.wait()
 
 
+def test_detached_starts_racing_report_the_loser_to_the_user(layout):
+    """`collect start --detach` twice at once: one says "started", the other exits 1 naming the winner
+    (it used to say "started" too, and only the log said otherwise)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "mia_pipeline.cli.main", "collect", "start", "--interval", "0.2",
+                               "--detach"], env=_env(layout), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    try:
+        outs = [(p.wait(timeout=90), *(x.decode() for x in p.communicate())) for p in procs]
+        holder = lock_holder(layout)
+        assert holder, outs
+        assert sorted(code for code, _, _ in outs) == [0, 1], outs
+        (won,) = [o for o in outs if o[0] == 0]
+        (lost,) = [o for o in outs if o[0] == 1]
+        assert f"pid {holder})" in won[1]
+        assert f"already running on this data root (pid {holder})" in lost[2]
+        assert "Traceback" not in lost[2]
+    finally:
+        res = _mia(layout, "collect", "stop")
+        assert res.exit_code == 0, res.output
+        deadline = time.monotonic() + 30
+        while lock_holder(layout) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock_holder(layout) is None
+
+
 def test_a_held_lock_names_its_holder(layout):
     with collector_lock(layout):
         assert lock_holder(layout) == os.getpid()
