@@ -31,9 +31,13 @@ def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
 
 def demo_steps() -> list[tuple[str, str, str]]:
     """(label, job name, partition key) in order."""
+    from mia_pipeline.ml.bundle import week_of
+
     days = demo_days()
+    weeks = sorted({week_of(d)[0] for d in days})
     return [
         *((f"trading day {d}", "demo_trading_day", d) for d in days),
+        *((f"ML dataset of the week of {w}", "weekly_ml_dataset", w) for w in weeks),
         *((f"synthetic {s} {days[-1]}", "demo_synthetic_session", f"{days[-1]}|{s}") for s in DEMO_SCENARIOS),
     ]
 
@@ -69,6 +73,8 @@ def demo(state: CliState) -> None:
     click.echo(f"  last event : {st['last_event_time']}; landing-zone lag {st['lag']['pending_lines']} line(s); "
                f"quarantine {quarantined} line(s)")
     click.echo(f"  (details: `mia collect status`, `mia status`; UI: `make ui`; instance {state.layout.dagster_dir})")
+    for folder in sorted(state.layout.ml_ready_dir.glob("*_*/dataset.json")):
+        click.echo(f"  ML dataset : {folder.parent} (features, labels, splits; `mia validate --dataset {folder.parent}`)")
     backtest = sorted(state.layout.backtest_dir.glob("*/*/meta.json"))
     click.echo(f"  sessions   : {len(backtest)} synthetic session(s) under {state.layout.backtest_dir}")
     if failed:

@@ -10,6 +10,7 @@ import dagster as dg
 
 from mia_pipeline.defs.ml import ml_dataset
 from mia_pipeline.defs.partitions import weekly_partitions
+from mia_pipeline.ml.bundle import week_of
 from mia_pipeline.settings import load_settings
 
 SCHEDULE_TIMEZONE = load_settings().timezone
@@ -17,15 +18,14 @@ SCHEDULE_TIMEZONE = load_settings().timezone
 weekly_ml_dataset_job = dg.define_asset_job(
     "weekly_ml_dataset",
     selection=dg.AssetSelection.assets(ml_dataset),
+    executor_def=dg.in_process_executor,  # one step: a subprocess would only add its start-up
     description="The week's ML dataset (features, labels, splits): the guide's `generate_ml_dataset.py --weekly`.",
 )
 
 
 def last_complete_week(now: datetime) -> str:
     """Key of the newest weekly partition (Sunday..Saturday, UTC) that ended before ``now``."""
-    day = now.date()
-    this_sunday = day - timedelta(days=(day.weekday() + 1) % 7)
-    return (this_sunday - timedelta(days=7)).isoformat()
+    return week_of(now.date() - timedelta(days=7))[0]
 
 
 @dg.schedule(cron_schedule="0 2 * * 0", job=weekly_ml_dataset_job, execution_timezone=SCHEDULE_TIMEZONE,

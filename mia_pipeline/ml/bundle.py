@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,13 @@ LABELS_FILE = "labels_dataset.parquet"
 SPLITS_FILE = "dataset_splits.parquet"
 META_FILE = "dataset.json"
 SOURCE_DATASETS = ("signals", "trades", "trade_exits", "market_bars")
+
+
+def week_of(day) -> tuple[str, str]:
+    """(Sunday, Saturday) of the UTC week holding ``day``: the window of a weekly dataset partition."""
+    d = pd.Timestamp(str(day)).date()
+    sunday = d - timedelta(days=(d.weekday() + 1) % 7)
+    return sunday.isoformat(), (sunday + timedelta(days=6)).isoformat()
 
 
 @dataclass(frozen=True)
