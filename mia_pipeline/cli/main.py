@@ -21,6 +21,7 @@ COMMANDS = {
     "generate": "mia_pipeline.cli.generate:generate",
     "report": "mia_pipeline.cli.report:report",
     "demo": "mia_pipeline.cli.demo:demo",
+    "export": "mia_pipeline.cli.export:export",
 }
 
 

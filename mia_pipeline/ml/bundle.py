@@ -104,7 +104,7 @@ def source_partitions(store, start: str, end: str) -> list[dict]:
     return out
 
 
-def _versions() -> dict:
+def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -151,7 +151,8 @@ def columns_of(frame: pd.DataFrame) -> list[dict]:
     return [{"name": str(c), "dtype": str(t)} for c, t in flat.dtypes.items()]
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path, compression: str = "zstd") -> None:
+def write_parquet(frame: pd.DataFrame, path: Path, compression: str = "zstd") -> None:
+    """``frame`` (its index kept) as Parquet with no creation time in the file: same rows, same bytes."""
     table = pa.Table.from_pandas(frame, preserve_index=True)
     # No creation time or writer version in the file: the same rows give the same bytes.
     table = table.replace_schema_metadata({b"pandas": table.schema.metadata[b"pandas"]})
@@ -166,11 +167,11 @@ def write_bundle(bundle: DatasetBundle, folder: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        _write_parquet(bundle.features, tmp / FEATURES_FILE)
-        _write_parquet(bundle.labels, tmp / LABELS_FILE)
-        _write_parquet(bundle.splits, tmp / SPLITS_FILE)
+        write_parquet(bundle.features, tmp / FEATURES_FILE)
+        write_parquet(bundle.labels, tmp / LABELS_FILE)
+        write_parquet(bundle.splits, tmp / SPLITS_FILE)
         meta = {**bundle.metadata, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": _versions(),
+                "versions": versions(),
                 "files": {FEATURES_FILE: {"columns": columns_of(bundle.features)},
                           LABELS_FILE: {"columns": columns_of(bundle.labels)},
                           SPLITS_FILE: {"columns": columns_of(bundle.splits.set_index("scheme"))}}}
