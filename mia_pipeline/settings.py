@@ -20,6 +20,12 @@ Precedence (lowest to highest): built-in defaults < ``mia.yaml`` < environment v
       host: 127.0.0.1
       port: 7497
       client_id: 17
+      futures: [ES, NQ]         # CME front months, chosen from contract details by expiry
+      roll_days: 8              # roll to the next expiry this many days before the front one expires
+      connect_timeout_s: 10     # handshake + start-up sync; a silent peer is an error after this
+      request_timeout_s: 60     # one historical request; an empty answer or a timeout is retried
+      retry_wait_s: 30          # first wait before asking a day again (doubles per try)
+      tick_by_tick: false       # also record reqTickByTickData (IB limits how many at once)
     sierra:                     # SIERRA_DATA_CONFIG
       chart_data: true
       order_flow: true
@@ -29,11 +35,18 @@ Precedence (lowest to highest): built-in defaults < ``mia.yaml`` < environment v
     battle_navale: {capture_all_signals: true, include_features: true, ...}
     timezone: America/New_York  # display/edge time zone; storage is always UTC
     symbols: [ES, NQ, EURUSD, GBPUSD, USDJPY]
+    backup:                     # `mia backup` (guide §4.2 backup_data.py)
+      target: null              # folder on another disk/mount; default <data root>/backups
+      keep_hourly: 24           # incremental backups kept (like restic --keep-hourly)
+      keep_daily: 7             # full backups kept
+      keep_weekly: 4            # archive backups kept
 
 Environment: ``MIA_DATA_DIR`` (default ``./data``), ``MIA_CONFIG`` (path of mia.yaml; default
 ``./mia.yaml`` when present), ``MIA_TIMEZONE``, ``MIA_RETENTION_DAYS``, ``MIA_ARCHIVE_AFTER_DAYS``,
 ``MIA_SYMBOLS`` (comma separated), ``MIA_COMPRESSION``, ``MIA_SOURCES`` (comma separated
-``name=on|off``, e.g. ``ibkr_market_data=off``).
+``name=on|off``, e.g. ``ibkr_market_data=off``), ``MIA_BACKUP_TARGET``, ``MIA_BACKUP_KEEP_HOURLY``,
+``MIA_BACKUP_KEEP_DAILY``, ``MIA_BACKUP_KEEP_WEEKLY``, ``MIA_IBKR_HOST``, ``MIA_IBKR_PORT``,
+``MIA_IBKR_CLIENT_ID``.
 
 Errors: every problem is collected before anything is raised, so one :class:`SettingsError` lists
 them all, one per line, each naming where the bad value came from::
@@ -190,14 +203,53 @@ class DataCollectionConfig(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
 
+IBKR_DATA_TYPES = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
+IBKR_TIMEFRAMES = ("1min", "5min", "15min")
+
+
+def _ibkr_names(choices: tuple[str, ...], what: str) -> AfterValidator:
+    def check(value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if v not in choices]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not {what}; "
+                             f"choose from {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _client_id(value: int) -> int:
+    if not 0 <= value < 2**31:
+        raise ValueError(f"{value} is not an IB API client id (0 to 2147483647)")
+    return value
+
+
+def _seconds(value: int) -> int:
+    if not 1 <= value <= 3600:
+        raise ValueError(f"{value} is not a number of seconds from 1 to 3600")
+    return value
+
+
+def _roll_days(value: int) -> int:
+    if not 0 <= value <= 60:
+        raise ValueError(f"{value} is not a number of days from 0 to 60 before expiry")
+    return value
+
+
 class IbkrConfig(_Section):
     symbols: Names = ("EURUSD", "GBPUSD", "USDJPY")
-    data_types: Names = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
-    timeframes: Names = ("1min", "5min", "15min")
+    data_types: Annotated[Names, _ibkr_names(IBKR_DATA_TYPES, "an IBKR data type")] = IBKR_DATA_TYPES
+    timeframes: Annotated[Names, _ibkr_names(IBKR_TIMEFRAMES, "a bar size IBKR is recorded in")] = IBKR_TIMEFRAMES
     market_hours_only: StrictBool = False
     host: StrictStr = "127.0.0.1"
     port: Annotated[StrictInt, AfterValidator(_tcp_port)] = 7497
-    client_id: StrictInt = 17
+    client_id: Annotated[StrictInt, AfterValidator(_client_id)] = 17
+    futures: Names = ("ES", "NQ")
+    roll_days: Annotated[StrictInt, AfterValidator(_roll_days)] = 8
+    connect_timeout_s: Annotated[StrictInt, AfterValidator(_seconds)] = 10
+    request_timeout_s: Annotated[StrictInt, AfterValidator(_seconds)] = 60
+    retry_wait_s: Annotated[StrictInt, AfterValidator(_seconds)] = 30
+    tick_by_tick: StrictBool = False
 
 
 class SierraConfig(_Section):
@@ -217,6 +269,33 @@ class BattleNavaleConfig(_Section):
     execution_context: StrictBool = True
 
 
+def _backup_folder(value: Path) -> Path:
+    """A backup target is a folder on a disk: not in /proc, /sys or /dev."""
+    try:
+        return _data_folder(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("point --data-dir or MIA_DATA_DIR at a folder on a disk",
+                                          "point backup.target at a folder on another disk or mount")) from None
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} keeps no backup of this kind; keep at least 1")
+    return value
+
+
+class BackupConfig(_Section):
+    """Where `mia backup` writes and how many backups of each kind rotation keeps.
+
+    ``target`` None means ``<data root>/backups``; a set target is a folder on another disk or mount
+    (it must exist: an unmounted disk is an error, not a reason to fill the system disk)."""
+
+    target: Annotated[Path, AfterValidator(_backup_folder)] | None = None
+    keep_hourly: Annotated[StrictInt, AfterValidator(_at_least_one)] = 24
+    keep_daily: Annotated[StrictInt, AfterValidator(_at_least_one)] = 7
+    keep_weekly: Annotated[StrictInt, AfterValidator(_at_least_one)] = 4
+
+
 class Settings(_Section):
     data_dir: Annotated[Path, AfterValidator(_data_folder)] = Path("data")
     timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"
@@ -225,6 +304,7 @@ class Settings(_Section):
     ibkr: IbkrConfig = Field(default_factory=IbkrConfig)
     sierra: SierraConfig = Field(default_factory=SierraConfig)
     battle_navale: BattleNavaleConfig = Field(default_factory=BattleNavaleConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
     @property
     def retention_days(self) -> int:
@@ -255,8 +335,16 @@ _ENV_KEYS: dict[str, Key] = {
     "MIA_RETENTION_DAYS": ("data_collection", "storage", "retention_days"),
     "MIA_ARCHIVE_AFTER_DAYS": ("data_collection", "storage", "archive_after_days"),
     "MIA_COMPRESSION": ("data_collection", "storage", "compression"),
+    "MIA_BACKUP_TARGET": ("backup", "target"),
+    "MIA_BACKUP_KEEP_HOURLY": ("backup", "keep_hourly"),
+    "MIA_BACKUP_KEEP_DAILY": ("backup", "keep_daily"),
+    "MIA_BACKUP_KEEP_WEEKLY": ("backup", "keep_weekly"),
+    "MIA_IBKR_HOST": ("ibkr", "host"),
+    "MIA_IBKR_PORT": ("ibkr", "port"),
+    "MIA_IBKR_CLIENT_ID": ("ibkr", "client_id"),
 }
-_ENV_INTS = {"MIA_RETENTION_DAYS", "MIA_ARCHIVE_AFTER_DAYS"}
+_ENV_INTS = {"MIA_RETENTION_DAYS", "MIA_ARCHIVE_AFTER_DAYS", "MIA_BACKUP_KEEP_HOURLY", "MIA_BACKUP_KEEP_DAILY",
+             "MIA_BACKUP_KEEP_WEEKLY", "MIA_IBKR_PORT", "MIA_IBKR_CLIENT_ID"}
 _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 
@@ -282,6 +370,13 @@ def _env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[
                 continue
         elif name == "MIA_DATA_DIR" and not text.strip():
             problems.append(f"{label}: is empty; give a folder (e.g. MIA_DATA_DIR=./data) or unset it to use ./data")
+            continue
+        elif name == "MIA_BACKUP_TARGET" and not text.strip():
+            problems.append(f"{label}: is empty; give a folder (e.g. MIA_BACKUP_TARGET=/mnt/backup/mia) or unset "
+                            "it to use <data root>/backups")
+            continue
+        elif name == "MIA_IBKR_HOST" and not text.strip():
+            problems.append(f"{label}: is empty; give the TWS/IB Gateway host (e.g. MIA_IBKR_HOST=127.0.0.1) or unset it")
             continue
         elif name == "MIA_SYMBOLS":
             value = [s.strip() for s in text.split(",") if s.strip()]

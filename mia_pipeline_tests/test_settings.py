@@ -143,3 +143,65 @@ def test_an_empty_mia_data_dir_is_an_error_not_the_current_folder():
 
     with pytest.raises(SettingsError, match="MIA_DATA_DIR=: is empty"):
         load_settings(env={"MIA_DATA_DIR": ""})
+
+
+def test_backup_defaults_file_and_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    b = load_settings(env={}).backup
+    assert (b.target, b.keep_hourly, b.keep_daily, b.keep_weekly) == (None, 24, 7, 4)
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text("backup: {target: /mnt/backup/mia, keep_daily: 14}\n")
+    b = load_settings(cfg, env={"MIA_BACKUP_KEEP_WEEKLY": "8"}).backup
+    assert str(b.target) == "/mnt/backup/mia" and b.keep_daily == 14 and b.keep_weekly == 8
+    b = load_settings(cfg, env={"MIA_BACKUP_TARGET": "/srv/b", "MIA_BACKUP_KEEP_DAILY": "3"}).backup
+    assert str(b.target) == "/srv/b" and b.keep_daily == 3  # the environment wins
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "message"),
+    [
+        ("backup: {keep_hourly: 0}\n", {}, "backup.keep_hourly: 0 keeps no backup of this kind; keep at least 1"),
+        ("backup: {keep_daily: '7'}\n", {}, "backup.keep_daily: expected an integer"),
+        ("backup: {keep_monthly: 3}\n", {}, "unknown setting backup.'keep_monthly'"),
+        ("", {"MIA_BACKUP_KEEP_WEEKLY": "many"}, "MIA_BACKUP_KEEP_WEEKLY=many: expected an integer"),
+        ("", {"MIA_BACKUP_TARGET": " "}, "MIA_BACKUP_TARGET= : is empty"),
+        ("", {"MIA_BACKUP_TARGET": "/proc/self"}, "point backup.target at a folder on another disk"),
+    ],
+)
+def test_bad_backup_settings_are_clear_errors(tmp_path, yaml_text, env, message):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(cfg, env=env)
+
+
+def test_ibkr_connection_from_file_and_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    k = load_settings(env={}).ibkr
+    assert (k.futures, k.roll_days, k.connect_timeout_s, k.request_timeout_s, k.retry_wait_s, k.tick_by_tick) == (
+        ("ES", "NQ"), 8, 10, 60, 30, False)
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text("ibkr: {host: gw.local, port: 4002, client_id: 3, futures: [ES], roll_days: 5}\n")
+    k = load_settings(cfg, env={"MIA_IBKR_PORT": "4001", "MIA_IBKR_CLIENT_ID": "9"}).ibkr
+    assert (k.host, k.port, k.client_id, k.futures, k.roll_days) == ("gw.local", 4001, 9, ("ES",), 5)
+    assert load_settings(cfg, env={"MIA_IBKR_HOST": "10.0.0.2"}).ibkr.host == "10.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "message"),
+    [
+        ("", {"MIA_IBKR_PORT": "tws"}, "MIA_IBKR_PORT=tws: expected an integer"),
+        ("", {"MIA_IBKR_PORT": "70000"}, "MIA_IBKR_PORT=70000: 70000 is not a TCP port"),
+        ("", {"MIA_IBKR_CLIENT_ID": "-1"}, "MIA_IBKR_CLIENT_ID=-1: -1 is not an IB API client id"),
+        ("", {"MIA_IBKR_HOST": ""}, "MIA_IBKR_HOST=: is empty"),
+        ("ibkr: {data_types: [BID_ASK, QUOTES]}\n", {}, "'QUOTES' is not an IBKR data type; choose from BID_ASK"),
+        ("ibkr: {timeframes: [2min]}\n", {}, "'2min' is not a bar size IBKR is recorded in"),
+        ("ibkr: {roll_days: 90}\n", {}, "ibkr.roll_days: 90 is not a number of days from 0 to 60"),
+        ("ibkr: {request_timeout_s: 0}\n", {}, "ibkr.request_timeout_s: 0 is not a number of seconds"),
+    ],
+)
+def test_bad_ibkr_settings_are_clear_errors(tmp_path, yaml_text, env, message):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(cfg, env=env)

@@ -21,6 +21,8 @@ COMMANDS = {
     "generate": "mia_pipeline.cli.generate:generate",
     "report": "mia_pipeline.cli.report:report",
     "demo": "mia_pipeline.cli.demo:demo",
+    "backup": "mia_pipeline.cli.lifecycle_backup:backup",
+    "recover": "mia_pipeline.cli.lifecycle_backup:recover",
     "export": "mia_pipeline.cli.export:export",
 }
 

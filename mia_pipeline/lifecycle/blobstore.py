@@ -1,0 +1,264 @@
+"""Backup target storage: content-addressed blobs plus one manifest per backup, behind a small interface.
+
+A target on a local disk or mount (:class:`LocalTarget`) looks like::
+
+    <target>/
+      mia-backup.json              marker: this folder is a mia backup target (format, created_at)
+      .lock                        flock: backups hold it exclusively, restores shared
+      blobs/ab/ab12…ef             file contents, named by their sha256 (written once, never changed)
+      blobs/.tmp/                  blob writes in progress (temp file, fsync, rename)
+      hourly|daily|weekly/<id>.json  one manifest per backup, written last (the backup's commit point)
+
+Blobs are immutable: a file whose content is already stored costs nothing to back up again, which is
+why a "full" backup costs only new content. :class:`BackupTarget` is all the backup and restore code
+uses, so an object store can be added as another implementation.
+
+Errors: :class:`TargetSetupError` (the configured target is not usable as set: a bad setting) and
+:class:`TargetError` (the target exists but cannot be used now: missing mount, damaged marker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from mia_pipeline.layout import BACKUP_KINDS
+from mia_pipeline.storage.atomic import atomic_write_bytes, fsync_dir, temp_path_for
+
+MARKER = "mia-backup.json"
+TARGET_FORMAT = 1
+CHUNK = 4 << 20
+_HEX = frozenset("0123456789abcdef")
+BACKUP_ID_RE = re.compile(r"\d{8}T\d{12}Z")  # UTC time to the microsecond: ids sort by time
+
+
+class TargetError(RuntimeError):
+    """The backup target cannot be used now (missing mount, damaged marker…); the message says what to do."""
+
+
+class TargetSetupError(ValueError):
+    """The configured backup target is not a folder a backup can go to (a bad setting)."""
+
+
+def check_sha(sha: str) -> str:
+    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
+        raise TargetError(f"{sha!r} is not a sha256 (64 lowercase hex digits); the backup manifest is damaged")
+    return sha
+
+
+def _drop_cache(fd: int) -> None:
+    """Ask the kernel to forget the file's cached pages, so the next read comes from the disk."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def copy_hashing(src: BinaryIO, dst: BinaryIO | None) -> tuple[str, int]:
+    """Read ``src`` to its end in big chunks (writing them to ``dst`` unless None); (sha256, bytes)."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    n = 0
+    while k := src.readinto(buf):
+        h.update(view[:k])
+        if dst is not None:
+            dst.write(view[:k])
+        n += k
+    return h.hexdigest(), n
+
+
+def hash_stream(src: BinaryIO) -> tuple[str, int]:
+    return copy_hashing(src, None)
+
+
+class BackupTarget(Protocol):
+    """What backup and restore need from a place that stores backups."""
+
+    location: str
+
+    def prepare(self, create: bool) -> None: ...
+    def lock(self, exclusive: bool) -> contextlib.AbstractContextManager[None]: ...
+    def has_blob(self, sha: str, size: int | None = None) -> bool: ...
+    def put_stream(self, src: BinaryIO, expected: str | None = None) -> tuple[str, int, bool]: ...
+    def open_blob(self, sha: str) -> BinaryIO: ...
+    def verify_blob(self, sha: str) -> bool: ...
+    def delete_blob(self, sha: str) -> None: ...
+    def blob_shas(self) -> set[str]: ...
+    def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None: ...
+    def manifest_ids(self, kind: str) -> list[str]: ...
+    def get_manifest(self, kind: str, backup_id: str) -> bytes: ...
+    def delete_manifest(self, kind: str, backup_id: str) -> None: ...
+    def sweep(self) -> int: ...
+
+
+class LocalTarget:
+    """A backup target in a folder (another disk, a mount, or ``<data root>/backups``)."""
+
+    def __init__(self, root: Path, default: bool = False):
+        self.root = Path(root).absolute()
+        self.default = default  # the built-in <data root>/backups: created on first use
+        self.location = str(self.root)
+
+    # ------------------------------------------------------------------ setup and locking
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.blobs_dir / ".tmp"
+
+    def blob_path(self, sha: str) -> Path:
+        sha = check_sha(sha)
+        return self.blobs_dir / sha[:2] / sha
+
+    def manifest_path(self, kind: str, backup_id: str) -> Path:
+        if kind not in BACKUP_KINDS:
+            raise TargetError(f"unknown backup kind {kind!r}; kinds: {', '.join(BACKUP_KINDS)}")
+        if not isinstance(backup_id, str) or not BACKUP_ID_RE.fullmatch(backup_id):
+            raise TargetError(f"{backup_id!r} is not a backup id (like 20261201T130000123456Z)")
+        return self.root / kind / f"{backup_id}.json"
+
+    def prepare(self, create: bool) -> None:
+        """Check the target (and, with ``create``, initialize an empty one). Raises TargetError /
+        TargetSetupError. A configured target must exist already: a missing folder is usually a disk
+        that is not mounted, and writing there would fill the system disk instead."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise TargetSetupError(f"backup target {root} is a file, not a folder; set backup.target "
+                                   "(or MIA_BACKUP_TARGET) to a folder")
+        if not root.is_dir():
+            if self.default and not create:
+                raise TargetError(f"no backup yet in {root}; run `mia backup --full` first")
+            if not (create and self.default):
+                raise TargetError(f"backup target {root} does not exist: mount the backup disk (or create the "
+                                  "folder), or set backup.target / MIA_BACKUP_TARGET to an existing folder")
+            root.mkdir(parents=True, exist_ok=True)
+        marker = root / MARKER
+        if marker.is_file():
+            try:
+                info = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise TargetError(f"backup target {root}: {MARKER} is damaged ({exc}); restore it or point "
+                                  "backup.target at another folder") from None
+            if not isinstance(info, dict) or info.get("format") != TARGET_FORMAT:
+                raise TargetError(f"backup target {root}: {MARKER} has format {info!r}, this mia reads format "
+                                  f"{TARGET_FORMAT}")
+            return
+        if not create:
+            raise TargetError(f"backup target {root} holds no backup yet (no {MARKER}); run `mia backup --full` "
+                              "first")
+        if any(p.name not in BACKUP_KINDS for p in root.iterdir()):
+            raise TargetSetupError(f"backup target {root} is not empty and is not a mia backup target; point "
+                                   "backup.target (or MIA_BACKUP_TARGET) at an empty folder or an existing target")
+        for d in (self.tmp_dir, *(root / k for k in BACKUP_KINDS)):
+            d.mkdir(parents=True, exist_ok=True)
+        (root / ".lock").touch()
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        atomic_write_bytes(marker, json.dumps({"format": TARGET_FORMAT, "created_at": created}).encode() + b"\n")
+
+    @contextlib.contextmanager
+    def lock(self, exclusive: bool) -> Iterator[None]:
+        """Backups lock exclusively (rotation deletes blobs); restores share. A read-only target with no
+        lock file is read without one (nothing can delete from it)."""
+        path = self.root / ".lock"
+        try:
+            fd = os.open(path, (os.O_RDWR | os.O_CREAT) if exclusive else os.O_RDONLY, 0o644)
+        except OSError:
+            if exclusive:
+                raise
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ blobs
+    def has_blob(self, sha: str, size: int | None = None) -> bool:
+        try:
+            st = self.blob_path(sha).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def put_stream(self, src: BinaryIO, expected: str | None = None) -> tuple[str, int, bool]:
+        """Store what ``src`` holds; (sha256, size, stored). Nothing is stored when the content does not
+        hash to ``expected`` (damaged source) or is stored already. A new blob is written to a temp file,
+        fsynced and renamed: a crash leaves a temp file (swept later), never a partial blob."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(self.tmp_dir / "blob")
+        try:
+            with open(tmp, "xb") as out:
+                sha, size = copy_hashing(src, out)
+                if (expected is not None and sha != expected) or self.has_blob(sha, size):
+                    tmp.unlink()
+                    return sha, size, False
+                out.flush()
+                os.fsync(out.fileno())
+                _drop_cache(out.fileno())  # the verification re-read must come from the disk
+            final = self.blob_path(sha)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
+            fsync_dir(final.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return sha, size, True
+
+    def open_blob(self, sha: str) -> BinaryIO:
+        return open(self.blob_path(sha), "rb")
+
+    def verify_blob(self, sha: str) -> bool:
+        """Re-read the blob (from the disk, not the page cache where possible) and check its sha256."""
+        try:
+            with self.open_blob(sha) as fh:
+                _drop_cache(fh.fileno())
+                return hash_stream(fh)[0] == sha
+        except FileNotFoundError:
+            return False
+
+    def delete_blob(self, sha: str) -> None:
+        self.blob_path(sha).unlink(missing_ok=True)
+
+    def blob_shas(self) -> set[str]:
+        if not self.blobs_dir.is_dir():
+            return set()
+        return {p.name for d in self.blobs_dir.iterdir() if len(d.name) == 2 and d.is_dir()
+                for p in d.iterdir() if len(p.name) == 64}
+
+    # ------------------------------------------------------------------ manifests
+    def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None:
+        atomic_write_bytes(self.manifest_path(kind, backup_id), data)
+
+    def manifest_ids(self, kind: str) -> list[str]:
+        folder = self.root / kind
+        if kind not in BACKUP_KINDS or not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.json") if BACKUP_ID_RE.fullmatch(p.stem))
+
+    def get_manifest(self, kind: str, backup_id: str) -> bytes:
+        return self.manifest_path(kind, backup_id).read_bytes()
+
+    def delete_manifest(self, kind: str, backup_id: str) -> None:
+        path = self.manifest_path(kind, backup_id)
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    def sweep(self) -> int:
+        """Remove temp files of interrupted writes (blobs and manifests). Call with the exclusive lock."""
+        n = 0
+        for folder in (self.tmp_dir, *(self.root / k for k in BACKUP_KINDS)):
+            if folder.is_dir():
+                for p in folder.glob(".*.tmp"):
+                    p.unlink(missing_ok=True)
+                    n += 1
+        return n

@@ -1,0 +1,149 @@
+"""`mia recover --validate-and-repair`: check every day against its manifest and repair what is damaged.
+
+For each day folder (interrupted commits finished first):
+
+- a dataset file that does not match its manifest entry is rewritten from the backup blob with the
+  sha256 the manifest expects (any verified backup's copy: blobs are named by content, and a copy is
+  re-hashed before it is used); without one, the dataset is rebuilt from the day's raw lines;
+- a day whose manifest is damaged or lost is restored whole from the newest backup good for it.
+
+Days the newest good backup holds that are missing here are restored too, except days retention may
+have removed on purpose: days of a month already in ``snapshots/archive/``, and days older than both
+the retention horizon (``retention_days`` before today) and the oldest day still here. When no day is
+left at all, every day of the backup comes back.
+
+Each day is verified after its repair; what could not be repaired is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
+from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout, LayoutError
+from mia_pipeline.lifecycle.blobstore import LocalTarget
+from mia_pipeline.lifecycle.catalog import Backup, BlobChecker, FileRef, list_backups
+from mia_pipeline.lifecycle.restore import RestoreError, install_day, open_target, restore_day
+from mia_pipeline.settings import Settings
+from mia_pipeline.storage import PartitionStore, StorageError
+
+
+@dataclass
+class RepairReport:
+    checked: int = 0
+    repaired: dict[str, list[str]] = field(default_factory=dict)  # day -> what was done
+    unrepaired: dict[str, list[str]] = field(default_factory=dict)  # day -> problems left
+    written: dict[str, set[str]] = field(default_factory=dict)  # dataset -> days written (for Dagster)
+    skipped_backups: dict[str, str] = field(default_factory=dict)
+
+    def wrote(self, day: str, datasets) -> None:
+        for ds in datasets:
+            self.written.setdefault(ds, set()).add(day)
+
+
+def _missing_days(layout: Layout, settings: Settings, newest: Backup | None, today: date) -> list[str]:
+    if newest is None:
+        return []
+    present = layout.days_present()
+    horizon = (today - timedelta(days=settings.retention_days)).isoformat()
+    oldest = present[0] if present else None
+    out = []
+    for day in newest.days():
+        if day in present or layout.archive_month_dir(day[:7]).exists():
+            continue
+        if oldest is None or day >= horizon or day > oldest:
+            out.append(day)
+    return out
+
+
+def _blob_for(sha: str, size: int, good: list[Backup], checker: BlobChecker) -> FileRef | None:
+    for backup in good:
+        for ref in backup.files.values():
+            if ref.sha256 == sha and ref.size == size:
+                return ref if checker.ok(ref) else None
+    return None
+
+
+def _repair_files(layout, store, target, day, good, checker, report, known_symbols) -> None:
+    """The day's manifest is readable: rewrite damaged files from backups, rebuild the rest."""
+    manifest = store.manifest(day)
+    bad = [ds for ds in manifest["datasets"] if store.verify_dataset(day, ds)]
+    if not bad:
+        return
+    from_backup: dict[str, FileRef] = {}
+    for ds in bad:
+        entry = store.entry(day, ds)
+        if ref := _blob_for(entry.sha256, entry.bytes, good, checker):
+            from_backup[ds] = ref
+    done = report.repaired.setdefault(day, [])
+    if from_backup:
+        fresh = store.manifest(day)
+        for ds in from_backup:
+            fresh["datasets"][ds]["staged"] = None
+        install_day(layout, target, day, fresh, from_backup)
+        done.append(f"restored {', '.join(sorted(from_backup))} from backup")
+        report.wrote(day, from_backup)
+    rest = [ds for ds in bad if ds not in from_backup]
+    if RAW_EVENTS in rest:
+        report.unrepaired.setdefault(day, []).append("raw_events is damaged and no backup holds its good copy")
+        rest.remove(RAW_EVENTS)
+    if rest:
+        try:
+            counts = rebuild_day(store, day, known_symbols, datasets=[ds for ds in DATASETS if ds in rest])
+        except RebuildError as exc:
+            report.unrepaired.setdefault(day, []).append(f"{', '.join(rest)}: {exc}")
+            return
+        done.append(f"rebuilt {', '.join(sorted(counts))} from the raw lines")
+        report.wrote(day, counts)
+
+
+def _restore_whole(layout, settings, store, target, day, report, why: str) -> None:
+    try:
+        result = restore_day(layout, settings, store, day, target=target)
+    except (RestoreError, ValueError) as exc:
+        report.unrepaired.setdefault(day, []).append(f"{why}; {exc}")
+        return
+    report.skipped_backups |= result.skipped
+    report.repaired.setdefault(day, []).append(f"{why}: restored from {result.backup_id}")
+    report.wrote(day, result.datasets)
+
+
+def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStore,
+                        known_symbols: frozenset[str] | None = None, today: date | None = None,
+                        target: LocalTarget | None = None) -> RepairReport:
+    """Check and repair every day (see the module docstring). Raises TargetError when the backup
+    target cannot be opened; every per-day failure is in the report instead."""
+    target = target or open_target(layout, settings)
+    today = today or datetime.now(UTC).date()
+    report = RepairReport()
+    with target.lock(exclusive=False):
+        good, damaged = list_backups(target)
+    report.skipped_backups |= {k: f"manifest damaged: {v}" for k, v in damaged.items()}
+    checker = BlobChecker(target)
+    missing = _missing_days(layout, settings, good[0] if good else None, today)
+    for day in sorted(set(layout.days_present()) | set(missing)):
+        report.checked += 1
+        if day in missing:
+            _restore_whole(layout, settings, store, target, day, report, "the day was missing")
+            continue
+        try:
+            store.recover(day)
+        except (StorageError, OSError):
+            pass  # judged below
+        if not store.verify(day):
+            continue
+        try:
+            if store.orphan_files(day):
+                raise StorageError("the day's manifest is lost")
+            for name in store.manifest(day)["datasets"]:
+                store.entry(day, name)
+        except (StorageError, LayoutError) as exc:
+            _restore_whole(layout, settings, store, target, day, report, f"damaged manifest ({exc})")
+        else:
+            with target.lock(exclusive=False):
+                _repair_files(layout, store, target, day, good, checker, report, known_symbols)
+        if problems := store.verify(day):
+            report.unrepaired.setdefault(day, []).extend(p for p in problems
+                                                         if p not in report.unrepaired.get(day, []))
+    return report

@@ -1,0 +1,194 @@
+"""Restore from backups: pick the newest good copy, install it atomically, verify what was installed.
+
+A backup is *good for a day* when its manifest is intact (checksum), it holds the day's manifest and
+every file that manifest names, and every one of those blobs re-reads to its sha256. A backup with a
+single flipped byte in any of them is skipped (and reported); the next older good one is used.
+
+Installing follows the partition store's commit protocol, under the day's lock: each file is copied
+from its blob to a temp file beside its final name (its sha256 checked while copying), the day
+manifest is written with the entries ``staged`` on those temp files (**the commit point**), the temp
+files are renamed into place, then the manifest is rewritten without ``staged``. A restore killed at
+any moment leaves the day as it was or as restored (readers follow staged entries); the next writer or
+`mia check-integrity` finishes or sweeps the rest. Files the restored manifest does not name are
+removed after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset
+from mia_pipeline.lifecycle.blobstore import LocalTarget, TargetError, copy_hashing
+from mia_pipeline.lifecycle.catalog import (
+    DAY_MANIFEST,
+    Backup,
+    BlobChecker,
+    FileRef,
+    list_backups,
+    target_for,
+)
+from mia_pipeline.settings import Settings
+from mia_pipeline.storage import PartitionStore, StorageError
+from mia_pipeline.storage.atomic import (
+    atomic_write,
+    atomic_write_json,
+    fsync_dir,
+    locked,
+    sweep_temp_files,
+    write_temp,
+)
+from mia_pipeline.storage.partitions import RAW_LINES_MODE
+
+QUARANTINE_MODE = 0o600
+
+
+class RestoreError(RuntimeError):
+    """Nothing good to restore from, or the restored files did not verify (exit 1)."""
+
+
+class RestoreInputError(ValueError):
+    """The request names something no backup holds (an unknown day or trade id): exit 2."""
+
+
+@dataclass
+class DayRestore:
+    day: str
+    backup_id: str
+    datasets: list[str] = field(default_factory=list)  # files written ([] when the day already matched)
+    skipped: dict[str, str] = field(default_factory=dict)  # backup id -> why it was not used
+    quarantine: bool = False
+
+
+def open_target(layout: Layout, settings: Settings) -> LocalTarget:
+    target = target_for(layout, settings)
+    try:
+        target.prepare(create=False)
+    except ValueError as exc:
+        raise TargetError(str(exc)) from None
+    return target
+
+
+def read_json_blob(target: LocalTarget, ref: FileRef) -> dict:
+    with target.open_blob(ref.sha256) as fh:
+        return json.loads(fh.read())
+
+
+def copy_blob(target: LocalTarget, ref: FileRef, dest: Path) -> None:
+    """Write the blob to ``dest`` (a temp path) checking its sha256 on the way: a mismatch is an error."""
+    with target.open_blob(ref.sha256) as src, open(dest, "wb") as out:
+        sha, _ = copy_hashing(src, out)
+    if sha != ref.sha256:
+        raise RestoreError(f"blob {ref.sha256[:12]} changed while it was restored (read {sha[:12]}); nothing "
+                           "was committed")
+
+
+def day_problem(target: LocalTarget, backup: Backup, day: str, checker: BlobChecker) -> tuple[str | None, dict]:
+    """(why ``backup`` cannot restore ``day`` or None, the day manifest it holds)."""
+    files = backup.day_files(day)
+    if DAY_MANIFEST not in files:
+        return "it holds no manifest of the day", {}
+    if bad := checker.bad(files):
+        return f"{', '.join(sorted(bad))} do(es) not match its sha256 (damaged copy)", {}
+    try:
+        manifest = read_json_blob(target, files[DAY_MANIFEST])
+        entries = manifest["datasets"]
+        for name, entry in entries.items():
+            check_dataset(name)
+            if entry["file"] != f"{name}.parquet":
+                return f"its manifest names {entry['file']!r} for {name}", {}
+            ref = files.get(entry["file"])
+            if ref is None or ref.sha256 != entry["sha256"]:
+                return f"{entry['file']} is not held as its manifest says", {}
+    except (ValueError, KeyError, TypeError, LayoutError) as exc:
+        return f"its day manifest is malformed ({exc})", {}
+    return None, manifest
+
+
+def install_day(layout: Layout, target: LocalTarget, day: str, manifest: dict, blobs: dict[str, FileRef]) -> None:
+    """Make ``manifest`` the day's manifest, writing the datasets in ``blobs`` from the target (see the
+    module docstring for the protocol); other entries must already be on disk as they say."""
+    day_dir = layout.day_dir(day)
+    day_dir.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads(json.dumps(manifest))
+    temps: dict[str, Path] = {}
+    with locked(day_dir / ".lock"):
+        try:
+            for name, ref in blobs.items():
+                final = layout.dataset_file(day, name)
+                temps[name] = write_temp(final, lambda p, r=ref: copy_blob(target, r, p),
+                                         mode=RAW_LINES_MODE if name == RAW_EVENTS else None)
+                manifest["datasets"][name]["staged"] = temps[name].name
+            atomic_write_json(layout.manifest_file(day), manifest)  # the commit point
+        except BaseException:
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
+            raise
+        for name, tmp in temps.items():
+            os.replace(tmp, layout.dataset_file(day, name))
+        fsync_dir(day_dir)
+        for name in temps:
+            manifest["datasets"][name]["staged"] = None
+        atomic_write_json(layout.manifest_file(day), manifest)
+        named = {e["file"] for e in manifest["datasets"].values()}
+        for p in day_dir.glob("*.parquet"):
+            if p.name not in named:
+                p.unlink()
+        sweep_temp_files(day_dir)
+
+
+def _identical(store: PartitionStore, day: str, manifest: dict) -> bool:
+    try:
+        local = store.manifest(day)["datasets"]
+    except StorageError:
+        return False
+    wanted = {n: e["sha256"] for n, e in manifest["datasets"].items()}
+    return {n: e.get("sha256") for n, e in local.items()} == wanted and not store.verify(day)
+
+
+def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: str,
+                target: LocalTarget | None = None) -> DayRestore:
+    """Restore one day (all its datasets and raw lines; its quarantine file when missing here) from the
+    newest backup that is good for it. Raises :class:`RestoreInputError` when no backup holds the day,
+    :class:`RestoreError` when every backup that holds it is damaged or the result does not verify."""
+    target = target or open_target(layout, settings)
+    with target.lock(exclusive=False):
+        good, damaged = list_backups(target)
+        holding = [b for b in good if day in b.days()]
+        if not holding:
+            every = sorted({d for b in good for d in b.days()})
+            held = f"they hold {len(every)} day(s), {every[0]} to {every[-1]}" if every else "they hold no day"
+            if damaged and not good:
+                raise RestoreError(f"no usable backup in {target.location}: every manifest is damaged")
+            raise RestoreInputError(f"no backup in {target.location} holds {day}; {held}")
+        checker = BlobChecker(target)
+        skipped = {name: f"manifest damaged: {why}" for name, why in damaged.items()}
+        for backup in holding:
+            problem, manifest = day_problem(target, backup, day, checker)
+            if problem:
+                skipped[f"{backup.kind}/{backup.id}"] = problem
+                continue
+            result = DayRestore(day, f"{backup.kind}/{backup.id}", skipped=skipped)
+            if not _identical(store, day, manifest):
+                files = backup.day_files(day)
+                blobs = {n: files[e["file"]] for n, e in manifest["datasets"].items()}
+                install_day(layout, target, day, manifest, blobs)
+                result.datasets = sorted(blobs)
+            result.quarantine = _restore_quarantine(layout, target, backup, day)
+            if problems := store.verify(day):
+                raise RestoreError(f"{day} restored from {result.backup_id} but does not verify: {problems[0]}")
+            return result
+    raise RestoreError(f"every backup holding {day} is damaged: "
+                       + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+
+
+def _restore_quarantine(layout: Layout, target: LocalTarget, backup: Backup, day: str) -> bool:
+    """The day's rejects come back when they are missing here (present ones are newer: kept)."""
+    path = layout.quarantine_file(day)
+    ref = backup.files.get(path.relative_to(layout.root).as_posix())
+    if ref is None or path.exists() or not BlobChecker(target).ok(ref):
+        return False
+    atomic_write(path, lambda p: copy_blob(target, ref, p), mode=QUARANTINE_MODE)
+    return True
