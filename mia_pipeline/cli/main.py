@@ -21,6 +21,7 @@ COMMANDS = {
     "generate": "mia_pipeline.cli.generate:generate",
     "report": "mia_pipeline.cli.report:report",
     "demo": "mia_pipeline.cli.demo:demo",
+    "validate": "mia_pipeline.cli.validate:validate",
     "backup": "mia_pipeline.cli.lifecycle_backup:backup",
     "recover": "mia_pipeline.cli.lifecycle_backup:recover",
     "export": "mia_pipeline.cli.export:export",

@@ -1,0 +1,367 @@
+"""The small frames the ML dataset suites validate, computed with numpy (vectorised, fast on 1 M rows).
+
+GX's pandas engine checks a condition per row; a correlation, an AUC or a fold's purge is a statistic
+over many rows. So each such check is turned into a frame with one row per thing it judges, and a
+standard GX expectation judges each row (the failing rows name the feature, pair or fold):
+
+- :func:`missing_frame`: one row per feature, its missing rate after the warm-up rows;
+- :func:`balance_frame`: one row per (label, class), the class's share of the labelled rows;
+- :func:`correlation_frame`: one row per feature pair, its |Pearson r| (pairwise-complete rows);
+- :func:`leak_frame`: one row per (feature, label), how well the feature alone predicts the label
+  (max(AUC, 1 - AUC), one-vs-rest for a class label; |r| for a continuous label);
+- :func:`fold_frame`: one row per (scheme, fold), its training rows that are also test rows, overlap
+  the test fold in [t0, t1] (purge) or start inside the embargo after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mia_pipeline.ml.labels import to_ns
+from mia_pipeline.ml.splits import overlaps_any
+
+KNOWN_CLASSES = {"success": (0.0, 1.0), "tb_label": (-1.0, 0.0, 1.0)}
+MAX_CLASSES = 10        # a label with more distinct values is continuous
+
+
+def warmup_mask(features: pd.DataFrame, rows: int) -> np.ndarray:
+    """True for the first ``rows`` decisions of each symbol (rows sorted by t0): rolling windows fill up."""
+    if rows <= 0 or not len(features):
+        return np.zeros(len(features), dtype=bool)
+    if "symbol" in features.columns:
+        pos = features.groupby("symbol", sort=False, dropna=False).cumcount().to_numpy()
+    else:
+        pos = np.arange(len(features))
+    return pos < rows
+
+
+def feature_matrix(features: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    return np.asarray(features[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def missing_frame(features: pd.DataFrame, names: Sequence[str], skip: np.ndarray) -> pd.DataFrame:
+    """Missing values per feature over the rows not in ``skip`` (counted column by column: no copy)."""
+    missing = features[list(names)].isna().sum().to_numpy(dtype=np.int64).copy()
+    if skip.any():
+        missing -= features.loc[skip, list(names)].isna().sum().to_numpy(dtype=np.int64)
+    rows = int(len(features) - skip.sum())
+    return pd.DataFrame({"feature": list(names), "rows": rows, "missing": missing,
+                         "missing_rate": missing / rows if rows else np.zeros(len(names))})
+
+
+def balance_frame(labels: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    parts = []
+    for c in columns:
+        if c not in labels.columns:
+            continue
+        counts = pd.to_numeric(labels[c], errors="coerce").value_counts(dropna=True)
+        for k in KNOWN_CLASSES.get(c, ()):
+            counts[k] = counts.get(k, 0)
+        total = int(counts.sum())
+        parts.append(pd.DataFrame({"label": c, "class": [f"{k:g}" for k in counts.index],
+                                   "count": counts.to_numpy(dtype=np.int64),
+                                   "share": counts.to_numpy(dtype=np.float64) / total if total else np.nan}))
+    cols = {"label": pd.Series(dtype=str), "class": pd.Series(dtype=str), "count": pd.Series(dtype=np.int64),
+            "share": pd.Series(dtype=np.float64)}
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(cols)
+
+
+def abs_correlation(X: np.ndarray) -> np.ndarray:
+    """|Pearson r| of every column pair over the rows where both are present (NaN when undefined).
+
+    Pairwise-complete sums as four matrix products: counts, sums, sums of squares and cross products
+    restricted to rows where the other column is present. Columns are centred first (precision)."""
+    with _one_blas_thread():
+        return _abs_correlation(X)
+
+
+def _one_blas_thread():
+    """BLAS on one thread: on a busy machine its worker threads spin and run several times slower,
+    and these products are small (<= stats_sample_rows rows)."""
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _abs_correlation(X: np.ndarray) -> np.ndarray:
+    n, k = X.shape
+    valid = ~np.isnan(X)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.nanmean(X, axis=0) if n else np.zeros(k)
+    Z = np.where(valid, X - np.nan_to_num(mu), 0.0)
+    if valid.all():
+        cov = Z.T @ Z
+        d = np.sqrt(np.diag(cov))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cov / np.outer(d, d)
+    else:
+        M = valid.astype(np.float64)
+        cnt = M.T @ M
+        sx = Z.T @ M                     # sx[i, j]: sum of column i over rows where j is present
+        sxx = (Z * Z).T @ M
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = Z.T @ Z - sx * sx.T / cnt
+            var_i = sxx - sx * sx / cnt
+            r = cov / np.sqrt(var_i * var_i.T)
+            r[cnt < 3] = np.nan
+    r = np.abs(r)
+    r[(r > 1) & (r < 1 + 1e-9)] = 1.0
+    return r
+
+
+def correlation_frame(X: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    r = abs_correlation(X)
+    i, j = np.triu_indices(len(names), 1)
+    a = np.asarray(names, dtype=object)
+    return pd.DataFrame({"feature_a": a[i], "feature_b": a[j], "abs_corr": r[i, j]})
+
+
+def average_ranks(x: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Ranks 1..n with ties sharing their average rank (as ``scipy.stats.rankdata``); ``order`` is
+    ``argsort(x)`` when the caller has it."""
+    order = np.argsort(x, kind="stable") if order is None else order
+    s = x[order]
+    new = np.r_[True, s[1:] != s[:-1]]
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(s)]
+    ranks = np.empty(len(x))
+    ranks[order] = ((starts + ends + 1) / 2.0)[group]
+    return ranks
+
+
+def _auc_from_ranks(ranks: np.ndarray, positive: np.ndarray) -> float:
+    n1 = int(positive.sum())
+    n0 = len(positive) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def sample_rows(n: int, cap: int) -> np.ndarray:
+    """At most ``cap`` evenly spaced row positions (all rows when n <= cap): deterministic."""
+    return np.arange(n) if n <= cap else np.unique(np.linspace(0, n - 1, cap).astype(np.int64))
+
+
+def leak_frame(X: np.ndarray, names: Sequence[str], labels: pd.DataFrame, label_columns: Sequence[str],
+               min_rows: int = 20, min_class_rows: int = 10) -> pd.DataFrame:
+    """One row per (feature, label): ``auc`` = max over classes of max(AUC, 1 - AUC) for a class label,
+    ``abs_r`` = |Pearson r| for a continuous one (the other is NaN). A class (or its rest) with fewer
+    than ``min_class_rows`` rows is not scored: with 6 losers, some honest feature of 180 separates
+    them perfectly by chance."""
+    rows, orders = [], {}
+    for lc in label_columns:
+        if lc not in labels.columns:
+            continue
+        y = pd.to_numeric(labels[lc], errors="coerce").to_numpy(dtype=np.float64)
+        has_y = ~np.isnan(y)
+        if has_y.sum() < min_rows:
+            continue
+        classes = np.unique(y[has_y])
+        if len(classes) < 2:
+            continue
+        categorical = len(classes) <= MAX_CLASSES
+        for j, name in enumerate(names):
+            x = X[:, j]
+            m = has_y & ~np.isnan(x)
+            if m.sum() < min_rows:
+                continue
+            xm, ym = x[m], y[m]
+            if xm.min() == xm.max():
+                continue
+            auc = r = np.nan
+            if categorical:
+                # one sort of x per feature: its order restricted to these rows is their order
+                if j not in orders:
+                    orders[j] = np.argsort(x, kind="stable")
+                kept = orders[j][m[orders[j]]]
+                ranks = average_ranks(xm, (np.cumsum(m) - 1)[kept])
+                scored = [c for c in (classes[1:] if len(classes) == 2 else classes)
+                          if min_class_rows <= (ym == c).sum() <= len(ym) - min_class_rows]
+                if not scored:
+                    continue
+                auc = max(max(a, 1 - a) for a in (_auc_from_ranks(ranks, ym == c) for c in scored))
+            elif ym.std() > 0:
+                r = abs(float(np.corrcoef(xm, ym)[0, 1]))
+            rows.append((name, lc, int(m.sum()), auc, r))
+    return pd.DataFrame(rows, columns=["feature", "label", "rows", "auc", "abs_r"]).astype(
+        {"feature": object, "label": object, "rows": np.int64, "auc": np.float64, "abs_r": np.float64})
+
+
+def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
+    """Row position of each id in ``index`` (-1 if absent); Arrow's hash lookup, ~6x pandas' on strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        found = pc.index_in(pa.array(ids.array), value_set=pa.array(index.array))
+    except (pa.ArrowException, TypeError):
+        return index.get_indexer(ids)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _codes(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
+    """Position of each value in a small ``vocabulary`` (-1 if absent), one vectorised comparison each."""
+    out = np.full(len(values), -1, dtype=np.int64)
+    for i, v in enumerate(vocabulary):
+        out[(values == v).to_numpy(dtype=bool, na_value=False)] = i
+    return out
+
+
+def fold_frame(labels: pd.DataFrame, splits: pd.DataFrame, embargo: pd.Timedelta) -> pd.DataFrame:
+    """One row per (scheme, fold): train/test sizes and their broken rules (see module doc).
+
+    ``unknown_rows``: split rows naming a signal_id that is not in the dataset."""
+    cols = ["scheme", "fold", "train", "test", "unknown_rows", "in_both", "overlapping", "in_embargo"]
+    if not len(splits) or not len(labels):
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "scheme" else np.int64) for c in cols})
+    t0, t1 = to_ns(labels["t0"]), to_ns(labels["t1"])
+    pos = _positions(splits["signal_id"], labels.index)
+    is_train = _codes(splits["role"], ["train"]) == 0
+    schemes = sorted(splits["scheme"].dropna().unique())
+    scheme_code = _codes(splits["scheme"], schemes)
+    fold = splits["fold"].to_numpy(dtype=np.int64)
+    key = scheme_code * (int(fold.max()) + 1 if len(fold) else 1) + fold
+    e = int(pd.Timedelta(embargo).value)
+    mark = np.zeros(len(labels), dtype=bool)
+    rows = []
+    for k in np.flatnonzero(np.bincount(key)):    # a handful of folds: one pass over the split rows each
+        idx = key == k
+        p, tr = pos[idx], is_train[idx]
+        train, test = p[tr & (p >= 0)], p[~tr & (p >= 0)]
+        mark[test] = True
+        both = int(mark[train].sum())
+        mark[test] = False
+        overlapping = in_embargo = 0
+        if len(test) and len(train):
+            overlapping = int(overlaps_any(t0[train], t1[train], t0[test], t1[test]).sum())
+            end = t1[test].max()
+            in_embargo = int(((t0[train] > end) & (t0[train] <= end + e)).sum())
+        first = int(np.flatnonzero(idx)[0])
+        rows.append((schemes[scheme_code[first]], int(fold[first]), len(train), len(test), int((p < 0).sum()),
+                     both, overlapping, in_embargo))
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ------------------------------------------------------------------------------------------ suites
+def build_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg,
+                  asof: Sequence[str], strict_asof) -> list:
+    """The GX batches of a dataset: the raw rows (features, label times) and each derived frame."""
+    import great_expectations.expectations as gxe
+
+    from mia_pipeline.collection.gx_daily import GXBatch
+
+    def pair(check, a, b, **kw):
+        return check, gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b,
+                                                                  ignore_row_if="either_value_is_missing", **kw)
+
+    def at_most(check, column, limit, strict=False):
+        return check, gxe.ExpectColumnValuesToBeBetween(column=column, max_value=limit, strict_max=strict)
+
+    crit = "critical_values_present"
+    # raw batches: only the columns checked, positional index (GX fingerprints frames under 1 GB by
+    # hashing every cell; a string index costs seconds on 1 M rows). Examples map back to signal_id.
+    # features and labels rows side by side, by position (read_bundle checks they are the same rows;
+    # the features_t0 == t0 expectation catches a misaligned in-memory bundle)
+    times = pd.concat([L[[c for c in ("t0", "t1", "tb_entry", "tb_entry_asof") if c in L.columns]].reset_index(drop=True),
+                       F[[c for c in ("t0", "bar_close", "bar_asof") if c in F.columns]].reset_index(drop=True).rename(
+                           columns={"t0": "features_t0"})], axis=1)
+    F = F[[c for c in F.columns if c in cfg.critical_columns or c in asof or c == "t0"]].reset_index(drop=True)
+    feats = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns if c in F.columns]
+    feats += [pair("asof_not_after_t0", "t0", c, or_equal=c not in strict_asof) for c in asof]
+    lab = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns
+           if c in L.columns and c not in F.columns]
+    lab += [pair("label_times", "t1", "t0"),
+            ("label_times", gxe.ExpectColumnPairValuesToBeEqual(column_A="t0", column_B="features_t0"))]
+    if "tb_entry_asof" in times.columns:
+        lab.append(pair("asof_not_after_t0", "t0", "tb_entry_asof", or_equal=True))
+    for a, b in (("bar_close", "tb_entry"), ("bar_asof", "tb_entry_asof")):
+        if a in times.columns and b in times.columns:
+            lab.append(("bar_features_match_label_entry", gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=a, column_B=b, ignore_row_if="either_value_is_missing")))
+    suites = {
+        "feature_missing": ([at_most("missing_rate_below_max", "missing_rate", cfg.max_missing_rate)], ("feature",)),
+        "label_balance": ([("label_balance", gxe.ExpectColumnValuesToBeBetween(
+            column="share", min_value=cfg.min_class_share, max_value=cfg.max_class_share))], ("label", "class")),
+        "feature_pairs": ([at_most("feature_correlation", "abs_corr", cfg.max_abs_correlation)],
+                          ("feature_a", "feature_b")),
+        "label_leaks": ([at_most("no_label_leak", "auc", cfg.leak_auc, True),
+                         at_most("no_label_leak", "abs_r", cfg.leak_abs_r, True)], ("feature", "label")),
+        "folds": ([at_most("splits_purged", c, 0) for c in ("in_both", "unknown_rows", "overlapping")]
+                  + [at_most("splits_embargoed", "in_embargo", 0)], ("scheme", "fold")),
+        "sources": ([("sources_unchanged", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
+                    ("dataset", "day")),
+        "point_in_time": ([at_most("point_in_time", "changed", 0)], ("feature",)),
+    }
+    out = [GXBatch("dataset_features", F, feats), GXBatch("dataset_label_times", times, lab)]
+    for name, frame in frames.items():
+        exps, ids = suites[name]
+        out.append(GXBatch(f"dataset_{name}", frame, exps, ids))
+    return out
+
+
+def _examples(o, ids: pd.Index, n: int = 3) -> str:
+    """Up to ``n`` failing rows: their id columns and values (raw batches: the row's signal_id)."""
+    rows = o.result.get("partial_unexpected_index_list") or o.result.get("partial_unexpected_list") or []
+    shown = []
+    for r in rows[:n]:
+        if isinstance(r, dict):
+            shown.append(", ".join(f"{k}={_fmt(v)}" for k, v in r.items()))
+        elif isinstance(r, (int, np.integer)) and o.batch in RAW_BATCHES and 0 <= r < len(ids):
+            shown.append(f"{ids.name or 'row'}={ids[r]}")
+        else:
+            shown.append(_fmt(r))
+    return "; ".join(f"[{s}]" for s in shown)
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+RAW_BATCHES = ("dataset_features", "dataset_label_times")
+
+
+def summarise(check: str, outcomes: list, frames: dict, cfg, n_features: int, ids: pd.Index) -> tuple[object, str]:
+    """(observed value, one readable sentence) of one check from its GX outcomes and derived frame."""
+    failing = [o for o in outcomes if not o.success]
+    bad = "; ".join(f"{o.expectation}: " + (f"could not run ({o.result['exception']})" if "exception" in o.result
+                    else f"{o.result.get('unexpected_count', 0):,} unexpected, e.g. {_examples(o, ids)}") for o in failing)
+    if check == "missing_rate_below_max":
+        f = frames["feature_missing"]
+        worst = f.loc[f["missing_rate"].idxmax()] if len(f) else None
+        obs = float(worst["missing_rate"]) if worst is not None else 0.0
+        warm = f"{len(ids) - int(worst['rows']):,} warm-up rows" if worst is not None else "warm-up"
+        head = (f"{n_features} features, worst {worst['feature']} {obs:.2%} missing" if obs
+                else f"{n_features} features, none missing") + f" after {warm} (max {cfg.max_missing_rate:.2%})"
+    elif check == "feature_correlation":
+        f = frames["feature_pairs"]
+        obs = float(f["abs_corr"].max()) if len(f) and f["abs_corr"].notna().any() else 0.0
+        over = int((f["abs_corr"] > cfg.max_abs_correlation).sum())
+        head = f"{len(f):,} pairs, max |r| {obs:.3f}, {over} above {cfg.max_abs_correlation}"
+    elif check == "no_label_leak":
+        f = frames["label_leaks"]
+        obs = {"auc": float(f["auc"].max()) if f["auc"].notna().any() else None,
+               "abs_r": float(f["abs_r"].max()) if f["abs_r"].notna().any() else None}
+        head = (f"{len(f):,} feature/label pairs, max AUC {_fmt(obs['auc'])} (limit {cfg.leak_auc}), "
+                f"max |r| {_fmt(obs['abs_r'])} (limit {cfg.leak_abs_r})")
+    elif check == "label_balance":
+        f = frames["label_balance"]
+        obs = {k: float(g["share"].min()) for k, g in f.groupby("label")}
+        head = ", ".join(f"{k} minority share {v:.1%}" for k, v in obs.items()) + \
+            f" (bounds {cfg.min_class_share:.0%}..{cfg.max_class_share:.0%})"
+    elif check in ("splits_purged", "splits_embargoed"):
+        f = frames["folds"]
+        cols = ["in_both", "unknown_rows", "overlapping"] if check == "splits_purged" else ["in_embargo"]
+        obs = int(f[cols].to_numpy().sum())
+        head = f"{len(f)} folds, {obs} bad training row(s)"
+    else:
+        obs = sum(int(o.result.get("unexpected_count") or 0) for o in outcomes)
+        head = f"{len(outcomes)} expectation(s), {obs:,} failing row(s)"
+    return obs, head + (f" -- {bad}" if bad else "")

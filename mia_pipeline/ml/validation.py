@@ -1,0 +1,285 @@
+"""Great Expectations validation of an ML dataset bundle: completeness, balance, correlation, leakage.
+
+    report = validate_dataset(read_bundle(folder), {"max_abs_correlation": 0.9}, docs_dir=layout.reports_dir / "gx")
+    print(report.to_text()); report.success; report.docs_index
+
+Every check is one or more GX 1.x expectations run in one ephemeral context (:func:`run_gx`); rows
+GX finds failing name the column, feature, pair or fold. Raw-row checks run on the dataset itself
+(critical values, as-of times, label times); statistics run on one small frame per check built by
+:mod:`mia_pipeline.ml.gx_suites` (see there why). The checks, in report order, are :data:`CHECKS`.
+
+A check whose name is in ``ValidationConfig.warn_only`` is reported (``WARN``) but does not fail the
+dataset: by default only ``feature_correlation``, because redundant features hurt a model's
+interpretability, not its honesty (the built datasets have rolling means of nearby windows with
+|r| > 0.95). Set ``warn_only: []`` to make it blocking.
+
+The lineage and point-in-time checks (:func:`point_in_time_frames`) need the daily partitions the bundle
+was built from: pass ``store``. Without it the check is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mia_pipeline.ml import gx_suites as S
+from mia_pipeline.ml.builder import MLConfig
+from mia_pipeline.ml.errors import DatasetError
+from mia_pipeline.ml.features import ASOF_SUFFIX, feature_columns
+from mia_pipeline.ml.leakage import STRICT_ASOF
+
+CHECKS = {
+    "critical_values_present": "critical columns (t0, t1, symbol) have no missing value",
+    "missing_rate_below_max": "each feature's missing rate after the warm-up rows is <= max_missing_rate",
+    "label_balance": "each label class holds between min_class_share and max_class_share of the labelled rows",
+    "feature_correlation": "no two features have |Pearson r| > max_abs_correlation",
+    "asof_not_after_t0": "every *_asof time is <= t0 (success_asof < t0): inputs were known at decision",
+    "label_times": "t1 > t0 for every label row, and features and labels agree on t0",
+    "bar_features_match_label_entry": "bar_close/bar_asof equal the label's entry bar (tb_entry/tb_entry_asof)",
+    "splits_purged": "no training row is a test row, names an unknown signal or overlaps the test fold in [t0, t1]",
+    "splits_embargoed": "no training row starts within the embargo after its test fold",
+    "no_label_leak": "no feature alone predicts a label almost perfectly (AUC >= leak_auc, |r| >= leak_abs_r)",
+    "sources_unchanged": "the daily partitions the dataset was built from are unchanged (sha256)",
+    "point_in_time": "features recomputed from only the data known at cutoffs equal the stored ones",
+}
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    max_missing_rate: float = 0.01
+    critical_columns: tuple[str, ...] = ("t0", "t1", "symbol")
+    warmup_rows: int | None = None          # None: the longest window of the dataset's ML config
+    balance_labels: tuple[str, ...] = ("success", "tb_label")
+    min_class_share: float = 0.05
+    max_class_share: float = 0.95
+    max_abs_correlation: float = 0.95
+    leak_labels: tuple[str, ...] = ("success", "tb_label", "tb_return", "r_multiple")
+    leak_auc: float = 0.99
+    leak_abs_r: float = 0.98
+    stats_sample_rows: int = 100_000        # correlations and AUCs on at most this many evenly spaced rows
+    embargo: str | None = None              # None: the embargo the splits were made with (dataset.json)
+    point_in_time_cutoffs: int = 3
+    warn_only: tuple[str, ...] = ("feature_correlation",)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> ValidationConfig:
+        """Raises :class:`DatasetError` for an unknown key or a value out of range (message says which)."""
+        if d is not None and not isinstance(d, dict):
+            raise DatasetError(f"validation config must be a JSON object, got {type(d).__name__}")
+        d = dict(d or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise DatasetError(f"unknown validation config key(s): {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(known))})")
+        for k, v in d.items():
+            if isinstance(v, list):
+                d[k] = tuple(v)
+        try:
+            cfg = cls(**d)
+        except TypeError as exc:
+            raise DatasetError(f"invalid validation config: {exc}") from None
+        cfg._check()
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: Path) -> ValidationConfig:
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DatasetError(f"{path}: cannot read the validation config ({exc.strerror})") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(d)
+
+    def _check(self) -> None:
+        def unit(name: str, lo: float = 0.0, hi: float = 1.0) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise DatasetError(f"validation config {name} must be a number in [{lo}, {hi}], got {v!r}")
+
+        for name in ("max_missing_rate", "min_class_share", "max_class_share", "max_abs_correlation", "leak_abs_r"):
+            unit(name)
+        unit("leak_auc", 0.5)
+        if self.min_class_share > self.max_class_share:
+            raise DatasetError("validation config min_class_share is above max_class_share")
+        for name in ("stats_sample_rows", "point_in_time_cutoffs", "warmup_rows"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise DatasetError(f"validation config {name} must be a non-negative integer, got {v!r}")
+        for name in ("critical_columns", "balance_labels", "leak_labels", "warn_only"):
+            if not all(isinstance(x, str) for x in getattr(self, name)):
+                raise DatasetError(f"validation config {name} must be a list of column or check names")
+        bad = sorted(set(self.warn_only) - set(CHECKS))
+        if bad:
+            raise DatasetError(f"validation config warn_only names unknown check(s) {', '.join(bad)} "
+                               f"(checks: {', '.join(CHECKS)})")
+        if self.embargo is not None:
+            try:
+                pd.Timedelta(self.embargo)
+            except (ValueError, TypeError):
+                raise DatasetError(f"validation config embargo {self.embargo!r} is not a duration like '30min'") from None
+
+
+@dataclass
+class ExpectationResult:
+    name: str
+    success: bool
+    observed: object
+    detail: str
+    severity: str = "error"                 # "warning": reported, does not fail the dataset
+    skipped: bool = False
+    gx_expectations: int = 0
+
+    @property
+    def status(self) -> str:
+        return "SKIP" if self.skipped else "PASS" if self.success else "WARN" if self.severity == "warning" else "FAIL"
+
+
+@dataclass
+class ValidationReport:
+    dataset: str
+    rows: int
+    results: list[ExpectationResult] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        return all(r.success or r.severity == "warning" for r in self.results)
+
+    @property
+    def failed(self) -> list[ExpectationResult]:
+        return [r for r in self.results if r.status == "FAIL"]
+
+    def to_text(self) -> str:
+        width = max(len(n) for n in CHECKS)
+        lines = [f"dataset {self.dataset}: {self.rows:,} rows"]
+        for r in self.results:
+            lines.append(f"{r.status}  {r.name:<{width}}  {r.detail}")
+        verdict = "PASSED" if self.success else f"FAILED ({len(self.failed)} of {len(self.results)} checks)"
+        lines.append(f"validation {verdict}" + (f"; Data Docs: {self.docs_index}" if self.docs_index else ""))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        out = {"dataset": self.dataset, "rows": self.rows, "success": self.success,
+               "docs_index": str(self.docs_index) if self.docs_index else None, "results": []}
+        for r in self.results:
+            d = asdict(r)
+            d["status"], d["observed"] = r.status, _jsonable(r.observed)
+            out["results"].append(d)
+        return out
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def warmup_of(metadata: dict) -> int:
+    """Rows per symbol before every rolling window of the dataset's ML config is full."""
+    try:
+        c = MLConfig.from_dict(metadata.get("config"))
+    except (DatasetError, TypeError):
+        c = MLConfig()
+    return max([*c.rolling_windows, *(m + 1 for m in c.momentum), *(r + 1 for r in c.rate_of_change),
+                *c.lookback_periods, c.correlation_window, 0])
+
+
+def point_in_time_frames(bundle, store, n_cutoffs: int) -> tuple[dict[str, pd.DataFrame], str]:
+    """``({"sources": ..., "point_in_time": ...}, why)``: the lineage frame (one row per source partition:
+    built-from sha256 vs now) and, when the sources are unchanged, one row per feature with the number
+    of stored values that differ from a recomputation from only the data known at each cutoff (the
+    ``n_cutoffs`` t0 quantiles, then everything). ``why`` says what was not checked and why."""
+    from mia_pipeline.ml.builder import MLDatasetBuilder
+    from mia_pipeline.ml.bundle import source_partitions
+
+    meta = bundle.metadata
+    window, built = meta.get("window") or {}, meta.get("source_partitions")
+    if not window.get("start") or built is None:
+        return {}, "the dataset does not record its window and source partitions"
+    now = source_partitions(store, window["start"], window["end"])
+    if not now:
+        return {}, f"the data root holds no partitions of {window['start']}..{window['end']}"
+    key = {(p["dataset"], p["day"]): p.get("sha256") for p in now}
+    was = {(p["dataset"], p["day"]): p.get("sha256") for p in built}
+    pairs = sorted(set(key) | set(was))
+    sources = pd.DataFrame({"dataset": [d for d, _ in pairs], "day": [d for _, d in pairs],
+                            "same": [key.get(k) == was.get(k) for k in pairs]})
+    if not sources["same"].all():
+        return {"sources": sources}, "source partitions changed since the build: rebuild the dataset first"
+    builder = MLDatasetBuilder(store, meta.get("config"))
+    snaps = builder.load_snapshots(window["start"], window["end"])
+    X = bundle.features
+    names = feature_columns(X)
+    t0 = X["t0"].sort_values()
+    cuts = [t0.iloc[int(len(t0) * (k + 1) / (n_cutoffs + 1))] for k in range(n_cutoffs)] if len(t0) else []
+    changed = np.zeros(len(names), dtype=np.int64)
+    compared = 0
+    for cut in [*cuts, None]:
+        part = builder.features_at(snaps, cut).set_index("signal_id")
+        rows = X.index[(X["t0"] <= cut) if cut is not None else slice(None)].intersection(part.index)
+        a = X.loc[rows, names].to_numpy(dtype=np.float64, na_value=np.nan)
+        b = part.loc[rows, names].to_numpy(dtype=np.float64, na_value=np.nan)
+        changed += (~np.isclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True)).sum(axis=0)
+        compared += len(rows)
+    pit = pd.DataFrame({"feature": names, "compared": compared, "changed": changed})
+    return {"sources": sources, "point_in_time": pit}, ""
+
+
+def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs_dir: Path | None = None,
+                     *, store=None) -> ValidationReport:
+    """Run every check of :data:`CHECKS` on ``bundle`` (a :class:`~mia_pipeline.ml.bundle.DatasetBundle`).
+
+    ``docs_dir``: render GX Data Docs there (``report.docs_index`` is its index.html). ``store``: the
+    :class:`~mia_pipeline.storage.PartitionStore` holding the bundle's source days, for the lineage
+    and point-in-time checks (skipped without it). Raises :class:`DatasetError` for a bad config."""
+    from mia_pipeline.collection.gx_daily import run_gx
+
+    cfg = config if isinstance(config, ValidationConfig) else ValidationConfig.from_dict(config)
+    F, L = bundle.features, bundle.labels
+    names = feature_columns(F)
+    embargo = pd.Timedelta(cfg.embargo or bundle.metadata.get("splits", {}).get("embargo") or 0)
+    warm = cfg.warmup_rows if cfg.warmup_rows is not None else warmup_of(bundle.metadata)
+    sample = S.sample_rows(len(L), cfg.stats_sample_rows)
+    X = S.feature_matrix(F.iloc[sample], names)
+    frames = {
+        "feature_missing": S.missing_frame(F, names, S.warmup_mask(F, warm)),
+        "label_balance": S.balance_frame(L, cfg.balance_labels),
+        "feature_pairs": S.correlation_frame(X, names),
+        "label_leaks": S.leak_frame(X, names, L.iloc[sample], cfg.leak_labels),
+        "folds": S.fold_frame(L, bundle.splits, embargo),
+    }
+    skipped: dict[str, str] = {}
+    if store is None:
+        skipped.update({"sources_unchanged": "no data root given: lineage not checked",
+                        "point_in_time": "no data root given: features not recomputed"})
+    else:
+        pit, why = point_in_time_frames(bundle, store, cfg.point_in_time_cutoffs)
+        frames.update(pit)
+        skipped.update({check: why for check, frame in (("sources_unchanged", "sources"),
+                                                        ("point_in_time", "point_in_time")) if frame not in pit})
+    asof = [c for c in F.columns if c.endswith(ASOF_SUFFIX)]
+    batches = S.build_batches(F, L, frames, cfg, asof, STRICT_ASOF)
+    outcomes, index = run_gx(batches, docs_dir)
+    name = bundle.name if bundle.metadata.get("window") else "(in memory)"
+    report = ValidationReport(name, len(F), docs_index=index)
+    for check in CHECKS:
+        mine = [o for o in outcomes if o.check == check]
+        severity = "warning" if check in cfg.warn_only else "error"
+        if check in skipped or not mine:
+            reason = skipped.get(check, "nothing to check")
+            report.results.append(ExpectationResult(check, True, None, f"skipped: {reason}", severity, True))
+            continue
+        observed, detail = S.summarise(check, mine, frames, cfg, len(names), F.index)
+        report.results.append(ExpectationResult(check, all(o.success for o in mine), observed, detail, severity,
+                                                False, len(mine)))
+    return report
