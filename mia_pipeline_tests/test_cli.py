@@ -107,10 +107,12 @@ def test_check_integrity_exit_codes(layout):
 
 def test_demo_days_are_the_last_complete_trading_days():
     """The demo's days hold a Globex session (its synthetic partitions exist): weekends and CME
-    holidays are skipped, today is never one of them."""
+    holidays are skipped, today is never one of them, and they fall in one UTC week (one weekly ML
+    dataset partition holds them all)."""
     from datetime import date
 
     from mia_pipeline.cli.demo import demo_days
 
     assert demo_days(date(2026, 12, 26)) == ["2026-12-22", "2026-12-23", "2026-12-24"]  # Christmas skipped
     assert demo_days(date(2026, 4, 6)) == ["2026-03-31", "2026-04-01", "2026-04-02"]    # Good Friday, weekend
+    assert demo_days(date(2026, 12, 1)) == ["2026-11-25", "2026-11-26", "2026-11-27"]   # Monday alone: the week before

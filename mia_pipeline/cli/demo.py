@@ -20,13 +20,19 @@ DEMO_SCENARIOS = ("normal", "orderflow_accumulation", "delta_divergence")
 
 
 def demo_days(today: date | None = None, n: int = DEMO_DAYS) -> list[str]:
-    """The last ``n`` complete CME Globex trading days before today (UTC): sessions that are over,
-    never future, never a holiday (the synthetic partitions offer trading days only)."""
+    """The last ``n`` complete CME Globex trading days of one UTC week (Sunday..Saturday): the newest
+    week holding ``n`` sessions that are over before today — never future, never a holiday (the
+    synthetic partitions offer trading days only), and one weekly ML dataset partition holds them all."""
+    from mia_pipeline.ml.bundle import week_of
     from mia_pipeline.synthetic.schedule import trading_days
 
     last = (today or datetime.now(UTC).date()) - timedelta(days=1)
-    days = trading_days(last - timedelta(days=7 * n + 14), last)
-    return [d.isoformat() for d in days[-n:]]
+    days = trading_days(last - timedelta(days=7 * n + 21), last)
+    by_week: dict[str, list[date]] = {}
+    for d in days:
+        by_week.setdefault(week_of(d)[0], []).append(d)
+    week = max(w for w, ds in by_week.items() if len(ds) >= n)
+    return [d.isoformat() for d in by_week[week][-n:]]
 
 
 def demo_steps() -> list[tuple[str, str, str]]:

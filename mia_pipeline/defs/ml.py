@@ -22,6 +22,7 @@ from mia_pipeline.ml.bundle import (
     build_bundle,
     write_bundle,
 )
+from mia_pipeline.ml.validation import CHECKS
 from mia_pipeline.storage.atomic import sha256_file
 
 ML_DATASETS = ("features_dataset", "labels_dataset", "dataset_splits")
@@ -44,6 +45,15 @@ DESCRIPTIONS = {
         f"Partition: UTC week Sunday..Saturday. Path: {PATH}{SPLITS_FILE} (+ dataset.json: window, config, "
         "source partitions with their sha256)."),
 }
+
+
+# Each Great Expectations check of `mia validate --dataset` is an asset check on the dataset file it is about.
+CHECK_ASSET = {name: "dataset_splits" if name.startswith("splits_") else
+               "labels_dataset" if name in ("label_balance", "label_times") else "features_dataset"
+               for name in CHECKS}
+WARNING_CHECKS = frozenset({"feature_correlation"})  # ValidationConfig.warn_only: reported, never fails a week
+ML_CHECKS = [dg.AssetCheckSpec(name, asset=CHECK_ASSET[name], description=f"Great Expectations: {text}.",
+                               blocking=name not in WARNING_CHECKS) for name, text in CHECKS.items()]
 
 
 def week_window(context: dg.AssetExecutionContext) -> tuple[str, str]:
@@ -73,9 +83,11 @@ def _file_metadata(path, extra: dict) -> dict:
                         owners=["team:data"], tags={"layer": "ml"})
            for name in ML_DATASETS],
     partitions_def=weekly_partitions,
+    check_specs=ML_CHECKS,
 )
 def ml_dataset(context: dg.AssetExecutionContext, mia: MiaResource):
-    """Build the week's dataset bundle (features, labels, splits) and write it whole."""
+    """Build the week's dataset bundle (features, labels, splits), write it whole, then validate it with
+    the Great Expectations suites (Data Docs in data/reports/gx/): one check result per suite check."""
     layout, store = mia.layout(), mia.store()
     start, end = week_window(context)
     folder = layout.ml_ready_dir / f"{start}_{end}"
@@ -89,3 +101,18 @@ def ml_dataset(context: dg.AssetExecutionContext, mia: MiaResource):
     context.log.info(f"dataset of {start}..{end}: {len(bundle.features)} decisions -> {folder}")
     for name in ML_DATASETS:
         yield dg.MaterializeResult(asset_key=name, metadata=_file_metadata(folder / FILES[name], common))
+    yield from validation_results(bundle, store, layout.reports_dir / "gx")
+
+
+def validation_results(bundle, store, docs_dir):
+    """One ``AssetCheckResult`` per Great Expectations check of the bundle (skipped checks pass with why)."""
+    from mia_pipeline.ml.validation import validate_dataset
+
+    report = validate_dataset(bundle, docs_dir=docs_dir, store=store)
+    for r in report.results:
+        yield dg.AssetCheckResult(
+            asset_key=CHECK_ASSET[r.name], check_name=r.name, passed=bool(r.success or r.skipped),
+            severity=dg.AssetCheckSeverity.WARN if r.severity == "warning" else dg.AssetCheckSeverity.ERROR,
+            description=r.detail,
+            metadata={"status": r.status, "detail": r.detail, "gx_expectations": r.gx_expectations,
+                      **({"data_docs": dg.MetadataValue.path(str(report.docs_index))} if report.docs_index else {})})

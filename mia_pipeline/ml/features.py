@@ -180,7 +180,8 @@ def battle_navale_features(base: pd.DataFrame, lookbacks: Sequence[int]) -> pd.D
         cols[f"confluence_mean_{w}"] = mean
         cols[f"confluence_std_{w}"] = std
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = (conf - mean) / std
+            # a constant window (std 0) holds the current value at its mean: z = 0, not missing
+            z = np.where(std > 0, (conf - mean) / std, np.where(np.isfinite(mean), 0.0, np.nan))
         z[~np.isfinite(z)] = np.nan
         cols[f"confluence_z_{w}"] = z
         cols[f"regime_share_{w}"] = rolling_share_of_current(mode, pos, w)
@@ -197,8 +198,11 @@ def interaction_features(base: pd.DataFrame, pairs: Sequence[tuple[int, int]], w
     pos = group_positions(base["symbol"].to_numpy())
     cols: dict[str, np.ndarray] = {}
     for a, b in pairs:
-        cols[f"corr_f{a}_f{b}_{window}"] = rolling_corr(base[f"feature_{a}"].to_numpy(),
-                                                        base[f"feature_{b}"].to_numpy(), pos, window)
+        fa, fb = base[f"feature_{a}"].to_numpy(dtype=np.float64), base[f"feature_{b}"].to_numpy(dtype=np.float64)
+        r = rolling_corr(fa, fb, pos, window)
+        # After warm-up, a window where one feature stayed constant co-moves with nothing: 0, not missing.
+        flat = np.isnan(r) & (pos >= 2) & np.isfinite(fa) & np.isfinite(fb)
+        cols[f"corr_f{a}_f{b}_{window}"] = np.where(flat, 0.0, r)
     imp = base[IMPORTANCE].to_numpy(dtype=np.float64)
     raw = base[RAW].to_numpy(dtype=np.float64)
     norm = base[NORM].to_numpy(dtype=np.float64)

@@ -4,13 +4,15 @@ Protects: the three assets write one bundle under processed/ml_ready/<week>/ wit
 (row count, path, sha256, column schema, window, lineage count); re-running the week rewrites
 byte-identical files; a week without decisions fails with the reason and writes nothing; the lineage
 maps each week onto its seven daily partitions; the Sunday 02:00 schedule asks for the week that just
-ended, in the configured time zone.
+ended, in the configured time zone; the Great Expectations suites run as the week's asset checks
+(all pass on simulated days, a leak fails its blocking check and the run).
 """
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from mia_pipeline.defs.ml import ml_dataset
@@ -22,6 +24,7 @@ from mia_pipeline.defs.schedules import (
     weekly_ml_dataset_schedule,
 )
 from mia_pipeline.ml.bundle import FEATURES_FILE, LABELS_FILE, SPLITS_FILE
+from mia_pipeline.ml.validation import CHECKS
 
 WEEK = "2025-06-22"  # Sunday; the simulated days 2025-06-23..25 fall in it
 
@@ -43,9 +46,32 @@ def test_a_week_is_built_recorded_and_byte_stable(sim_store):
     assert meta["labels_dataset"]["window"].value == "2025-06-22..2025-06-28"
     cols = {c.name for c in meta["labels_dataset"]["dagster/column_schema"].schema.columns}
     assert {"t0", "t1", "signal_id"} <= cols
+    checks = {c.check_name: c for c in res.get_asset_check_evaluations()}
+    failed = {n: c.metadata["detail"].value for n, c in checks.items() if not c.passed}
+    assert set(checks) == set(CHECKS) and set(failed) <= {"feature_correlation"}, failed
+    assert checks["feature_correlation"].severity == dg.AssetCheckSeverity.WARN  # reported, never blocking
+    assert checks["splits_purged"].asset_key == dg.AssetKey("dataset_splits")
+    assert (sim_store.layout.reports_dir / "gx" / "index.html").is_file()
     first = {f: (folder / f).read_bytes() for f in (FEATURES_FILE, LABELS_FILE, SPLITS_FILE)}
     assert _run(sim_store, WEEK).success
     assert {f: (folder / f).read_bytes() for f in first} == first
+
+
+def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
+    """t1 moved before t0 for one label row: label_times fails, blocking, and the run fails with it."""
+    import mia_pipeline.defs.ml as ml_defs
+
+    real = ml_defs.build_bundle
+
+    def leaky(*args, **kw):
+        bundle = real(*args, **kw)
+        bundle.labels.iloc[3, bundle.labels.columns.get_loc("t1")] = bundle.labels["t0"].iloc[3] - pd.Timedelta("1min")
+        return bundle
+
+    monkeypatch.setattr(ml_defs, "build_bundle", leaky)
+    res = _run(sim_store, WEEK)
+    failed = {c.check_name for c in res.get_asset_check_evaluations() if not c.passed}
+    assert failed - {"feature_correlation"} == {"label_times"} and not res.success
 
 
 def test_an_empty_week_fails_with_its_reason_and_writes_nothing(sim_store):
