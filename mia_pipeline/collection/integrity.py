@@ -2,6 +2,8 @@
 
 - each day folder: its manifest (well-formed, naming only its own files), every file's sha256 and row
   count, files nothing vouches for (including data files whose manifest was lost);
+- each archived month: its manifest, every month file's sha256 and row count (archived days are
+  reported through their month, never as missing days);
 - quarantine files: readable Parquet;
 - the collector's state files (``live/ingest_state.json``, ``live/collector.json``): well-formed JSON.
 
@@ -20,7 +22,7 @@ import pyarrow.parquet as pq
 
 from mia_pipeline.collection.quarantine import DAMAGED_MARK
 from mia_pipeline.layout import Layout
-from mia_pipeline.storage import PartitionStore, StorageError
+from mia_pipeline.storage import PartitionStore, StorageError, archive_index, sha256_file
 
 
 def _state_file_problem(path) -> str | None:
@@ -60,7 +62,46 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
                     pq.read_metadata(path)
                 except (OSError, pa.ArrowException) as exc:
                     problems.append(f"quarantine {qday}: {path.name} is not readable Parquet ({exc})")
+        problems += archive_problems(layout)
         for path in (layout.ingest_state_file, layout.collector_control_file):
             if problem := _state_file_problem(path):
                 problems.append(problem)
+    return problems
+
+
+def archive_problems(layout: Layout) -> list[str]:
+    """Problems of the archived months: a damaged manifest, a month file missing or not matching its
+    sha256 or row counts, Parquet files in a month folder that nothing vouches for."""
+    problems: list[str] = []
+    if not layout.archive_dir.is_dir():
+        return problems
+    months = set(archive_index.archived_months(layout))
+    for folder in sorted(p for p in layout.archive_dir.iterdir() if p.is_dir() and p.name not in months):
+        if any(folder.glob("*.parquet")):
+            problems.append(f"archive {folder.name}: Parquet files without a month manifest (nothing vouches for "
+                            "them): an interrupted `mia archive` leaves these, run it again; otherwise the "
+                            "month manifest was lost: restore the month from a backup")
+    for month in sorted(months):
+        try:
+            manifest = archive_index.read_month_manifest(layout, month)
+        except archive_index.ArchiveDamaged as exc:
+            problems.append(f"archive {month}: {exc}")
+            continue
+        for ds, entry in sorted(manifest["datasets"].items()):
+            path = layout.archive_month_dir(month) / entry["file"]
+            where = f"archive {month}/{ds}"
+            if not path.exists():
+                problems.append(f"{where}: file {entry['file']} is missing")
+            elif sha256_file(path) != entry["sha256"]:
+                problems.append(f"{where}: {entry['file']} does not match the sha256 of the month manifest")
+            else:
+                try:
+                    rows = pq.ParquetFile(path).metadata.num_rows
+                except (OSError, pa.ArrowException) as exc:
+                    problems.append(f"{where}: not a readable Parquet file ({exc})")
+                    continue
+                per_day = sum(d["rows"] for d in entry["days"].values())
+                if not rows == entry["rows"] == per_day:
+                    problems.append(f"{where}: {rows} rows on disk, manifest says {entry['rows']} "
+                                    f"({per_day} over its days)")
     return problems

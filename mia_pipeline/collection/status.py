@@ -1,4 +1,5 @@
-"""Figures for `mia collect status`: events per day, lag, last event time, quarantine counts."""
+"""Figures for `mia collect status`: events per day (archived days included), lag, last event time,
+quarantine counts, and the days held by each archived month."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from mia_pipeline.collection import landing
 from mia_pipeline.collection.collector import collector_state
 from mia_pipeline.collection.quarantine import counts_by_reason
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import PartitionStore, archive_index
 
 
 def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10) -> dict:
@@ -46,5 +47,7 @@ def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10
         "skipped_files": [{"name": sk.name, "reason": sk.reason} for sk in landing.skipped_files(layout)],
         "ingest_state_problem": state_problem,
         "damaged_days": damaged,
+        "archived_days": {m: sorted({d for e in man["datasets"].values() for d in e["days"]})
+                          for m, man in archive_index.archived_manifests(layout)[0].items()},
         "quarantine": {d: dict(c) for d, c in counts_by_reason(layout).items()},
     }

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset, parse_day
 from mia_pipeline.settings import COMPRESSIONS
+from mia_pipeline.storage import archive_index
 from mia_pipeline.storage.atomic import (
     TMP_SUFFIX,
     atomic_write_json,
@@ -134,13 +135,21 @@ class PartitionStore:
 
     def readable_manifests(self, lo: str = "0000-00-00", hi: str = "9999-99-99") -> tuple[dict[str, dict], dict[str, str]]:
         """``({day: manifest}, {day: problem})`` over the day folders in [lo, hi]: readers use the first
-        and report the second (a damaged manifest never stops the other days from being read)."""
+        and report the second (a damaged manifest never stops the other days from being read).
+
+        Archived days are included, as manifests whose entries carry ``"archived": "YYYY-MM"`` (see
+        :func:`~mia_pipeline.storage.archive_index.with_archived`); a damaged month manifest is
+        reported under its month (``"2025-03"``)."""
         good, damaged = {}, {}
         for day in (d for d in self.layout.days_present() if lo <= d <= hi):
             try:
                 good[day] = self.manifest(day)
             except StorageError as exc:
                 damaged[day] = str(exc)
+        months, bad_months = archive_index.archived_manifests(self.layout, lo, hi)
+        damaged.update(bad_months)
+        if months:
+            good = archive_index.with_archived(good, months, lo, hi)
         return good, damaged
 
     def entry(self, day: str | date, dataset: str) -> DatasetEntry | None:
@@ -216,8 +225,15 @@ class PartitionStore:
         *,
         schema_version: int = 1,
         compression: str | None = None,
+        parquet_options: dict | None = None,
+        expect_sha256: dict[str, str] | None = None,
     ) -> dict[str, DatasetEntry]:
-        """Replace several datasets of one day in ONE commit: readers see all new or all old."""
+        """Replace several datasets of one day in ONE commit: readers see all new or all old.
+
+        ``parquet_options`` are extra ``pyarrow.parquet.write_table`` arguments (sorting, row groups,
+        bloom filters). ``expect_sha256`` ({dataset: sha256}) makes the write a compare-and-swap: it
+        raises :class:`StorageError` and writes nothing when a named dataset's committed file changed
+        (a rewrite of what was read, e.g. `mia optimize`, must not undo a concurrent ingest)."""
         day = parse_day(day).isoformat()
         comp = compression or self.compression
         if comp not in COMPRESSIONS:
@@ -238,13 +254,17 @@ class PartitionStore:
                 raise StorageError(f"{day}: data files without a manifest ({', '.join(orphans)}); refusing to "
                                    "overwrite them: restore the manifest, or move the files away, then retry")
             manifest = self._recover_locked(day)
+            for dataset, sha in (expect_sha256 or {}).items():
+                if manifest["datasets"].get(dataset, {}).get("sha256") != sha:
+                    raise StorageError(f"{day}/{dataset} changed while it was being rewritten (a concurrent "
+                                       "writer); nothing was written: run the command again")
 
             def stage(dataset: str, table: pa.Table) -> tuple[Path, DatasetEntry]:
                 final = self.layout.dataset_file(day, dataset)
                 # Raw lines keep whatever writers sent (credentials pasted by mistake included): owner only.
                 mode = RAW_LINES_MODE if dataset == RAW_EVENTS else None
-                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **_write_options(table)),
-                                 mode=mode)
+                options = {**_write_options(table), **(parquet_options or {})}
+                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **options), mode=mode)
                 temps[dataset] = tmp
                 return tmp, DatasetEntry(
                     file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),
@@ -305,17 +325,37 @@ class PartitionStore:
                 return staged
         return self.layout.dataset_file(day, dataset)
 
+    def archived(self, day: str | date, dataset: str) -> tuple[Path, dict] | None:
+        """``(month file, day entry)`` when ``dataset`` of ``day`` lives in the archive, else None."""
+        try:
+            return archive_index.archived_day(self.layout, parse_day(day).isoformat(), check_dataset(dataset))
+        except archive_index.ArchiveDamaged as exc:
+            raise StorageError(str(exc)) from None
+
     def read(self, day: str | date, dataset: str, columns: list[str] | None = None) -> pa.Table | None:
-        """The committed table of one day, or None when the day has no such partition."""
-        for _ in range(3):  # a staged file may be renamed between the manifest read and the open
-            path = self.committed_file(day, dataset)
-            if path is None:
-                return None
+        """The committed table of one day, or None when the day has no such partition.
+
+        An archived day is read from its month file (the same rows, order and columns as its daily
+        file had), followed by any late rows written to a daily folder after it was archived."""
+        for _ in range(3):  # a file may be renamed or replaced between the manifest read and the open
+            archived = self.archived(day, dataset)
             try:
-                return pq.read_table(path, columns=columns)
+                daily = self._read_daily(day, dataset, columns, set(archived[1]["folded"]) if archived else set())
+                if archived is None:
+                    return daily
+                table = archive_index.read_archived_rows(archived[0], archived[1], columns)
             except FileNotFoundError:
                 continue
+            return table if daily is None else pa.concat_tables([table, daily], promote_options="permissive")
         raise StorageError(f"{dataset} of {day} keeps moving under the reader; is a writer looping?")
+
+    def _read_daily(self, day, dataset: str, columns, folded: set[str]) -> pa.Table | None:
+        """The day folder's committed table (None if absent or already folded into the archive)."""
+        entry = self.entry(day, dataset)
+        if entry is None or entry.sha256 in folded:
+            return None
+        path = self.committed_file(day, dataset)
+        return None if path is None else pq.read_table(path, columns=columns)
 
     def days(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[str]:
         """Days (sorted) that hold a committed ``dataset`` partition, optionally within [start, end]."""
@@ -343,9 +383,16 @@ class PartitionStore:
         return pa.concat_tables(tables, promote_options="permissive")
 
     def relation(self, con, dataset: str, start: str | date, end: str | date):
-        """A DuckDB relation over the window (columns unioned by name); None when no day has data."""
+        """A DuckDB relation over the window (columns unioned by name); None when no day has data.
+
+        With archived days in the window, the rows are read through :meth:`read_window` (month files
+        hold other days too) and handed to DuckDB as an Arrow table."""
         wanted = set(_days(start, end))
-        paths = [str(p) for d in self.days(dataset) if d in wanted if (p := self.committed_file(d, dataset))]
+        days = [d for d in self.days(dataset) if d in wanted]
+        if any(self.archived(d, dataset) for d in days):
+            table = self.read_window(dataset, start, end)
+            return con.from_arrow(table) if table.num_columns else None
+        paths = [str(p) for d in days if (p := self.committed_file(d, dataset))]
         if not paths:
             return None
         return con.read_parquet(paths, union_by_name=True)

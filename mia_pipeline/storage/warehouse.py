@@ -5,35 +5,77 @@ newly written day shows up without refreshing; refreshing is only needed when a 
 for the first time. DuckDB is single-writer: only :func:`refresh_views` opens the file for writing
 (run it from one process at a time: the Dagster asset uses a pool of 1); readers use
 :func:`connect_readonly`.
+
+Archived days: each view also reads the archive's month files, listed by name (a month rewrite makes
+new names, so a view never sees a half-switched month), and leaves out the daily files already folded
+into the archive (leftovers of an interrupted archive). Archiving and cleanup refresh the views
+before removing anything a view refers to.
 """
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from mia_pipeline.layout import DATASETS, Layout
+from mia_pipeline.storage import archive_index
+
+_DAY_OF_FILE = r"regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]+$', 1)"
 
 
 def _glob(layout: Layout, dataset: str) -> str:
     return str(layout.daily_dir / "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]" / f"{dataset}.parquet")
 
 
-def refresh_views(layout: Layout) -> dict[str, int]:
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _archive_parts(layout: Layout, skip_months) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """``({dataset: month files}, {dataset: days whose daily file is folded into the archive})``."""
+    files: dict[str, list[str]] = {}
+    folded: dict[str, list[str]] = {}
+    months, _ = archive_index.archived_manifests(layout)  # a damaged month is reported by check-integrity
+    present = set(layout.days_present())
+    for month, man in months.items():
+        if month in skip_months:
+            continue
+        for ds, entry in man["datasets"].items():
+            files.setdefault(ds, []).append(str(layout.archive_month_dir(month) / entry["file"]))
+            for day in (d for d in entry["days"] if d in present):
+                try:
+                    daily = json.loads(layout.manifest_file(day).read_text(encoding="utf-8"))
+                    sha = daily["datasets"][ds]["sha256"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue
+                if sha in entry["days"][day]["folded"]:
+                    folded.setdefault(ds, []).append(day)
+    return files, folded
+
+
+def refresh_views(layout: Layout, skip_months=()) -> dict[str, int]:
     """(Re)create a view per dataset that has at least one partition; drop views of vanished ones.
 
+    ``skip_months``: archive months left out (cleanup drops them from the views before deleting them).
     Returns ``{dataset: row count}`` for the views that exist afterwards.
     """
     layout.warehouse_file.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
+    archived, folded = _archive_parts(layout, set(skip_months))
     with duckdb.connect(str(layout.warehouse_file)) as con:
         for ds in DATASETS:
-            has_files = any(layout.daily_dir.glob(f"*/{ds}.parquet"))
-            if has_files:
-                pattern = _glob(layout, ds).replace("'", "''")
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {ds} AS "
-                    f"SELECT * FROM read_parquet('{pattern}', union_by_name = true, filename = true)"
-                )
+            parts = []
+            if any(layout.daily_dir.glob(f"*/{ds}.parquet")):
+                daily = f"SELECT * FROM read_parquet({_quote(_glob(layout, ds))}, union_by_name = true, filename = true)"
+                if folded.get(ds):
+                    daily += f" WHERE {_DAY_OF_FILE} NOT IN ({', '.join(_quote(d) for d in folded[ds])})"
+                parts.append(daily)
+            if archived.get(ds):
+                listed = "[" + ", ".join(_quote(f) for f in archived[ds]) + "]"
+                parts.append(f"SELECT * FROM read_parquet({listed}, union_by_name = true, filename = true)")
+            if parts:
+                con.execute(f"CREATE OR REPLACE VIEW {ds} AS " + " UNION ALL BY NAME ".join(parts))
                 counts[ds] = con.execute(f"SELECT count(*) FROM {ds}").fetchone()[0]
             else:
                 con.execute(f"DROP VIEW IF EXISTS {ds}")
