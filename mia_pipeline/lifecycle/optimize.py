@@ -18,6 +18,7 @@ Archived months are written sorted by day with statistics by the archive and are
 
 from __future__ import annotations
 
+import calendar
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mia_pipeline.layout import DATASETS, Layout, parse_day
+from mia_pipeline.layout import DATASETS, Layout, parse_day, parse_month
 from mia_pipeline.lifecycle.archive import content_digest
 from mia_pipeline.storage import PartitionStore, StorageError
 
@@ -122,7 +123,9 @@ def probe_query(store: PartitionStore, dataset: str, symbol: str, month: str, re
     """Best-of-``repeat`` seconds of a DuckDB query over one symbol and one month of daily files."""
     import duckdb
 
-    files = [str(p) for p in store.files(dataset, f"{month}-01", f"{month}-31")]
+    year, mon = parse_month(month)
+    last = calendar.monthrange(year, mon)[1]
+    files = [str(p) for p in store.files(dataset, f"{month}-01", f"{month}-{last:02d}")]
     if not files:
         return 0.0
     sql = ("SELECT count(*), min(ts), max(ts) FROM read_parquet(?, union_by_name = true) "

@@ -102,3 +102,11 @@ def test_mia_optimize_reports_sizes_and_query_times(lay):
 def test_bad_optimize_input_is_exit_2(lay, args, message):
     res = CliRunner().invoke(cli, ["optimize", *args])
     assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize("month", ["2026-11", "2025-02", "2024-02"])
+def test_the_query_probe_covers_months_of_any_length(lay, month):
+    """Regression: the probe asked for day 31 of every month (`mia optimize` exited 2 in November)."""
+    from mia_pipeline.lifecycle.optimize import probe_query
+
+    assert probe_query(PartitionStore(lay), "market_bars", "ES", month, repeat=1) >= 0.0
