@@ -1,0 +1,11 @@
+"""Interactive Brokers: contracts, pacing-safe historical backfill, live recorder, connection test.
+
+Library code (no Dagster): :mod:`.session` connects ib_async with bounded waits and plain reasons;
+:mod:`.contracts` turns the ``ibkr:`` settings into series and picks futures front months;
+:mod:`.pacing` keeps historical requests inside IB's pacing rules; :mod:`.backfill` lands a range of
+days in ``market_bars``; :mod:`.recorder` streams quotes, trades and 5-s bars into the landing zone
+through disconnects; :mod:`.feed` is the guide's ``MarketDataFeed().test_ibkr_connection()``.
+:mod:`.testing` holds the loopback fake gateway the tests and the benchmark use.
+
+Modules import ib_async; import them lazily from the CLI.
+"""

@@ -1,0 +1,107 @@
+"""IB objects → landing-zone rows and events (the ``market_bar`` / ``market_tick`` contract).
+
+IB reports "no value" as -1 (volume, wap and count of quote bars; sizes of a quote with no size);
+those become null (wap, count) or 0 (volume, which the contract requires), never a negative value
+that validation would refuse.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from mia_pipeline.collection.typed_landing import parse_table
+from mia_pipeline.sources.ibkr.contracts import Series
+
+
+def _epoch_ms(value) -> int:
+    if isinstance(value, datetime):
+        return int(value.astimezone(UTC).timestamp() * 1000)
+    return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def history_rows(series: Series, bars, start_ms: int, end_ms: int) -> pa.Table:
+    """The bars starting in ``[start_ms, end_ms)`` as ``market_bar`` rows (parse schema)."""
+    ts = np.array([_epoch_ms(b.date) for b in bars], dtype=np.int64)
+    keep = (ts >= start_ms) & (ts < end_ms)
+    picked = [b for b, k in zip(bars, keep.tolist(), strict=True) if k]
+    ts = ts[keep]
+    sym, tf = series.instrument.symbol, series.timeframe
+
+    def col(name):
+        return pa.array([getattr(b, name) for b in picked], pa.float64())
+
+    volume = np.array([b.volume for b in picked], dtype=np.float64)
+    wap = np.array([b.average for b in picked], dtype=np.float64)
+    count = np.array([b.barCount for b in picked], dtype=np.int64)
+    columns = {
+        "event_id": pa.array([f"{series.source}:{sym}:{tf}:{t}" for t in ts.tolist()], pa.string()),
+        "source": pa.array([series.source] * len(ts), pa.string()),
+        "symbol": pa.array([sym] * len(ts), pa.string()),
+        "timeframe": pa.array([tf] * len(ts), pa.string()),
+        "open": col("open"), "high": col("high"), "low": col("low"), "close": col("close"),
+        "volume": pa.array(np.where(volume < 0, 0.0, volume)),
+        "vwap": pa.array(wap, mask=wap <= 0),
+        "trade_count": pa.array(count, mask=count < 0),
+    }
+    return parse_table("market_bar", columns, ts)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _size(value: float) -> float | None:
+    return None if value is None or value != value or value < 0 else float(value)
+
+
+def _price(value: float) -> float | None:
+    return None if value is None or value != value or value <= 0 else float(value)
+
+
+def tick_event(symbol: str, ms: int, seq: int, *, bid=None, ask=None, last=None, bid_size=None, ask_size=None,
+               last_size=None, source: str = "ibkr") -> dict | None:
+    """A ``market_tick`` event, or None when it carries no price."""
+    prices = {"bid": _price(bid), "ask": _price(ask), "last": _price(last)}
+    if not any(v is not None for v in prices.values()):
+        return None
+    if prices["bid"] is not None and prices["ask"] is not None and prices["ask"] < prices["bid"]:
+        prices["ask"] = None  # a crossed snapshot between two quote updates: keep the bid only
+    event = {"kind": "market_tick", "schema_version": 1, "event_id": f"{source}:{symbol}:{ms}:{seq}",
+             "source": source, "timestamp": _iso(ms), "symbol": symbol, "seq": seq}
+    sizes = {"bid_size": _size(bid_size), "ask_size": _size(ask_size), "last_size": _size(last_size)}
+    event |= {k: v for k, v in prices.items() if v is not None}
+    event |= {k: v for k, v in sizes.items() if v is not None and prices[k[:-5]] is not None}
+    return event
+
+
+def bar_event(symbol: str, ms: int, o, h, lo, c, volume, wap, count, *, timeframe: str = "5s",
+              source: str = "ibkr.realtime") -> dict:
+    """A ``market_bar`` event of a real-time (5-second) bar."""
+    event = {"kind": "market_bar", "schema_version": 1, "event_id": f"{source}:{symbol}:{timeframe}:{ms}",
+             "source": source, "timestamp": _iso(ms), "symbol": symbol, "timeframe": timeframe,
+             "open": o, "high": h, "low": lo, "close": c, "volume": max(float(volume), 0.0)}
+    if wap and wap > 0:
+        event["vwap"] = wap
+    if count is not None and count >= 0:
+        event["trade_count"] = int(count)
+    return event
+
+
+def status_event(component: str, status: str, message: str, ms: int, **fields) -> dict:
+    """A ``system_status`` event (live view) for the recorder's connection state."""
+    return {"kind": "system_status", "schema_version": 1, "event_id": f"{component}:{status}:{ms}",
+            "source": "ibkr", "timestamp": _iso(ms), "component": component, "status": status,
+            "message": message, **fields}
+
+
+def gap_event(start_ms: int, end_ms: int, cause: str, resubscribed: bool) -> dict:
+    """A ``performance`` sample marking a data gap (stored in the day's ``performance`` dataset):
+    metric ``ibkr_data_gap_s`` = its length; when it started and ended and why are kept too."""
+    return {"kind": "performance", "schema_version": 1, "event_id": f"ibkr-gap:{start_ms}:{end_ms}",
+            "source": "ibkr", "timestamp": _iso(end_ms), "metric": "ibkr_data_gap_s",
+            "value": round((end_ms - start_ms) / 1000, 3), "unit": "s",
+            "tags": {"component": "ibkr_recorder", "session": cause},
+            "gap_start": _iso(start_ms), "gap_end": _iso(end_ms), "resubscribed": resubscribed}

@@ -1,0 +1,10 @@
+"""A loopback fake of TWS / IB Gateway for tests and benchmarks (see :mod:`.fake_gateway`).
+
+Not used by the recorder or the backfill themselves; it lives in the package (not in the tests)
+because ``benchmarks/bench_ibkr.py`` drives the same gateway.
+"""
+
+from mia_pipeline.sources.ibkr.testing.fake_gateway import FakeGateway, GatewayError
+from mia_pipeline.sources.ibkr.testing.market import FakeMarket
+
+__all__ = ["FakeGateway", "FakeMarket", "GatewayError"]
