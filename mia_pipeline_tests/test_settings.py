@@ -198,6 +198,7 @@ def test_ibkr_connection_from_file_and_environment(tmp_path, monkeypatch):
         ("ibkr: {timeframes: [2min]}\n", {}, "'2min' is not a bar size IBKR is recorded in"),
         ("ibkr: {roll_days: 90}\n", {}, "ibkr.roll_days: 90 is not a number of days from 0 to 60"),
         ("ibkr: {request_timeout_s: 0}\n", {}, "ibkr.request_timeout_s: 0 is not a number of seconds"),
+        ("ibkr: {retry_wait_s: 7200}\n", {}, "ibkr.retry_wait_s: 7200 is not a number of seconds from 1 to 3600"),
     ],
 )
 def test_bad_ibkr_settings_are_clear_errors(tmp_path, yaml_text, env, message):
