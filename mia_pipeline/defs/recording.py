@@ -40,6 +40,9 @@ def partition_metadata(facts: PartitionFacts) -> dict:
     }
     if facts.preview:
         meta["preview"] = dg.MetadataValue.md(facts.preview)
+    if facts.archived:
+        meta["archived"] = dg.MetadataValue.md(
+            f"Archived in `{facts.archived}`: the rows live in the month file (`path`); sha256 is their content hash.")
     return meta
 
 

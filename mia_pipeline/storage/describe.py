@@ -35,6 +35,7 @@ class PartitionFacts:
     written_at: str | None = None
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, Arrow type)
     preview: str = ""  # Markdown table of the first rows
+    archived: str | None = None  # YYYY-MM when the day lives in that month's archive file
 
     @property
     def stored(self) -> bool:
@@ -74,6 +75,9 @@ def describe_partition(store: PartitionStore, day, dataset: str, *, preview: boo
     entry = store.entry(day, dataset)
     path = store.committed_file(day, dataset)
     if entry is None or path is None:
+        archived = store.archived(day, dataset)
+        if archived is not None:
+            return _archived_facts(store, day, dataset, *archived)
         return PartitionFacts(dataset=dataset, day=day, rows=0)
     schema = pq.read_schema(path)
     return PartitionFacts(
@@ -82,6 +86,23 @@ def describe_partition(store: PartitionStore, day, dataset: str, *, preview: boo
         compression=entry.compression, written_at=entry.written_at,
         columns=[(f.name, _type_name(f.type)) for f in schema],
         preview=preview_markdown(path, schema) if preview and entry.rows else "",
+    )
+
+
+def _archived_facts(store: PartitionStore, day: str, dataset: str, month_file: Path, meta: dict) -> PartitionFacts:
+    """Facts of a day that lives in its month's archive file (``snapshots/archive/YYYY-MM/``): its own rows,
+    columns and content hash; ``path`` is the month file, ``manifest`` the month manifest."""
+    from mia_pipeline.storage import archive_index
+
+    month = archive_index.month_of(day)
+    schema = archive_index.day_schema(meta) or pq.read_schema(month_file)
+    return PartitionFacts(
+        dataset=dataset, day=day, rows=int(meta["rows"]), path=month_file,
+        manifest=archive_index.month_manifest_path(store.layout, month), bytes=month_file.stat().st_size,
+        sha256=meta.get("content_hash"), schema_version=meta.get("schema_version"), compression="zstd",
+        written_at=meta.get("written_at"), columns=[(f.name, _type_name(f.type)) for f in schema
+                                                    if f.name in meta.get("columns", schema.names)],
+        archived=month,
     )
 
 
