@@ -102,17 +102,41 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
 
 
 @click.command("check-integrity")
-@click.option("--date", "day", type=DAY, help="Check one day only.")
+@click.option("--date", "day", type=DAY, help="Check one day only (its files against its manifest).")
+@click.option("--start", type=DAY, help="First day of the range checked for gaps (default: the first stored day).")
+@click.option("--end", type=DAY, help="Last day of the range checked for gaps (default: the last stored day).")
 @pass_state
-def check_integrity(state: CliState, day) -> None:
-    """Verify every day's files against its manifest (sha256, row counts, unvouched files), the
-    quarantine files and the collector's state files. Exit 1 on any problem."""
+def check_integrity(state: CliState, day, start, end) -> None:
+    """Verify every day's files against its manifest (sha256, row counts, unvouched files), the archive,
+    the quarantine and the collector's state files; then across days: ids stored on several days, CME
+    trading days with no data (gaps), archived months without a verified backup, quarantine totals.
+    Exit 1 on any problem."""
+    from mia_pipeline.collection.audit import audit
     from mia_pipeline.collection.integrity import integrity_problems
 
+    if day and (start or end):
+        raise click.UsageError("--date checks one day; --start/--end check a range: give one or the other")
+    if start and end and end < start:
+        raise click.BadParameter(f"--end {end} is before --start {start}", param_hint="--end")
     days = [day.isoformat()] if day else state.layout.days_present()
     problems = integrity_problems(state.layout, state.store, days if day else None)
     for p in problems:
         click.echo(f"PROBLEM {p}")
-    click.echo(f"checked {len(days)} day(s): {len(problems)} problem(s)")
+    summary = f"checked {len(days)} day(s): {len(problems)} problem(s)"
+    if not day:
+        report = audit(state.layout, state.store, state.settings, start, end)
+        for title, lines in (("ids on several days", report.duplicates), ("gaps", report.gaps),
+                             ("archive without backup", report.unbacked_archives)):
+            click.echo(f"{title}: {len(lines) or 'none'}")
+            for line in lines:
+                click.echo(f"PROBLEM {line}")
+        q = report.quarantine
+        click.echo(f"quarantine: {sum(q.values()):,} line(s)" + (" (" + ", ".join(
+            f"{k} {v:,}" for k, v in q.most_common()) + ")" if q else ""))
+        problems += report.problems
+        archived = len(set(state.store.readable_manifests()[0]) - set(days))
+        summary = (f"checked {len(days)} day(s)" + (f", {archived} archived day(s)" if archived else "")
+                   + f" and the range across them: {len(problems)} problem(s)")
+    click.echo(summary)
     if problems:
         raise SystemExit(EXIT_PROBLEM)

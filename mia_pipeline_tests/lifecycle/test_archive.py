@@ -162,8 +162,12 @@ def test_mia_archive_status_and_check_integrity_after_archiving(lay):
         assert (s["days"], s["rows"], s["first_day"], s["last_day"]) == (
             status_before[ds]["days"], status_before[ds]["rows"], status_before[ds]["first_day"],
             status_before[ds]["last_day"])
+    unbacked = runner.invoke(cli, ["check-integrity"])  # the archive is the only copy: it must be backed up
+    assert unbacked.exit_code == 1 and "archive 2025-06: " in unbacked.output and "not in any verified backup" \
+        in unbacked.output, unbacked.output
+    assert runner.invoke(cli, ["backup", "--full"]).exit_code == 0
     check = runner.invoke(cli, ["check-integrity"])
-    assert check.exit_code == 0 and "0 problem(s)" in check.output, check.output
+    assert check.exit_code == 0 and "0 problem(s)" in check.output and "2 archived day(s)" in check.output, check.output
 
 
 @pytest.mark.parametrize("args, message", [
