@@ -145,13 +145,15 @@ def optimize_partitions(context: dg.OpExecutionContext) -> None:
 
 @dg.op(required_resource_keys={"mia"})
 def integrity_check(context: dg.OpExecutionContext) -> None:
-    """`mia check-integrity`: every partition against its manifest, archives, state files; a problem is
-    an ERROR alert and fails the run."""
+    """`mia check-integrity`: every partition against its manifest, archives, state files, and across days
+    (ids on several days, trading-day gaps, archives without backup); a problem is an ERROR alert and fails
+    the run."""
+    from mia_pipeline.collection.audit import audit
     from mia_pipeline.collection.integrity import integrity_problems
 
     mia: MiaResource = context.resources.mia
-    layout = mia.layout()
-    problems = integrity_problems(layout, mia.store())
+    layout, store = mia.layout(), mia.store()
+    problems = integrity_problems(layout, store) + audit(layout, store, mia.settings()).problems
     if problems:
         _alert(layout, "ERROR", "integrity", f"{len(problems)} integrity problem(s): {problems[0]}",
                problems=problems[:50])
