@@ -88,7 +88,11 @@ def make_splits(labels: pd.DataFrame, cfg: SplitConfig = SplitConfig()) -> pd.Da
         parts.append(frame)
     out = pd.concat(parts, ignore_index=True)
     out["fold"] = out["fold"].astype("int64")
-    out["signal_id"] = out["signal_id"].astype("string")
+    # Categoricals (dictionary-encoded in Parquet): the ids' categories are the dataset's rows in order,
+    # so a reader maps a split row to its dataset row by code, without hashing millions of strings.
+    out["scheme"] = pd.Categorical(out["scheme"], categories=["purged_kfold", "walk_forward"])
+    out["signal_id"] = pd.Categorical(out["signal_id"].astype(str), categories=labels.index.astype(str).rename(None))
+    out["role"] = pd.Categorical(out["role"], categories=["train", "test"])
     return out
 
 

@@ -200,6 +200,8 @@ def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if isinstance(ids.dtype, pd.CategoricalDtype) and ids.cat.categories.equals(pd.Index(index.astype(str))):
+        return ids.cat.codes.to_numpy(dtype=np.int64)  # categories are the dataset's rows: codes are positions
     try:
         found = pc.index_in(pa.array(ids.array), value_set=pa.array(index.array))
     except (pa.ArrowException, TypeError):
@@ -209,6 +211,9 @@ def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
 
 def _codes(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
     """Position of each value in a small ``vocabulary`` (-1 if absent), one vectorised comparison each."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # one comparison per category, then a lookup by code
+        lookup = np.array([list(vocabulary).index(c) if c in vocabulary else -1 for c in values.cat.categories] + [-1])
+        return lookup[values.cat.codes.to_numpy(dtype=np.int64)]
     out = np.full(len(values), -1, dtype=np.int64)
     for i, v in enumerate(vocabulary):
         out[(values == v).to_numpy(dtype=bool, na_value=False)] = i

@@ -60,7 +60,7 @@ class ValidationConfig:
     leak_labels: tuple[str, ...] = ("success", "tb_label", "tb_return", "r_multiple")
     leak_auc: float = 0.99
     leak_abs_r: float = 0.98
-    stats_sample_rows: int = 100_000        # correlations and AUCs on at most this many evenly spaced rows
+    stats_sample_rows: int = 50_000         # correlations and AUCs on at most this many evenly spaced rows
     embargo: str | None = None              # None: the embargo the splits were made with (dataset.json)
     point_in_time_cutoffs: int = 3
     warn_only: tuple[str, ...] = ("feature_correlation",)

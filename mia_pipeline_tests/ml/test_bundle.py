@@ -79,3 +79,16 @@ def test_not_a_dataset_is_refused(bundle, tmp_path):
     (folder / LABELS_FILE).unlink()
     with pytest.raises(DatasetError, match="missing labels_dataset.parquet"):
         read_bundle(folder)
+
+
+def test_split_ids_are_categories_in_dataset_order(bundle, tmp_path):
+    """A reader maps split rows to dataset rows by code (no string hashing): the categories written are
+    the dataset's rows in order, and the codes read back equal a hash lookup."""
+    from mia_pipeline.ml.gx_suites import _positions
+
+    back = read_bundle(write_bundle(bundle, tmp_path / "d"))
+    ids = back.splits["signal_id"]
+    assert list(ids.cat.categories) == list(back.labels.index)
+    assert (_positions(ids, back.labels.index) == back.labels.index.get_indexer(ids.astype(str))).all()
+    renamed = ids.cat.rename_categories(list(reversed(ids.cat.categories)))  # categories not the rows' order
+    assert (_positions(renamed, back.labels.index) == back.labels.index.get_indexer(renamed.astype(str))).all()
