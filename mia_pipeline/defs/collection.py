@@ -4,7 +4,7 @@ Two writers of the daily partitions, both recording exactly the (dataset, day) p
 
 - ``landing_zone`` (unpartitioned) lands pending landing-zone events into whatever days they belong
   to, and logs a materialization (with that day's own figures) and check evaluations per day touched;
-- ``daily_datasets`` (six subsettable assets, daily partitions, single-run backfills) rebuilds exactly
+- ``daily_datasets`` (seven subsettable assets, daily partitions, single-run backfills) rebuilds exactly
   the selected datasets of exactly the requested days from their stored raw lines.
 """
 
@@ -21,6 +21,8 @@ from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
 from mia_pipeline.defs.foundation import REFRESH_ON_UPDATE, data_tree
 from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.recording import (
+    GX_COMPLETENESS,
+    GX_DESCRIPTION,
     blocking_failures,
     check_evaluations,
     partition_metadata,
@@ -40,6 +42,8 @@ GRAIN = {
     "market_bars": "one row per OHLCV bar, key (source, symbol, timeframe, ts)",
     "market_ticks": "one row per quote/trade tick, key (source, symbol, ts, seq)",
     "performance": "one row per performance/system metric sample, key (metric, ts)",
+    "market_depth": "one row per order-book (L2) update: add/modify/delete a bid/ask level or clear the book, "
+                    "end-of-batch flag, key (source, symbol, ts, seq)",
 }
 
 
@@ -117,7 +121,8 @@ with warnings.catch_warnings():
         dg.AssetCheckSpec(name, asset=ds, blocking=name in BLOCKING, description=CHECK_DESCRIPTIONS[name],
                           partitions_def=daily_partitions)
         for ds in DATASETS for name in checks_for(ds)
-    ]
+    ] + [dg.AssetCheckSpec(GX_COMPLETENESS, asset=ds, description=GX_DESCRIPTION, partitions_def=daily_partitions)
+         for ds in DATASETS]
 
 
 @dg.multi_asset(

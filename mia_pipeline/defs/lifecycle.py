@@ -10,11 +10,12 @@ with its new file's figures.
 import dagster as dg
 
 from mia_pipeline.defs.partitions import monthly_partitions
-from mia_pipeline.defs.recording import materializations
+from mia_pipeline.defs.recording import gx_evaluations, materializations
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS
 
 BACKUP_MODES = ("incremental", "full", "archive")
+GX_RECENT_DAYS = 7  # the nightly integrity run evaluates the Great Expectations suites of the newest days
 
 
 def _alert(layout, level: str, source: str, message: str, **context) -> None:
@@ -147,13 +148,16 @@ def optimize_partitions(context: dg.OpExecutionContext) -> None:
 def integrity_check(context: dg.OpExecutionContext) -> None:
     """`mia check-integrity`: every partition against its manifest, archives, state files, and across days
     (ids on several days, trading-day gaps, archives without backup); a problem is an ERROR alert and fails
-    the run."""
+    the run. Also evaluates the daily Great Expectations suites (``gx_completeness``) of the newest 7 days."""
     from mia_pipeline.collection.audit import audit
     from mia_pipeline.collection.integrity import integrity_problems
 
     mia: MiaResource = context.resources.mia
     layout, store = mia.layout(), mia.store()
     problems = integrity_problems(layout, store) + audit(layout, store, mia.settings()).problems
+    recent = layout.days_present()[-GX_RECENT_DAYS:]
+    for event in gx_evaluations(context.instance, store, {ds: recent for ds in DATASETS}):
+        context.log_event(event)
     if problems:
         _alert(layout, "ERROR", "integrity", f"{len(problems)} integrity problem(s): {problems[0]}",
                problems=problems[:50])

@@ -72,9 +72,37 @@ def _targets(instance: dg.DagsterInstance, written, after_storage_id: int | None
     return out
 
 
+GX_COMPLETENESS = "gx_completeness"
+GX_DESCRIPTION = ("Great Expectations suite of the day: required fields present, keys unique, values in their "
+                  "domains (from the event contract). Warning. Evaluated by rebuilds/backfills of the daily "
+                  "datasets and by the nightly daily_integrity job (not on every ingestion pass).")
+
+
+def gx_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written: Mapping[str, Iterable[str]],
+                   after_storage_id: int | None = None) -> list[dg.AssetCheckEvaluation]:
+    """One ``gx_completeness`` evaluation per (dataset, day), tied to that partition's newest materialization."""
+    from mia_pipeline.collection.gx_daily import validate_days
+
+    written = {ds: sorted(set(days)) for ds, days in written.items() if days}
+    if not written:
+        return []
+    days = sorted({d for ds_days in written.values() for d in ds_days})
+    outcomes = validate_days(store, days, list(written))
+    targets = _targets(instance, written, after_storage_id)
+    return [dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(ds), check_name=GX_COMPLETENESS, passed=o.passed, partition=day,
+        metadata={"failing_rows": o.failing_rows, "detail": o.detail,
+                  "expectations": dg.MetadataValue.json({e.name: {"passed": e.passed, "failing_rows": e.failing_rows,
+                                                                  "detail": e.detail} for e in o.per_expectation})},
+        severity=dg.AssetCheckSeverity.WARN, blocking=False, description=o.detail,
+        target_materialization_data=targets.get((ds, day)))
+        for ds, ds_days in written.items() for day in ds_days if (o := outcomes[ds][day]) is not None]
+
+
 def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written: Mapping[str, Iterable[str]],
                       after_storage_id: int | None = None, selected: set | None = None) -> list[dg.AssetCheckEvaluation]:
-    """One evaluation per check per (dataset, day) written; ``selected`` limits to those check keys."""
+    """One evaluation per check per (dataset, day) written; ``selected`` limits to those check keys (the
+    Great Expectations check runs only when ``selected`` names it)."""
     written = {ds: sorted(set(days)) for ds, days in written.items() if days}
     if not written:
         return []
@@ -82,6 +110,9 @@ def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, writt
     outcomes = run_day_checks(store, days, list(written))
     targets = _targets(instance, written, after_storage_id)
     out = []
+    gx_for = {ds: ds_days for ds, ds_days in written.items()
+              if selected is not None and dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) in selected}
+    out += gx_evaluations(instance, store, gx_for, after_storage_id)
     for ds, ds_days in written.items():
         for day in ds_days:
             for o in outcomes[ds][day]:

@@ -10,6 +10,7 @@ import pytest
 from conftest import append, tick
 
 from mia_pipeline.collection.checks import checks_for, run_checks, run_day_checks
+from mia_pipeline.defs.recording import GX_COMPLETENESS
 from mia_pipeline.defs.collection import daily_datasets, landing_zone, live_session
 from mia_pipeline.defs.recording import blocking_failures, check_evaluations
 from mia_pipeline.defs.resources import MiaResource
@@ -68,7 +69,10 @@ def test_backfill_of_three_days_one_without_data_gives_three_honest_partitions(l
     assert store.days("market_ticks") == ["2025-06-21", "2025-06-23"]  # 06-24 still pending, untouched
     evals = result.get_asset_check_evaluations()
     assert {(e.asset_key.to_user_string(), e.partition) for e in evals} == set(mats)
-    assert len(evals) == sum(len(checks_for(ds)) for ds in DATASETS) * 3
+    assert len(evals) == sum(len(checks_for(ds)) + 1 for ds in DATASETS) * 3  # + the Great Expectations suite
+    gx = {(e.asset_key.to_user_string(), e.partition): e for e in evals if e.check_name == GX_COMPLETENESS}
+    assert len(gx) == len(DATASETS) * 3 and all(e.passed for e in gx.values())
+    assert gx[("market_ticks", "2025-06-22")].metadata["detail"].value.endswith("no rows")
 
 
 def test_materializing_one_dataset_rewrites_only_that_dataset(layout, store):

@@ -24,6 +24,7 @@ from mia_pipeline.defs.lifecycle import (
 )
 from mia_pipeline.defs.recording import unrecorded
 from mia_pipeline.defs.resources import MiaResource
+from mia_pipeline.layout import DATASETS
 from mia_pipeline.lifecycle.alerts import read_alerts
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline_tests.lifecycle._archive_data import DAYS, data_root, rows
@@ -111,7 +112,11 @@ def test_retention_refuses_unbacked_data_then_wipes_what_it_removes(lay, monkeyp
 
 
 def test_integrity_job_fails_on_damage_with_an_error_alert(lay):
-    assert daily_integrity.execute_in_process(resources=_res(lay)).success
+    clean = daily_integrity.execute_in_process(resources=_res(lay))
+    assert clean.success
+    gx = {(e.asset_key.to_user_string(), e.partition) for e in clean.get_asset_check_evaluations()
+          if e.check_name == "gx_completeness" and e.passed}
+    assert gx == {(ds, d) for ds in DATASETS for d in DAYS}  # the nightly run evaluates the GX suites
     path = lay.dataset_file(DAYS[0], "signals")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
