@@ -10,9 +10,8 @@ import pytest
 from conftest import append, tick
 
 from mia_pipeline.collection.checks import checks_for, run_checks, run_day_checks
-from mia_pipeline.defs.recording import GX_COMPLETENESS
 from mia_pipeline.defs.collection import daily_datasets, landing_zone, live_session
-from mia_pipeline.defs.recording import blocking_failures, check_evaluations
+from mia_pipeline.defs.recording import GX_COMPLETENESS, blocking_failures, check_evaluations
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sensors import landing_zone_sensor
 from mia_pipeline.defs.sources import paper_trading_events
