@@ -29,7 +29,7 @@ _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH_RE = re.compile(r"\d{4}-\d{2}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
-DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance")
+DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance", "market_depth")
 # Stored per day beside the datasets but not a dataset of its own: the raw lines events came from.
 RAW_EVENTS = "raw_events"
 STORED_DATASETS = (*DATASETS, RAW_EVENTS)
@@ -164,6 +164,11 @@ class Layout:
     def ingest_lock_file(self) -> Path:
         """Serializes ingestion passes (one at a time per data root)."""
         return self.root / "live" / ".ingest.lock"
+
+    @property
+    def sierra_tail_file(self) -> Path:
+        """Records landed per Sierra Chart .scid/.depth file by `mia record sierra` (its cursor)."""
+        return self.root / "live" / "sierra_tail.json"
 
     @staticmethod
     def set_aside(path: Path, stamp: str) -> Path:

@@ -31,7 +31,11 @@ Precedence (lowest to highest): built-in defaults < ``mia.yaml`` < environment v
       order_flow: true
       volume_profile: true
       indicators: [VWAP, BOLLINGER, RSI, CUSTOM_BATTLE_NAVALE]
-      data_dir: null
+      data_dir: null            # Sierra Chart's Data folder (the .scid / .depth files)
+      files: {}                 # symbol -> .scid file, e.g. {ES: ESU25_FUT_CME.scid}; {} = every *.scid
+      market_depth: true        # also land <data_dir>/MarketDepthData/<scid stem>*.depth
+      chart_timezone: America/New_York  # the chart's zone: study exports are written in it
+      stale_after_s: 300        # `mia sources test`: a file not written for longer is reported stale
     battle_navale: {capture_all_signals: true, include_features: true, ...}
     timezone: America/New_York  # display/edge time zone; storage is always UTC
     symbols: [ES, NQ, EURUSD, GBPUSD, USDJPY]
@@ -252,12 +256,32 @@ class IbkrConfig(_Section):
     tick_by_tick: StrictBool = False
 
 
+def _scid_files(value: dict[str, str]) -> dict[str, str]:
+    for symbol, name in value.items():
+        if not symbol.strip() or not name.lower().endswith(".scid"):
+            raise ValueError(f"{symbol!r}: {name!r} is not a .scid file; map each symbol to its intraday file, "
+                             "e.g. {ES: ESU25_FUT_CME.scid}")
+    return value
+
+
+def _stale_seconds(value: int) -> int:
+    if not 1 <= value <= 7 * 86_400:
+        raise ValueError(f"{value} is not a number of seconds from 1 to 604800 (a week)")
+    return value
+
+
 class SierraConfig(_Section):
     chart_data: StrictBool = True
     order_flow: StrictBool = True
     volume_profile: StrictBool = True
     indicators: Names = ("VWAP", "BOLLINGER", "RSI", "CUSTOM_BATTLE_NAVALE")
     data_dir: StrictStr | None = None
+    # symbol -> .scid file (relative to data_dir, or absolute); empty: every *.scid of data_dir, the symbol
+    # read from the file name (ESU25_FUT_CME.scid -> ES)
+    files: Annotated[dict[StrictStr, StrictStr], AfterValidator(_scid_files)] = Field(default_factory=dict)
+    market_depth: StrictBool = True          # also land <data_dir>/MarketDepthData/<file stem>*.depth
+    chart_timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"  # study exports
+    stale_after_s: Annotated[StrictInt, AfterValidator(_stale_seconds)] = 300  # `mia sources test`: stale file
 
 
 class BattleNavaleConfig(_Section):

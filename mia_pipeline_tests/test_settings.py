@@ -206,3 +206,30 @@ def test_bad_ibkr_settings_are_clear_errors(tmp_path, yaml_text, env, message):
     cfg.write_text(yaml_text)
     with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(cfg, env=env)
+
+
+def test_sierra_files_and_chart_time_zone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={}).sierra
+    assert (s.files, s.market_depth, s.chart_timezone, s.stale_after_s) == ({}, True, "America/New_York", 300)
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text("sierra: {data_dir: C:/SierraChart/Data, files: {ES: ESU25_FUT_CME.scid}, "
+                   "chart_timezone: Europe/Paris, stale_after_s: 60, market_depth: false}\n")
+    s = load_settings(cfg, env={}).sierra
+    assert (s.files, s.chart_timezone, s.stale_after_s, s.market_depth) == (
+        {"ES": "ESU25_FUT_CME.scid"}, "Europe/Paris", 60, False)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("sierra: {files: {ES: ESU25.dly}}\n", "'ES': 'ESU25.dly' is not a .scid file"),
+        ("sierra: {chart_timezone: Mars/Olympus}\n", "unknown time zone 'Mars/Olympus'"),
+        ("sierra: {stale_after_s: 0}\n", "sierra.stale_after_s: 0 is not a number of seconds from 1 to 604800"),
+    ],
+)
+def test_bad_sierra_settings_are_clear_errors(tmp_path, yaml_text, message):
+    cfg = tmp_path / "mia.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(cfg, env={})

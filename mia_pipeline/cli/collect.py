@@ -243,11 +243,29 @@ def status(state: CliState, days: int, as_json: bool) -> None:
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--no-ingest", is_flag=True, help="Only stage the files into the landing zone.")
+@click.option("--symbol", default=None, help="Sierra files: the symbol they hold (default: from the file name, "
+                                             "ESU25_FUT_CME.scid -> ES).")
+@click.option("--tz", default=None, help="Sierra study exports: the chart's time zone (default: sierra.chart_timezone).")
+@click.option("--timeframe", default=None, help="Sierra study exports: bar length, e.g. 1min (default: inferred).")
 @pass_state
-def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool) -> None:
-    """Import JSON Lines or the guide's per-day JSON files (trades.json, signals.json, ...)."""
+def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: str | None, tz: str | None,
+            timeframe: str | None) -> None:
+    """Import JSON Lines, the guide's per-day JSON files (trades.json, signals.json, ...) or Sierra Chart
+    files (.scid, .depth, .dly, "Write Bar and Study Data To File" exports), landed as typed tables."""
     from mia_pipeline.collection.collector import ingest_once
     from mia_pipeline.collection.importer import ImportError_, stage_import
+
+    # Sierra Chart files: typed Arrow tables straight into the partitions (mia_pipeline.cli.sierra).
+    from mia_pipeline.sources.sierra.files import is_sierra_file
+
+    sierra = [p for p in paths if p.is_file() and is_sierra_file(p)]
+    if sierra:
+        from mia_pipeline.cli.sierra import import_sierra_files
+
+        import_sierra_files(state, sierra, symbol, tz, timeframe)
+        paths = tuple(p for p in paths if p not in sierra)
+        if not paths:
+            return
 
     landing_zone = state.layout.streaming_dir.resolve()
     for path in paths:

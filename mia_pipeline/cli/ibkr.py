@@ -18,6 +18,13 @@ DATA_TYPES = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
 MAX_DAYS = 5 * 366
 
 
+def _quiet_ib_async() -> None:
+    """ib_async logs its own connection errors to stderr; these commands say the reason in one line."""
+    import logging
+
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     raise SystemExit(EXIT_PROBLEM)
@@ -44,6 +51,7 @@ def backfill_ibkr(state: CliState, start, end, bar_sizes, whats, symbols, retry_
 
     A day IB answers empty (or not at all) is retried, then reported as failed (exit 1); it is never
     stored as an empty complete day. Each day written is recorded in Dagster."""
+    _quiet_ib_async()
     check_day_range(start, "--start")
     check_day_range(end, "--end", "the last day")
     if end < start:
@@ -132,6 +140,7 @@ def sources() -> None:
 @pass_state
 def sources_test(state: CliState, timeout: float | None) -> None:
     """Is each configured source reachable, and if not, why (exit 1 if one is down)."""
+    _quiet_ib_async()
     from mia_pipeline.sources.ibkr.feed import check_ibkr
 
     settings = state.settings
@@ -142,7 +151,14 @@ def sources_test(state: CliState, timeout: float | None) -> None:
         down += not check.ok
     else:
         click.echo("IBKR   off (data_collection.sources.ibkr_market_data)")
-    click.echo("Sierra not tested here yet (comes with the Sierra Chart source)")
+    if settings.sources.sierra_chart_data:
+        from mia_pipeline.cli.sierra import sierra_source_check
+
+        ok, text = sierra_source_check(settings)
+        click.echo(text)
+        down += not ok
+    else:
+        click.echo("Sierra off (data_collection.sources.sierra_chart_data)")
     if down:
         raise SystemExit(EXIT_PROBLEM)
 
@@ -156,6 +172,12 @@ def _duration(ctx, param, value):
 @click.group("record")
 def record() -> None:
     """Live recorders writing into the landing zone."""
+
+
+def _attach_sierra() -> None:
+    from mia_pipeline.cli.sierra import record_sierra  # its top level imports only click
+
+    record.add_command(record_sierra)
 
 
 @record.command("ibkr")
@@ -182,3 +204,6 @@ def record_ibkr(state: CliState, duration: float | None, flush_every: float) -> 
         click.echo("stopped", err=True)
         return
     click.echo(summary)
+
+
+_attach_sierra()

@@ -24,6 +24,7 @@ PRICE_COLUMNS = {
     "trade_exits": ("exit_price", "entry_price"),
     "market_bars": ("open", "high", "low", "close"),
     "market_ticks": ("bid", "ask"),
+    "market_depth": ("price",),  # null for "clear" updates, which carry no price
 }
 BID_ASK = {"trades": ("market_context.bid", "market_context.ask"), "market_ticks": ("bid", "ask")}
 

@@ -1,4 +1,4 @@
-"""Great Expectations (1.x) completeness suites of the six daily datasets, and the shared GX runner.
+"""Great Expectations (1.x) completeness suites of the seven daily datasets, and the shared GX runner.
 
 Per dataset, derived from the event contract (:data:`mia_pipeline.schemas.contract.RULES`, the rules the
 collector enforces on every event, so real data never violates them):

@@ -2,7 +2,7 @@
 
 Public API (ground floor: no Dagster, no I/O)::
 
-    EVENT_KINDS             the 7 event kinds
+    EVENT_KINDS             the 8 event kinds
     KIND_TO_DATASET         kind -> daily dataset name (system_status -> None: live view only)
     DATASET_KEYS            dataset -> key columns
     DATASET_SCHEMAS         dataset -> stored pa.Schema (ts, event_id, source, schema_version,

@@ -25,7 +25,8 @@ import pyarrow as pa
 
 CURRENT_SCHEMA_VERSION = 1
 
-EVENT_KINDS = ("trade", "trade_exit", "signal", "market_bar", "market_tick", "performance", "system_status")
+EVENT_KINDS = ("trade", "trade_exit", "signal", "market_bar", "market_tick", "performance", "system_status",
+               "market_depth")
 
 KIND_TO_DATASET: dict[str, str | None] = {
     "trade": "trades",
@@ -35,6 +36,7 @@ KIND_TO_DATASET: dict[str, str | None] = {
     "market_tick": "market_ticks",
     "performance": "performance",
     "system_status": None,  # live status view only, no dataset
+    "market_depth": "market_depth",
 }
 #: dataset (or "system_status") -> kind; parse_lines returns its tables under these names
 TABLE_TO_KIND = {(d or k): k for k, d in KIND_TO_DATASET.items()}
@@ -48,6 +50,7 @@ DATASET_KEYS: dict[str, tuple[str, ...]] = {
     # a sample is one series' value at one instant: two sources or two tag sets are two series
     "performance": ("source", "metric", "ts", "tags.symbol", "tags.strategy", "tags.timeframe", "tags.account",
                     "tags.session", "tags.component"),
+    "market_depth": ("source", "symbol", "ts", "seq"),
 }
 
 TIMEFRAMES = ("1s", "5s", "15s", "30s", "1min", "2min", "3min", "5min", "10min", "15min", "30min",
@@ -58,6 +61,8 @@ EXIT_REASONS = ("stop_loss", "take_profit", "trailing_stop", "signal", "manual",
                 "end_of_day", "liquidation")
 STATUSES = ("starting", "running", "ok", "degraded", "warning", "error", "critical", "stopped", "down")
 FEATURE_COUNT = 8
+# order-book commands of a depth update (Sierra .depth codes 0..7, in that order)
+DEPTH_COMMANDS = ("none", "clear", "add_bid", "add_ask", "modify_bid", "modify_ask", "delete_bid", "delete_ask")
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 TS = pa.timestamp("ms", tz="UTC")
@@ -109,6 +114,12 @@ PAYLOADS: dict[str, pa.StructType] = {
     "market_tick": _st(
         ("symbol", S), ("seq", INT), ("bid", F), ("ask", F), ("last", F),
         ("bid_size", F), ("ask_size", F), ("last_size", F),
+    ),
+    # one order-book (L2) update; seq orders updates sharing a millisecond; end_of_batch: the book is
+    # consistent after this update; price is null for "clear"
+    "market_depth": _st(
+        ("symbol", S), ("seq", INT), ("command", S), ("price", F), ("quantity", INT), ("num_orders", INT),
+        ("end_of_batch", B),
     ),
     # one metric sample; tags is a fixed struct (the Arrow JSON reader has no map type): other tag
     # keys are kept in `extra`
@@ -178,6 +189,13 @@ RULES: dict[str, dict] = {
         "nonnegative": ("seq",),
         "quote": ("bid", "ask"),
     },
+    "market_depth": {
+        "required": ("symbol", "seq", "command"),
+        "price": ("price",),
+        "quantity": ("quantity", "num_orders"),
+        "nonnegative": ("seq",),
+        "enum": {"command": DEPTH_COMMANDS},
+    },
     "performance": {"required": ("metric", "value")},
     "system_status": {
         "required": ("component", "status"),
@@ -185,7 +203,7 @@ RULES: dict[str, dict] = {
     },
 }
 SYMBOL_FIELD = {"trade": "symbol", "trade_exit": "symbol", "signal": "symbol", "market_bar": "symbol",
-                "market_tick": "symbol"}
+                "market_tick": "symbol", "market_depth": "symbol"}
 
 REASONS: dict[str, str] = {
     "non_utf8": "the line contains bytes that are not valid UTF-8",

@@ -92,6 +92,11 @@ _BASE: dict[str, dict[str, Any]] = {
         "symbol": "ES", "seq": 1, "bid": 6022.5, "ask": 6022.75, "last": 6022.75,
         "bid_size": 12.0, "ask_size": 9.0, "last_size": 2.0,
     },
+    "market_depth": {
+        "kind": "market_depth", "source": "sierra", "timestamp": "2025-06-23T14:30:15.125Z",
+        "symbol": "ES", "seq": 0, "command": "add_bid", "price": 6022.5, "quantity": 31, "num_orders": 7,
+        "end_of_batch": True,
+    },
     "performance": {
         "kind": "performance", "source": "mia_ia", "timestamp": "2025-06-23T15:00:00.000Z",
         "metric": "win_rate", "value": 0.58, "unit": "ratio",

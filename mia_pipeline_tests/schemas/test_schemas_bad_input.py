@@ -174,7 +174,7 @@ def test_empty_buffer(parse):
     result = parse(b"")
     assert result.n_lines == 0 and result.rejects == []
     assert set(result.tables) == {"trades", "trade_exits", "signals", "market_bars", "market_ticks",
-                                  "performance", "system_status"}
+                                  "performance", "system_status", "market_depth"}
     assert all(t.num_rows == 0 for t in result.tables.values())
 
 

@@ -38,7 +38,7 @@ def _fields(t: pa.DataType | pa.Schema, prefix: str = "") -> set[str]:
 
 
 def test_names_and_keys_match_the_layout():
-    assert len(EVENT_KINDS) == 7 and CURRENT_SCHEMA_VERSION == 1
+    assert len(EVENT_KINDS) == 8 and CURRENT_SCHEMA_VERSION == 1
     assert {d for d in KIND_TO_DATASET.values() if d} == set(DATASETS) == set(DATASET_SCHEMAS) == set(DATASET_KEYS)
     assert KIND_TO_DATASET["system_status"] is None and "system_status" in TABLE_SCHEMAS
     for dataset, keys in DATASET_KEYS.items():  # a key is a column or a struct field (``tags.symbol``)

@@ -69,3 +69,9 @@ class MarketDataFeed:
 
     def test_ibkr_connection(self, timeout_s: float | None = None) -> ConnectionCheck:
         return check_ibkr(self.settings.ibkr, timeout_s)
+
+    def test_sierra_connection(self):
+        """Sierra Chart's data folder: present, .scid files found, last write age per symbol."""
+        from mia_pipeline.sources.sierra.status import test_sierra_connection
+
+        return test_sierra_connection(self.settings.sierra)
