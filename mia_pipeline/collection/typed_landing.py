@@ -32,8 +32,8 @@ import pyarrow.compute as pc
 from mia_pipeline.collection.ingest import DamagedDay, Ingestor, IngestReport
 from mia_pipeline.collection.merge import split_by_day
 from mia_pipeline.collection.raw import RAW_SCHEMA
+from mia_pipeline.collection.typed_lines import event_lines
 from mia_pipeline.layout import Layout
-from mia_pipeline.schemas import events_to_json
 from mia_pipeline.schemas.contract import KIND_PARSE_SCHEMAS, KIND_TO_DATASET
 from mia_pipeline.schemas.validate import finalize
 from mia_pipeline.storage import PartitionStore
@@ -62,8 +62,13 @@ def parse_table(kind: str, columns: dict[str, pa.Array | list], ts_ms: np.ndarra
 
 
 def land_rows(layout: Layout, store: PartitionStore, kind: str, rows: pa.Table, *, origin: str,
+              offsets: np.ndarray | None = None, residuals: dict[int, dict] | None = None,
               known_symbols: frozenset[str] | None = None, now_ms: int | None = None) -> IngestReport:
-    """Validate, deduplicate and commit ``rows`` (``kind``'s parse schema) into their daily partitions."""
+    """Validate, deduplicate and commit ``rows`` (``kind``'s parse schema) into their daily partitions.
+
+    ``offsets[i]`` is row i's position in ``origin`` (its raw-line key ``(origin, offset)``; default: its
+    timestamp in ms, unique when ``origin`` holds one row per instant, like a bar series);
+    ``residuals[i]``: extra fields of row i, kept in ``extra``."""
     dataset = KIND_TO_DATASET[kind]
     if dataset is None:
         raise ValueError(f"{kind} events have no daily dataset to land in")
@@ -71,11 +76,13 @@ def land_rows(layout: Layout, store: PartitionStore, kind: str, rows: pa.Table, 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     received = pa.scalar(now_ms, pa.timestamp("ms", tz="UTC"))
     lines = np.arange(rows.num_rows, dtype=np.int64)
-    typed, rejected = finalize(kind, dataset, rows, lines, {}, now_ms=now_ms, max_future_ms=MAX_FUTURE_MS,
-                               known_symbols=known_symbols)
+    typed, rejected = finalize(kind, dataset, rows, lines, residuals or {}, now_ms=now_ms,
+                               max_future_ms=MAX_FUTURE_MS, known_symbols=known_symbols)
     report.lines = rows.num_rows
+    kept = typed.column("_line").to_numpy()
     typed = typed.drop_columns(["_line"])
-    offsets = pc.cast(typed.column("ts"), pa.int64())
+    offsets = (pc.cast(typed.column("ts"), pa.int64()) if offsets is None
+               else pa.array(np.asarray(offsets, dtype=np.int64)[kept]))
     n = typed.num_rows
     origin_col = pa.repeat(pa.scalar(origin), n)
     with_provenance = (typed.append_column("_file", origin_col).append_column("_offset", offsets)
@@ -83,7 +90,7 @@ def land_rows(layout: Layout, store: PartitionStore, kind: str, rows: pa.Table, 
     raw = pa.table({
         "file": origin_col, "offset": offsets, "kind": pa.repeat(pa.scalar(kind), n),
         "event_id": typed.column("event_id"), "ts": typed.column("ts"), "received_at": pa.repeat(received, n),
-        "line": _event_lines(dataset, typed),
+        "line": event_lines(dataset, typed),
     }, schema=RAW_SCHEMA)
     ingestor = Ingestor(layout, store, known_symbols)
     raw_by_day = dict(split_by_day(raw))
@@ -99,13 +106,6 @@ def land_rows(layout: Layout, store: PartitionStore, kind: str, rows: pa.Table, 
         bad = [_reject(rows, i, reason, detail, origin, now_ms) for i, reason, detail in rejected]
         ingestor._quarantine(bad + conflicts, datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat(), report)
     return report
-
-
-def _event_lines(dataset: str, typed: pa.Table) -> pa.Array:
-    data = events_to_json(dataset, typed)
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
-    offsets = np.concatenate([[0], ends]).astype(np.int64)
-    return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _reject(rows: pa.Table, i: int, reason: str, detail: str, origin: str, now_ms: int) -> dict:

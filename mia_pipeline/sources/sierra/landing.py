@@ -5,7 +5,7 @@ Thin adapter over :mod:`mia_pipeline.collection.typed_landing` (same ``finalize`
 filed under ``file = origin`` and ``offset = its position in the source`` (record index in the
 ``.scid``/``.depth`` file, bar time for bars), not its timestamp — several Sierra records share a
 millisecond and must not collapse into one raw line — and the raw lines are built column-wise
-(:mod:`~mia_pipeline.sources.sierra.jsonlines`), not one ``json.dumps`` per row.
+(:mod:`~mia_pipeline.collection.typed_lines`), not one ``json.dumps`` per row.
 
 Row mapping (``source`` = ``"sierra"``):
 
@@ -21,23 +21,15 @@ Row mapping (``source`` = ``"sierra"``):
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mia_pipeline.collection.ingest import DamagedDay, Ingestor, IngestReport
-from mia_pipeline.collection.merge import split_by_day
-from mia_pipeline.collection.raw import RAW_SCHEMA
-from mia_pipeline.collection.typed_landing import MAX_FUTURE_MS, _reject, parse_table
+from mia_pipeline.collection.ingest import IngestReport
+from mia_pipeline.collection.typed_landing import land_rows, parse_table
 from mia_pipeline.layout import Layout
-from mia_pipeline.schemas.contract import DEPTH_COMMANDS, KIND_TO_DATASET, TIMEFRAMES
-from mia_pipeline.schemas.validate import finalize
-from mia_pipeline.sources.sierra.jsonlines import event_lines
+from mia_pipeline.schemas.contract import DEPTH_COMMANDS, TIMEFRAMES
 from mia_pipeline.storage import PartitionStore
-from mia_pipeline.storage.atomic import locked
 
 SOURCE = "sierra"
 MINUTE_FRAMES = {1: "1min", 2: "2min", 3: "3min", 5: "5min", 10: "10min", 15: "15min", 30: "30min", 60: "1h",
@@ -108,44 +100,10 @@ def depth_rows(depth: pa.Table, symbol: str, seq: np.ndarray | None = None) -> t
 def land(layout: Layout, store: PartitionStore, kind: str, rows: pa.Table, *, origin: str, offsets: np.ndarray,
          residuals: dict[int, dict] | None = None, known_symbols: frozenset[str] | None = None,
          now_ms: int | None = None) -> IngestReport:
-    """Validate, deduplicate and commit ``rows`` (``kind``'s parse schema) into their daily partitions.
-
-    ``offsets[i]`` is row i's position in ``origin`` (the raw-line key); ``residuals[i]`` extra fields
-    of row i kept in ``extra``."""
-    dataset = KIND_TO_DATASET[kind]
-    report = IngestReport()
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    received = pa.scalar(now_ms, pa.timestamp("ms", tz="UTC"))
-    lines = np.arange(rows.num_rows, dtype=np.int64)
-    typed, rejected = finalize(kind, dataset, rows, lines, residuals or {}, now_ms=now_ms,
-                               max_future_ms=MAX_FUTURE_MS, known_symbols=known_symbols)
-    report.lines = rows.num_rows
-    kept = typed.column("_line").to_numpy()
-    typed = typed.drop_columns(["_line"])
-    offs = pa.array(np.asarray(offsets, dtype=np.int64)[kept])
-    n = typed.num_rows
-    origin_col = pa.repeat(pa.scalar(origin), n)
-    with_provenance = (typed.append_column("_file", origin_col).append_column("_offset", offs)
-                       .append_column("_received_at", pa.repeat(received, n)))
-    raw = pa.table({
-        "file": origin_col, "offset": offs, "kind": pa.repeat(pa.scalar(kind), n),
-        "event_id": typed.column("event_id"), "ts": typed.column("ts"), "received_at": pa.repeat(received, n),
-        "line": event_lines(dataset, typed),
-    }, schema=RAW_SCHEMA)
-    ingestor = Ingestor(layout, store, known_symbols)
-    raw_by_day = dict(split_by_day(raw))
-    conflicts: list[dict] = []
-    with locked(layout.ingest_lock_file):
-        for day, day_rows in split_by_day(with_provenance):
-            part = IngestReport()
-            try:
-                conflicts += ingestor._land_day(day, {dataset: day_rows}, raw_by_day[day], part)
-            except DamagedDay as exc:
-                part.damaged[day] = str(exc)
-            report.absorb(part)
-        bad = [_reject(rows, i, reason, detail, origin, now_ms) for i, reason, detail in rejected]
-        ingestor._quarantine(bad + conflicts, datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat(), report)
-    return report
+    """:func:`~mia_pipeline.collection.typed_landing.land_rows` with the raw-line key of each row its
+    record position in ``origin`` (several records share a millisecond: a timestamp is no key)."""
+    return land_rows(layout, store, kind, rows, origin=origin, offsets=offsets, residuals=residuals,
+                     known_symbols=known_symbols, now_ms=now_ms)
 
 
 def merge_reports(reports: list[IngestReport]) -> IngestReport:

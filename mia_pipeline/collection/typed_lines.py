@@ -1,18 +1,21 @@
-"""The raw line of each landed Sierra row, built column-wise (a day of ES trades is ~2 M rows).
+"""The raw line of each row landed from a typed table (IBKR bars, Sierra Chart ticks/bars/depth), built
+column-wise (a day of ES trades is ~2 M rows).
 
 The lines say what :func:`mia_pipeline.schemas.events_to_json` says (``kind`` first, the envelope,
 ``timestamp`` as ``YYYY-MM-DDTHH:MM:SS.mmmZ``, payload fields in contract order, nulls left out) and
 parse back to the same typed rows and ``content_hash`` (`mia rebuild` relies on it; a test pins it),
 but with Arrow string kernels instead of one ``json.dumps`` per row. Flat payloads only; a table with
-``extra`` values or a string needing JSON escapes goes through ``events_to_json``
-(``typed_landing._event_lines``).
+``extra`` values or a string needing JSON escapes goes through ``events_to_json`` (one ``json.dumps``
+per row).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mia_pipeline.schemas import events_to_json
 from mia_pipeline.schemas.contract import TABLE_SCHEMAS, TABLE_TO_KIND
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f]'
@@ -58,6 +61,8 @@ def event_lines(dataset: str, typed: pa.Table) -> pa.Array:
 
 
 def _slow(dataset: str, typed: pa.Table) -> pa.Array:
-    from mia_pipeline.collection.typed_landing import _event_lines  # one json.dumps per row
-
-    return _event_lines(dataset, typed)
+    """One ``json.dumps`` per row (``events_to_json``), as large_binary lines."""
+    data = events_to_json(dataset, typed)
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
