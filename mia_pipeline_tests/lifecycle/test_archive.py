@@ -20,15 +20,7 @@ from mia_pipeline.lifecycle.archive import ArchiveError, archive, archive_month,
 from mia_pipeline.ml import MLDatasetBuilder
 from mia_pipeline.storage import PartitionStore, refresh_views
 from mia_pipeline.storage.archive_index import read_month_manifest
-from mia_pipeline_tests.lifecycle._archive_data import DAYS, data_root, rows, view_rows
-
-
-@pytest.fixture
-def lay(tmp_path_factory, tmp_path, monkeypatch):
-    layout = data_root(tmp_path_factory, tmp_path)
-    monkeypatch.setenv("MIA_DATA_DIR", str(layout.root))
-    monkeypatch.delenv("MIA_CONFIG", raising=False)
-    return layout
+from mia_pipeline_tests.lifecycle._archive_data import DAYS, rows, view_rows
 
 
 def _ml(store):

@@ -17,18 +17,10 @@ from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, write_rejects
 from mia_pipeline.lifecycle.archive import archive_month
 from mia_pipeline.lifecycle.retention import RetentionError, cleanup, parse_age
 from mia_pipeline.storage import PartitionStore, sha256_file
-from mia_pipeline_tests.lifecycle._archive_data import DAYS, data_root, view_rows
+from mia_pipeline_tests.lifecycle._archive_data import DAYS, view_rows
 
 # 2026-07-01 minus 365 days = 2025-07-01: 2025-06-30 and the month 2025-06 are past, 2025-07 is not.
 TODAY = date(2026, 7, 1)
-
-
-@pytest.fixture
-def lay(tmp_path_factory, tmp_path, monkeypatch):
-    layout = data_root(tmp_path_factory, tmp_path)
-    monkeypatch.setenv("MIA_DATA_DIR", str(layout.root))
-    monkeypatch.delenv("MIA_CONFIG", raising=False)
-    return layout
 
 
 def _reject(layout, day):

@@ -27,7 +27,7 @@ from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS
 from mia_pipeline.lifecycle.alerts import read_alerts
 from mia_pipeline.storage import PartitionStore
-from mia_pipeline_tests.lifecycle._archive_data import DAYS, data_root, rows
+from mia_pipeline_tests.lifecycle._archive_data import DAYS, rows
 
 
 @pytest.mark.parametrize(("schedule", "cron", "job"), [
@@ -45,13 +45,11 @@ def test_schedules_are_the_guides_crontab(schedule, cron, job):
 
 
 @pytest.fixture
-def lay(tmp_path_factory, tmp_path, monkeypatch):
-    layout = data_root(tmp_path_factory, tmp_path)
-    for k, v in {"MIA_DATA_DIR": str(layout.root), "MIA_RETENTION_DAYS": "100000", "MIA_ARCHIVE_AFTER_DAYS": "90"}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("MIA_CONFIG", raising=False)
-    monkeypatch.delenv("MIA_BACKUP_TARGET", raising=False)
-    return layout
+def lay(lay, monkeypatch):
+    """The shared data root, with retention far away and the default archive age (2025 test days)."""
+    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
+    monkeypatch.setenv("MIA_ARCHIVE_AFTER_DAYS", "90")
+    return lay
 
 
 def _res(lay):

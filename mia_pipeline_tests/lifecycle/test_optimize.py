@@ -14,15 +14,7 @@ from mia_pipeline.layout import DATASETS
 from mia_pipeline.lifecycle.archive import content_digest
 from mia_pipeline.lifecycle.optimize import optimize, optimize_partition
 from mia_pipeline.storage import PartitionStore, StorageError
-from mia_pipeline_tests.lifecycle._archive_data import DAYS, data_root
-
-
-@pytest.fixture
-def lay(tmp_path_factory, tmp_path, monkeypatch):
-    layout = data_root(tmp_path_factory, tmp_path)
-    monkeypatch.setenv("MIA_DATA_DIR", str(layout.root))
-    monkeypatch.delenv("MIA_CONFIG", raising=False)
-    return layout
+from mia_pipeline_tests.lifecycle._archive_data import DAYS
 
 
 def _digests(store):
