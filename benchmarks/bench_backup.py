@@ -6,6 +6,9 @@ content-addressed store, fsynced, re-read from the disk and re-hashed, manifest 
 committed under the store's protocol, the day verified against its manifest). Baseline: ``cp -r`` of
 the daily folder then ``sha256sum`` of every copied file (no fsync, no re-read from disk).
 Figures are MB/s of partition bytes. Also: an incremental backup of the unchanged tree (goal <= 1 s).
+Where Debian's restic can be installed (``scripts/ensure_restic.sh``), ``restic backup`` of the daily
+folder into a fresh repository and ``restic restore --verify`` of it are measured on the same tree and
+reported beside (no goal: restic also encrypts, deduplicates by chunk and compresses nothing here).
 Goals: backup and restore reach at least half the baseline's MB/s (they fsync and re-read what they
 wrote, which the baseline does not); the incremental backup takes at most 1 s.
 """
@@ -57,6 +60,27 @@ def baseline(src: Path, dst: Path) -> float:
     return timed(run)
 
 
+def restic(src: Path, repo: Path, out: Path) -> tuple[float, float] | None:
+    """(backup s, verified restore s) with restic, or None when it cannot be installed here."""
+    import os
+
+    found = subprocess.run([str(Path(__file__).resolve().parents[1] / "scripts" / "ensure_restic.sh")],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        print(f"restic: not measured ({found.stderr.strip()})")
+        return None
+    exe = found.stdout.strip()
+    env = {**os.environ, "RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(repo), "RESTIC_PROGRESS_FPS": "0"}
+
+    def run(*args: str) -> None:
+        subprocess.run([exe, "--quiet", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+
+    run("init")
+    backup = timed(lambda: run("backup", str(src)))
+    restore = timed(lambda: run("restore", "latest", "--target", str(out), "--verify"))
+    return backup, restore
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(dir=Path.home() if Path.home().is_dir() else None) as tmp:
         tmp = Path(tmp)
@@ -79,6 +103,7 @@ def main() -> int:
         b_restore = baseline(tmp / "copy1", tmp / "copy2")
         p_restore = timed(lambda: [restore_day(restored, r_settings, r_store, d) for d in days])
         assert all(r_store.verify(d) == [] for d in days)
+        with_restic = restic(layout.daily_dir, tmp / "restic-repo", tmp / "restic-out")
 
     ok = True
     print(f"partitions: {DAYS} days, {mb:,.0f} MB")
@@ -88,6 +113,11 @@ def main() -> int:
         ok &= met
         print(f"{label:<17}: project {mb / p:8.1f} MB/s ({p:.2f} s) | cp -r + sha256sum {mb / b:8.1f} MB/s "
               f"({b:.2f} s) | ratio {ratio:.2f} (goal >= {GOAL_RATIO}) {'OK' if met else 'MISSED'}")
+    if with_restic:
+        rb, rr = with_restic
+        print(f"restic 0.14 (same tree, reported): backup {mb / rb:8.1f} MB/s ({rb:.2f} s), restore --verify "
+              f"{mb / rr:8.1f} MB/s ({rr:.2f} s) | project backup {rb / p_backup:.2f}x, restore {rr / p_restore:.2f}x "
+              "restic's speed")
     met = p_incremental <= GOAL_INCREMENTAL_S
     ok &= met
     print(f"incremental backup of the unchanged tree: {p_incremental:.3f} s (goal <= {GOAL_INCREMENTAL_S} s) "
