@@ -1,5 +1,6 @@
 """The Dagster UI shows the truth of a data root: a real webserver on 127.0.0.1, headless Chromium
-screenshots of the asset graph, of one market_ticks partition and of its checks, and assertions on
+screenshots of the asset graph, of one market_ticks partition and of its checks, of the schedules
+(the guide's crontab), and assertions on
 the rendered page text (the partition's own row count, the check names).
 
 Chromium comes from scripts/ensure_chromium.sh (installs Debian's package when missing; the test is
@@ -183,6 +184,10 @@ def value(page: _Text, label: str) -> str | None:
     return next((row[1] for row in page.rows if len(row) > 1 and row[0] == label), None)
 
 
+SCHEDULES = {"hourly_backup_schedule", "daily_backup_schedule", "daily_maintenance_schedule",
+             "daily_integrity_schedule", "weekly_archive_schedule", "weekly_backup_schedule", "weekly_ml_dataset_schedule"}
+
+
 @pytest.mark.slow
 def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
     started = time.monotonic()
@@ -212,11 +217,14 @@ def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
         checks_png = shots / "market_ticks_checks.png"
         checks = shoot(chromium, f"{base}/assets/market_ticks?view=checks", checks_png, profile,
                        ready=lambda p: {"has_unique_keys", "ask_above_bid"} <= set(p.texts))
+        schedules_png = shots / "automation_schedules.png"
+        automation = shoot(chromium, f"{base}/automation", schedules_png, profile,
+                           ready=lambda p: SCHEDULES <= set(p.texts), window="1600,1400")
     finally:
         stop(server)
 
     print(f"\nUI screenshots ({time.monotonic() - started:.0f}s):")
-    for png in (graph_png, partition_png, cli_png, runs_png, checks_png):
+    for png in (graph_png, partition_png, cli_png, runs_png, checks_png, schedules_png):
         print(f"  {png}  ({png.stat().st_size} bytes)")
 
     assert {"landing_zone", "market_ticks", "live_session", "warehouse_views"} <= set(graph.texts)
@@ -230,3 +238,4 @@ def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
     assert value(cli_day, "dagster/row_count") == "2", cli_day.rows
     assert "mia_cli" in "\n".join(cli_day.texts)
     assert "mia_cli" in "\n".join(runs.texts)
+    assert SCHEDULES <= set(automation.texts), automation.texts  # the guide's crontab, as Dagster schedules
