@@ -15,28 +15,39 @@ class MarketModel:
     garch_alpha: float = 0.022
     garch_beta: float = 0.976
     t_nu: float = 4.5
-    # The stochastic sigma multiplier (GARCH x slow component) is clipped to [1/cap, cap]; clipping the
-    # GARCH factor alone at 6 (then 3.5) still let bursts compound with the slow component: 15-20 sigma minutes.
-    garch_cap: float = 3.0
+    # The stochastic sigma multiplier (GARCH x slow component x trading-day factor) is clipped to
+    # [1/cap, cap], and the GARCH variance itself is capped at cap^2 inside its recursion: an uncapped
+    # GARCH on t(4.5) shocks climbs to 50x its mean after a run of large shocks and, clipped only
+    # afterwards, held the whole multiplier at the cap for an hour (hours that, alone, set the 60-min
+    # kurtosis); capped inside, a burst decays from the cap at once.
+    garch_cap: float = 2.5
     # Day-to-day and slow (tens of minutes) volatility survive aggregation to 60 min: together with
     # the GARCH they set the 60-min kurtosis, so they stay moderate (0.30 / 0.35 / 1 h gave a 60-min
     # kurtosis close to the 1-min one, failing aggregational Gaussianity).
     daily_vol_sd: float = 0.15  # lognormal sd of the trading-day volatility factor
-    slow_vol_sd: float = 0.30  # sd of a slow log-volatility AR(1) component
-    slow_vol_half_life_s: float = 1800.0
-    # Jumps of the common factor: the short-lived part of the 1-min tails (they do not survive
-    # aggregation). Sized in the time-of-day 1-min sigma (profile x day factor, not the GARCH / slow
-    # multiplier, so a jump never compounds with a volatility cluster). Unscheduled: Poisson per Globex
-    # day, size = jump_size x min(|Student-t(4)|, jump_cap) (median ~2, at most 7.5 sigma; ~4 a day
-    # beyond 5 sigma). Scheduled: at the US data releases (08:30, 10:00 ET) and the cash open (09:30 ET),
-    # each with a per-day probability, size = scheduled_jump_size x min(|N(0,1)|, jump_cap). A
-    # deseasonalised 1-min move beyond 15 sigma is left to news scenarios (news_spike's 8 sigma event is
-    # its own drift).
-    jumps_per_day: float = 22.0
-    jump_size: float = 3.0
-    jump_cap: float = 2.5
-    scheduled_jumps: tuple[tuple[float, float], ...] = ((8.5, 0.6), (9.5, 0.5), (10.0, 0.35))
-    scheduled_jump_size: float = 2.5
+    slow_vol_sd: float = 0.25  # sd of a slow log-volatility AR(1) component
+    slow_vol_half_life_s: float = 2400.0
+    # Jumps of the common factor, sized in the time-of-day 1-min sigma (the intraday profile, not the
+    # GARCH / slow / day multiplier: a jump's size is the surprise, and it never compounds with a
+    # volatility cluster). A deseasonalised 1-min move beyond 15 sigma is a news scenario's signature
+    # (news_spike's 8 sigma event is its own drift), never a quiet day's.
+    # Unscheduled (headlines): rare, Poisson per Globex day, lognormal size (median 5, capped at 7.5).
+    jumps_per_day: float = 0.9
+    jump_median: float = 5.0
+    jump_log_sd: float = 0.3
+    jump_max: float = 7.5
+    # Scheduled, in `normal` only: the US data releases (08:30, 10:00 ET) and the cash open (09:30 ET),
+    # each on a calendar of its own, (ET hour, every n-th weekday, phase): a release on the weekdays d
+    # with d % n == phase, d counted from Monday 2000-01-03, the same days whatever the seed (a release
+    # calendar is public; its surprise is not). Sizes are lognormal (median 11.5, capped at 12): after
+    # deseasonalisation, which divides by the release-inflated mean |move| of the 5-min bucket, they are
+    # the session's largest moves (~7-12 sigma). Frequent or smaller releases are absorbed into the
+    # time-of-day profile by that same division; larger ones would pass 15 sigma in a window holding a
+    # single release.
+    scheduled_jumps: tuple[tuple[float, int, int], ...] = ((8.5, 8, 0), (9.5, 8, 3), (10.0, 8, 5))
+    scheduled_jump_median: float = 11.5
+    scheduled_jump_log_sd: float = 0.2
+    scheduled_jump_max: float = 12.0
     intraday: bool = True  # ET time-of-day profiles for volatility, volume and book depth
     es_sigma_1min: float = 2.6e-4  # ES 1-min log-return sigma, RMS over a Globex day (1.4 pt at 5000)
     # ES-NQ co-movement and leadership.

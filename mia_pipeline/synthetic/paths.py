@@ -71,6 +71,18 @@ def mean_revert(L: np.ndarray, lo: int, hi: int, anchors: np.ndarray, phi: float
         L[hi:, j] += shift
 
 
+def press(L: np.ndarray, lo: int, hi: int, levels: np.ndarray, side: int, phi: float, margin: float) -> None:
+    """Mean-revert steps [lo, hi) toward an anchor ``margin`` stationary OU sigmas beyond ``levels``
+    (log levels per symbol; beyond = above for side=+1, below for -1): the price travels to the level
+    and keeps pressing against it. The sigma is the path's own over the window (so a volatility burst
+    during the window, which widens the excursions, also pushes the anchor further beyond the level)."""
+    for j in range(L.shape[1]):
+        before = L[lo - 1, j] if lo > 0 else 0.0
+        inc = np.diff(L[lo:hi, j], prepend=before)
+        sd = float(np.sqrt(np.mean(inc**2) / max(1.0 - phi * phi, 1e-12)))
+        mean_revert(L[:, j:j + 1], lo, hi, np.array([levels[j] + side * margin * sd]), phi)
+
+
 def cap(L: np.ndarray, lo: int, hi: int, caps: np.ndarray, side: int) -> None:
     """Hold steps [lo, hi) at or below (side=+1) / above (side=-1) ``caps``; later steps continue."""
     for j in range(L.shape[1]):

@@ -10,6 +10,8 @@ Returns are log L1 mid-price returns (the tail facts are also measured on 1-min 
 ``*_trade``); "deseasonalised" divides each 1-min return by the pooled mean |return| of its 5-minute
 ET time-of-day bucket. ``max_abs_move_sigma`` is the largest deseasonalised 1-min move (ES or NQ) in
 units of the pooled deseasonalised SD: beyond 15 is a news scenario's signature, not a quiet day's.
+``deseasonalised_moves`` returns those moves minute by minute (with their ET time), for asking where
+the largest ones fall; ``summarise`` reduces sessions once for both.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _session_series(l1: Table, es: str, nq: str) -> dict:
         minute = t // 60_000
         starts, last = _last_of(minute)
         out[f"r_{name}"] = _returns(mid[last], minute[starts])
+        out["minute"] = minute[starts]
         # trade price: ``last_price`` repeats the last print, so the minute's last row holds its last trade
         out[f"rt_{name}"] = _returns(last_price[i][last], minute[starts])
         out[f"dp_{name}"] = np.diff(mid[last], prepend=np.nan)
@@ -132,22 +135,87 @@ def _window_mean(values: np.ndarray, hour: np.ndarray, lo: float, hi: float) -> 
     return float(np.nanmean(values[sel])) if sel.any() else float("nan")
 
 
-def measure(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "NQ") -> dict[str, float]:
-    """Measure the stylized facts over sessions (dicts with at least an ``l1`` DataFrame/Arrow table)."""
-    per = [_session_series(s["l1"], es, nq) for s in sessions]
+def summarise(sessions: Iterable[dict[str, Table]], *, es: str = "ES", nq: str = "NQ") -> list[dict]:
+    """Each session (a dict with an ``l1`` table) reduced to the 1-min and 1-s series the battery
+    reads: ``measure`` and ``deseasonalised_moves`` accept these as ``summaries=`` so one pass over
+    generated sessions serves both (a 23-h session's L1 is ~60 MB, its summary ~13 MB)."""
+    return [_session_series(s["l1"], es, nq) for s in sessions]
+
+
+def _summaries(sessions, summaries, es: str, nq: str, who: str) -> list[dict]:
+    per = list(summaries) if summaries is not None else summarise(sessions or (), es=es, nq=nq)
     if not per:
-        raise ValueError("measure() needs at least one session")
-    cat = {k: np.concatenate([p[k] for p in per])
-           for k in ("r_es", "r_nq", "rt_es", "rt_nq", "dp_es", "v_es", "v_nq", "hour")}
+        raise ValueError(f"{who} needs at least one session")
+    return per
+
+
+_SERIES = {"es": "r_es", "nq": "r_nq", "trade_es": "rt_es", "trade_nq": "rt_nq"}
+
+
+def _concat(per: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in per])
+            for k in ("r_es", "r_nq", "rt_es", "rt_nq", "dp_es", "v_es", "v_nq", "hour", "minute")}
+
+
+def _bucket(hour: np.ndarray) -> np.ndarray:
+    return np.floor(np.nan_to_num(hour) * 12).astype(int)  # 5-minute ET time-of-day buckets
+
+
+def _seasonal_profile(series: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """Mean |return| per 5-minute bucket (288 values)."""
+    absr = np.abs(series)
+    return np.bincount(bucket, np.nan_to_num(absr), 288) / np.maximum(np.bincount(bucket, ~np.isnan(absr), 288), 1)
+
+
+def _deseasonalise(series: np.ndarray, bucket: np.ndarray, prof: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return series / np.where(prof[bucket] > 0, prof[bucket], np.nan)
+
+
+def _pooled(per: list[dict]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Concatenate the sessions' 1-min series and deseasonalise the returns: each 1-min return divided
+    by the pooled mean |return| of its 5-minute ET time-of-day bucket (mid ``es``/``nq``, trade prices
+    ``trade_es``/``trade_nq``)."""
+    cat = _concat(per)
+    bucket = _bucket(cat["hour"])
+    ds = {name: _deseasonalise(cat[key], bucket, _seasonal_profile(cat[key], bucket)) for name, key in _SERIES.items()}
+    return cat, ds
+
+
+def deseasonalised_moves(sessions: Iterable[dict[str, Table]] | None = None, *,
+                         reference: Iterable[dict[str, Table]] | None = None, summaries: list[dict] | None = None,
+                         reference_summaries: list[dict] | None = None, es: str = "ES", nq: str = "NQ"
+                         ) -> dict[str, np.ndarray]:
+    """The deseasonalised 1-min mid moves that ``measure`` judges, in sigmas: ``es`` and ``nq`` (each
+    divided by its pooled SD, so ``max_abs_move_sigma`` is the largest ``|es|`` or ``|nq|``), with the
+    minute's ``ts`` (epoch ms of the minute's start), ``et_hour`` and ``session`` index. NaN where a
+    minute has no previous minute (session start, after the daily halt).
+
+    With ``reference`` sessions (e.g. `normal` days), the time-of-day profile and the SD are those of
+    the reference: ``sessions`` are then measured in the units of the reference days. ``summaries`` /
+    ``reference_summaries`` (from ``summarise``) may replace the sessions."""
+    per = _summaries(sessions, summaries, es, nq, "deseasonalised_moves()")
+    cat, ds = _pooled(per)
+    if reference is not None or reference_summaries is not None:
+        ref_per = _summaries(reference, reference_summaries, es, nq, "deseasonalised_moves() reference")
+        ref_cat, ref_ds = _pooled(ref_per)
+        ref_bucket, bucket = _bucket(ref_cat["hour"]), _bucket(cat["hour"])
+        ds = {k: _deseasonalise(cat[_SERIES[k]], bucket, _seasonal_profile(ref_cat[_SERIES[k]], ref_bucket)) for k in ("es", "nq")}
+        sd = {k: np.nanstd(ref_ds[k]) for k in ("es", "nq")}
+    else:
+        sd = {k: np.nanstd(ds[k]) for k in ("es", "nq")}
+    return {"ts": cat["minute"] * 60_000, "et_hour": cat["hour"],
+            "session": np.repeat(np.arange(len(per)), [len(p["r_es"]) for p in per]),
+            **{k: ds[k] / sd[k] for k in ("es", "nq")}}
+
+
+def measure(sessions: Iterable[dict[str, Table]] | None = None, *, summaries: list[dict] | None = None,
+            es: str = "ES", nq: str = "NQ") -> dict[str, float]:
+    """Measure the stylized facts over sessions (dicts with at least an ``l1`` DataFrame/Arrow table),
+    or over their ``summaries`` (from ``summarise``)."""
+    per = _summaries(sessions, summaries, es, nq, "measure()")
+    cat, ds = _pooled(per)
     hour = cat["hour"]
-    bucket = np.floor(np.nan_to_num(hour) * 12).astype(int)
-    ds = {}
-    for name in ("es", "nq", "trade_es", "trade_nq"):
-        series = cat[f"rt_{name[6:]}" if name.startswith("trade_") else f"r_{name}"]
-        absr = np.abs(series)
-        prof = np.bincount(bucket, np.nan_to_num(absr), 288) / np.maximum(np.bincount(bucket, ~np.isnan(absr), 288), 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ds[name] = series / np.where(prof[bucket] > 0, prof[bucket], np.nan)
     # per-session deseasonalised series (for ACFs that must not pair minutes across sessions)
     bounds = np.cumsum([0] + [len(p["r_es"]) for p in per])
     parts = [ds["es"][a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -81,6 +81,7 @@ def _sym_scale(inp: PlanInputs) -> np.ndarray:
 # The drift that tops a move up also adds to the spread of the 1-min moves: aim a little higher.
 REALISED_MARGIN = 1.15
 NEWS_SIGMAS, NEWS_MARGIN = 8.0, 1.2  # news_spike's event, in 1-min sigmas of the minutes before it
+PRESS_MARGIN = 1.0  # orderflow: the anchor lies this many OU sigmas beyond the absorbing level
 
 
 def _minute_ends(g: Grid, lo: int, hi: int) -> np.ndarray:
@@ -107,10 +108,15 @@ def _trend(inp: PlanInputs, plan: ScenarioPlan, side: int) -> None:
     _label(plan, inp.grid, 0, inp.grid.n_steps, "long_bias" if side > 0 else "short_bias", 0.8)
 
 
+def _phi(g: Grid, half_life_s: float) -> float:
+    """Per-step AR(1) coefficient of an OU half-life given in seconds."""
+    steps_per_s = g.n_steps / max(g.n_sec, 1)
+    return 0.5 ** (1.0 / max(half_life_s * steps_per_s, 1.0))
+
+
 def _mean_revert(inp: PlanInputs, plan: ScenarioPlan, lo: int, hi: int, half_life_s: float,
                  anchors: np.ndarray) -> None:
-    steps_per_s = inp.grid.n_steps / max(inp.grid.n_sec, 1)
-    phi = 0.5 ** (1.0 / max(half_life_s * steps_per_s, 1.0))
+    phi = _phi(inp.grid, half_life_s)
     plan.shapes.append(lambda L, sig: paths.mean_revert(L, lo, hi, anchors, phi))
 
 
@@ -125,9 +131,14 @@ def _orderflow(inp: PlanInputs, plan: ScenarioPlan, side: int) -> None:
     scale = _sym_scale(inp)
     dist = np.maximum(0.6 * sd_a * scale, 4 * inp.tick / p0)
     level = np.round(p0 * np.exp(side * dist) / inp.tick) * inp.tick  # resistance / support
-    anchors = np.log(level / p0) - side * 0.1 * dist  # pushed up against the level...
-    half_life = float(np.clip(cut / max(g.n_steps / g.n_sec, 1) / 10, 60, 1800))
-    _mean_revert(inp, plan, 0, cut, half_life, anchors)
+    # Pushed against the level: the mean-reversion anchor lies beyond it (by PRESS_MARGIN of the path's
+    # own OU sigma), so once the price arrives it keeps pressing and the cap holds it there. An anchor
+    # short of the level left the price hovering below it, touching it < 10 % of the time on some seeds
+    # (and a volatility burst could carry it away for minutes with a half-life of a tenth of the phase)...
+    half_life = float(np.clip(cut / max(g.n_steps / g.n_sec, 1) / 20, 60, 1800))
+    phi = _phi(g, half_life)
+    levels = np.log(level / p0)
+    plan.shapes.append(lambda L, s: paths.press(L, 0, cut, levels, side, phi, PRESS_MARGIN))
     caps = np.log((level - side * 0.6 * inp.tick) / p0)  # ...and held there: the quote touches it
     plan.shapes.append(lambda L, s: paths.cap(L, 0, cut, caps, side))
     plan.absorb = {0: (side, float(level[0])), 1: (side, float(level[1]))}

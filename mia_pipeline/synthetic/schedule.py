@@ -221,6 +221,11 @@ class Grid:
     def n_sec(self) -> int:
         return len(self.sec_ms)
 
+    @property
+    def day_ordinal(self) -> np.ndarray:
+        """(n_days,) date ordinal of each trading day (the ET date it closes on), by ``sec_day`` index."""
+        return np.array(sorted({iv.trading_day for iv in self.intervals}), dtype=np.int64)
+
 
 def build_grid(start_ms: int, end_ms: int, l1_interval_ms: int, l2_interval_ms: int) -> Grid:
     intervals = open_intervals(start_ms, end_ms)

@@ -56,7 +56,7 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     # Volatility per second: GARCH(1,1) on Student-t shocks x intraday profile x trading-day factor.
     shocks = student_t(rng, model.t_nu, (3, n_sec))
     h = garch_unit_variance(shocks[0], model.garch_alpha, model.garch_beta,
-                            student_t(rng, model.t_nu, BURN_IN_S))
+                            student_t(rng, model.t_nu, BURN_IN_S), h_max=model.garch_cap**2)
     garch = np.sqrt(h)
     n_days = int(grid.sec_day.max()) + 1
     sd = model.daily_vol_sd
@@ -66,9 +66,10 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
         sv = model.slow_vol_sd
         x = ar1(rng.standard_normal(n_sec) * sv * np.sqrt(1 - phi * phi), phi, rng.standard_normal() * sv)
         garch = garch * np.exp(x - sv * sv)  # E[f^2] = 1
-    # The cap bounds the whole stochastic multiplier (GARCH x slow component): clipping the GARCH
-    # factor alone let a capped GARCH burst compound with a high slow-vol hour (17-20 sigma minutes).
-    garch = np.clip(garch, 1.0 / model.garch_cap, model.garch_cap)
+    # The cap bounds the whole stochastic multiplier (GARCH x slow component x day factor): clipping the
+    # GARCH factor alone let a capped GARCH burst compound with a high slow-vol hour (17-20 sigma minutes).
+    # ``garch`` keeps the day factor out (the volume model applies it on its own).
+    garch = np.clip(garch * day_factor, 1.0 / model.garch_cap, model.garch_cap) / day_factor
     profile = vol_profile(grid.sec_et_hour, flat=not model.intraday)
     sigma_base = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * garch
 
@@ -76,11 +77,12 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     sigma_sec = sigma_base * plan.vol_mult_sec
     delays = leadership_delays(leadership, strength, model, cfg.l1_interval_ms)
     # Scheduled (release / cash-open) jumps belong to `normal`; the other scenarios script their own events.
-    # Jumps are sized in the time-of-day sigma (profile x day factor x scenario), not the GARCH / slow
-    # sigma: a jump landing in a volatility cluster must not compound with it (17-25 sigma minutes).
+    # Jumps are sized in the time-of-day sigma (profile x scenario), not the GARCH / slow / day sigma:
+    # a jump landing in a volatility cluster must not compound with it (17-25 sigma minutes).
     # A scenario's calm (chop, pin) scales jumps down, its burst (news) does not scale them up (60 sigma moves).
-    sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * day_factor * np.minimum(plan.vol_mult_sec, 1.0)
-    drift = plan.factor_drift + _jumps(rng, model, sigma_jump, step_sec, grid.sec_et_hour, scenario == "normal")
+    sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * np.minimum(plan.vol_mult_sec, 1.0)
+    drift = plan.factor_drift + _jumps(rng, model, sigma_jump, step_sec, grid.sec_et_hour,
+                                       grid.day_ordinal[grid.sec_day], scenario == "normal")
     L, _ = latent_log_paths(rng, shocks, sigma_sec, step_sec, drift, delays, model)
     per_step = np.sqrt(np.maximum(np.bincount(step_sec, minlength=n_sec), 1))
     sig = (sigma_sec / per_step)[step_sec][:, None] * ratio
@@ -152,11 +154,29 @@ class _Tables(dict):
         return {name: self[name] for name in self.wanted}
 
 
+MONDAY_2000 = 730122  # date(2000, 1, 3).toordinal(): weekday 0 of the release calendars
+
+
+def release_days(day_ordinal: np.ndarray, every: int, phase: int) -> np.ndarray:
+    """True for the trading days (date ordinals) of a release calendar: the weekdays ``d`` (counted from
+    Monday 2000-01-03) with ``d % every == phase``."""
+    w = np.asarray(day_ordinal, dtype=np.int64) - MONDAY_2000
+    weekday_index = 5 * (w // 7) + np.minimum(w % 7, 5)
+    return weekday_index % every == phase
+
+
+def release_seconds(sec_et_hour: np.ndarray, day_ordinal: np.ndarray, hour: float, every: int, phase: int) -> np.ndarray:
+    """Indices of the seconds that start at ``hour`` ET on the release days of that calendar."""
+    at = np.flatnonzero(np.abs(sec_et_hour - hour) < 0.5 / 3600.0)
+    return at[release_days(day_ordinal[at], every, phase)]
+
+
 def _jumps(rng: np.random.Generator, model: MarketModel, sigma_sec: np.ndarray, step_sec: np.ndarray,
-           sec_et_hour: np.ndarray, scheduled: bool = True) -> np.ndarray:
-    """Jumps of the common factor (log units per L1 step): unscheduled ones (Poisson) and ones at
-    scheduled times (US data releases, the cash open), each sized in 1-min sigmas of ``sigma_sec``
-    (the caller passes the time-of-day sigma) and capped."""
+           sec_et_hour: np.ndarray, day_ordinal: np.ndarray, scheduled: bool = True) -> np.ndarray:
+    """Jumps of the common factor (log units per L1 step), sized in 1-min sigmas of ``sigma_sec`` (the
+    caller passes the time-of-day sigma): rare unscheduled ones (Poisson) and, if ``scheduled``, the
+    release / cash-open moves of ``model.scheduled_jumps`` on their calendar days (``day_ordinal``: the
+    trading day of each second). Sizes are lognormal and capped; signs are fair coin flips."""
     out = np.zeros(len(step_sec))
     n_sec = len(sigma_sec)
     if n_sec == 0:
@@ -165,13 +185,12 @@ def _jumps(rng: np.random.Generator, model: MarketModel, sigma_sec: np.ndarray, 
     if model.jumps_per_day > 0:
         k = rng.poisson(model.jumps_per_day * n_sec / (23 * 3600))
         secs.append(rng.integers(0, n_sec, k))
-        sizes.append(model.jump_size * np.minimum(np.abs(rng.standard_t(4.0, k)), model.jump_cap))
-    for hour, prob in model.scheduled_jumps if scheduled else ():
-        # the second that starts at hour:mm:00 ET, on every trading day the session covers
-        at = np.flatnonzero(np.abs(sec_et_hour - hour) < 0.5 / 3600.0)
-        at = at[rng.random(len(at)) < prob]
+        sizes.append(np.minimum(model.jump_median * np.exp(model.jump_log_sd * rng.standard_normal(k)), model.jump_max))
+    for hour, every, phase in model.scheduled_jumps if scheduled else ():
+        at = release_seconds(sec_et_hour, day_ordinal, hour, every, phase)
+        size = model.scheduled_jump_median * np.exp(model.scheduled_jump_log_sd * rng.standard_normal(len(at)))
         secs.append(at)
-        sizes.append(model.scheduled_jump_size * np.minimum(np.abs(rng.standard_normal(len(at))), model.jump_cap))
+        sizes.append(np.minimum(size, model.scheduled_jump_max))
     if not secs:
         return out
     sec = np.concatenate(secs)

@@ -53,24 +53,58 @@ def student_t(rng: np.random.Generator, nu: float, size) -> np.ndarray:
     return rng.standard_t(nu, size) * np.sqrt((nu - 2.0) / nu)
 
 
-def garch_unit_variance(z: np.ndarray, alpha: float, beta: float, burn_in: np.ndarray | None = None) -> np.ndarray:
+def capped_linear_scan(a: np.ndarray, b: np.ndarray, x0: float, x_max: float) -> np.ndarray:
+    """``x_t = min(a_t * x_{t-1} + b_t, x_max)`` (requires a > 0): the blocked linear scan, restarted
+    from ``x_max`` after each crossing. The Python loop runs over blocks and crossings; after a crossing
+    the next block is short (crossings come in clusters) and it doubles back while none occurs."""
+    b = np.asarray(b, dtype=np.float64)
+    n = len(b)
+    a = np.broadcast_to(np.asarray(a, dtype=np.float64), (n,))
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    if np.any(a <= 0):
+        raise ValueError("capped_linear_scan needs strictly positive coefficients")
+    longest = _block_length(float(a.min()))
+    lo, x, block = 0, float(x0), longest
+    while lo < n:
+        hi = min(n, lo + block)
+        p = np.cumprod(a[lo:hi])
+        seg = p * (x + np.cumsum(b[lo:hi] / p))
+        over = np.flatnonzero(seg > x_max)
+        if len(over):
+            j = int(over[0])
+            out[lo:lo + j] = seg[:j]
+            out[lo + j] = x_max
+            lo, x, block = lo + j + 1, x_max, min(longest, max(64, 2 * (j + 1)))
+        else:
+            out[lo:hi] = seg
+            lo, x, block = hi, seg[-1], min(longest, 2 * block)
+    return out
+
+
+def garch_unit_variance(z: np.ndarray, alpha: float, beta: float, burn_in: np.ndarray | None = None,
+                        h_max: float | None = None) -> np.ndarray:
     """GARCH(1,1) conditional variance normalised to unconditional mean 1.
 
     ``h_t = (1 - alpha - beta) + alpha * z_{t-1}^2 * h_{t-1} + beta * h_{t-1}`` where ``z`` are the
     unit-variance shocks (so the return is ``sqrt(h_t) * z_t``). ``burn_in`` shocks, if given, are run
-    first so the session does not start at exactly h = 1.
+    first so the session does not start at exactly h = 1. ``h_max`` caps ``h`` inside the recursion
+    (a burst then decays from the cap as soon as the shocks calm down).
     """
     if alpha <= 0.0:
         return np.ones(len(z))
     omega = 1.0 - alpha - beta
     h0 = 1.0
     if burn_in is not None and len(burn_in):
-        h0 = garch_unit_variance(burn_in, alpha, beta)[-1]
+        h0 = garch_unit_variance(burn_in, alpha, beta, h_max=h_max)[-1]
         prev = burn_in[-1]
     else:
         prev = 0.0
     z_prev = np.concatenate([[prev], z[:-1]])
     a = alpha * z_prev**2 + beta
+    if h_max is not None:
+        return capped_linear_scan(a, np.full(len(z), omega), h0, h_max)
     return linear_scan(a, np.full(len(z), omega), h0)
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator
+from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator, realism
 
 # 09:30 ET on a Thursday (the seed's example start) and 12:00 ET (quieter midday).
 US_OPEN = datetime(2025, 8, 21, 13, 30, tzinfo=UTC)
@@ -43,3 +43,28 @@ def second_returns(data: dict[str, pd.DataFrame], symbol: str) -> np.ndarray:
     r = np.diff(np.log(q.groupby(q["ts"] // 1000)["mid"].last().to_numpy()))
     lim = 6 * np.sqrt(np.mean(r**2))
     return np.clip(r, -lim, lim)
+
+
+# The scheduled release times of issue 11 (ET): US data at 08:30 and 10:00, the cash open at 09:30.
+RELEASE_HOURS = (8.5, 9.5, 10.0)
+
+
+def near_release(et_hour: np.ndarray, minutes: int = 2) -> np.ndarray:
+    """True for the minutes (by their ET start hour) within +-``minutes`` of a release time."""
+    minute = np.rint(np.nan_to_num(et_hour, nan=-1.0) * 60.0)
+    return np.min(np.abs(minute[:, None] - np.array(RELEASE_HOURS)[None] * 60.0), axis=1) <= minutes
+
+
+def seed_set(k: int, leadership: str = "NQ_leads") -> tuple[dict, dict, list[dict]]:
+    """Seed set ``k`` of the realism battery (20 consecutive 23-h `normal` Globex days from 2025-06-01,
+    base seed 0), generated once per test run: ``(measurements, moves, half_moves)`` with the
+    deseasonalised moves of the 20 days and of each 10-day half deseasonalised on its own."""
+    return _seed_set(k, leadership)
+
+
+@lru_cache(maxsize=16)
+def _seed_set(k: int, leadership: str) -> tuple[dict, dict, list[dict]]:
+    per = realism.summarise(realism.seed_set_sessions(k, 0, leadership=leadership))
+    half = len(per) // 2
+    return (realism.measure(summaries=per), realism.deseasonalised_moves(summaries=per),
+            [realism.deseasonalised_moves(summaries=part) for part in (per[:half], per[half:])])

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from synth_helpers import seed_set
 
 from mia_pipeline.synthetic import realism
 
@@ -71,8 +72,7 @@ def test_every_fact_passes_on_every_seed_set(leadership):
     each leadership; the lead-lag fact must find the configured leader. The full configuration is
     used: 300 sessions, ~8 s per set on the 2-core reference machine (~2 min for the three leaderships)."""
     for k in range(SEED_SETS):
-        m = realism.measure(realism.seed_set_sessions(k, 0, leadership=leadership))
-        results = realism.evaluate(m, leadership=leadership)
+        results = realism.evaluate(seed_set(k, leadership)[0], leadership=leadership)
         failed = [r for r in results if not r.passed]
         assert not failed, realism.report(results, f"seed set {k}, {leadership}")
 

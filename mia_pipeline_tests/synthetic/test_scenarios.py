@@ -134,19 +134,8 @@ def test_gamma_pin_holds_price_at_the_pin_with_low_volatility(seed):
     assert (_labels(pin_data)["side"] == 0).all()
 
 
-# Known gap (issue 11, open): on these (scenario, seed) the price presses the absorbing level < 10 % of
-# the time (0.5-8 %) or the wall is < 2x the size elsewhere (1.1x): the scenario's mean-reversion
-# anchor sits below the level. Strict xfail: a fix of the scenario turns them into failures to remove.
-LEVEL_GAPS = {("orderflow_accumulation", 0), ("orderflow_accumulation", 4),
-              ("orderflow_distribution", 1), ("orderflow_distribution", 9)}
-LEVEL_CASES = [
-    pytest.param(scenario, side, seed, marks=([] if seed in FAST_SEEDS else [pytest.mark.slow]) + (
-        [pytest.mark.xfail(strict=True, reason="issue 11: level pressure")] if (scenario, seed) in LEVEL_GAPS else []))
-    for scenario, side in (("orderflow_accumulation", 1), ("orderflow_distribution", -1)) for seed in range(10)
-]
-
-
-@pytest.mark.parametrize(("scenario", "side", "seed"), LEVEL_CASES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("scenario", "side"), [("orderflow_accumulation", 1), ("orderflow_distribution", -1)])
 def test_orderflow_price_presses_a_level_held_by_a_wall(scenario, side, seed):
     """During absorption the price sits at the absorbing level >= 10 % of the time, and the size
     shown there is >= 2x the size elsewhere (the wall that absorbs the aggression)."""

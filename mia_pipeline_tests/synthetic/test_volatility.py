@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from mia_pipeline.synthetic.volatility import ar1, bridge_steps, garch_unit_variance, linear_scan
+from mia_pipeline.synthetic.volatility import (
+    ar1,
+    bridge_steps,
+    capped_linear_scan,
+    garch_unit_variance,
+    linear_scan,
+)
 
 
 def _sequential(a, b, x0):
@@ -39,6 +45,27 @@ def test_garch_variance_matches_the_loop_and_has_mean_one():
         prev_z = zi
     np.testing.assert_allclose(h[:1000], h_loop, rtol=1e-9)
     assert h.mean() == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("scale", "x_max"), [(0.6, 6.25), (0.6, 1e9), (3.0, 2.0)])
+def test_capped_linear_scan_matches_the_loop(scale, x_max):
+    """Capped GARCH-like coefficients: rare crossings, none, and a crossing at almost every step."""
+    rng = np.random.default_rng(4)
+    a = 0.976 + 0.022 * scale * rng.standard_t(4.5, 30_000) ** 2
+    b = np.full(30_000, 0.002)
+    out, x = [], 1.0
+    for ai, bi in zip(a, b, strict=True):
+        x = min(ai * x + bi, x_max)
+        out.append(x)
+    np.testing.assert_allclose(capped_linear_scan(a, b, 1.0, x_max), out, rtol=1e-9, atol=1e-12)
+
+
+def test_garch_cap_holds_inside_the_recursion():
+    z = np.random.default_rng(5).standard_t(4.5, 100_000) * np.sqrt(2.5 / 4.5)
+    h = garch_unit_variance(z, 0.022, 0.976, h_max=6.25)
+    assert h.max() <= 6.25 and (h == 6.25).any()
+    free = garch_unit_variance(z, 0.022, 0.976)
+    assert free.max() > 6.25 and np.all(h <= free + 1e-12)  # capping only ever lowers h
 
 
 def test_bridge_steps_sum_to_the_second():
