@@ -44,15 +44,19 @@ def _alert(state: CliState, message: str, **context) -> None:
 
 
 @click.command("backup")
-@click.option("--incremental", "mode", flag_value="incremental", help="Hourly: re-read only what changed.")
-@click.option("--full", "mode", flag_value="full", help="Daily: re-read and re-verify everything.")
-@click.option("--archive", "mode", flag_value="archive", help="Weekly: a full backup kept as a weekly one.")
+@click.option("--incremental", is_flag=True, help="Hourly: re-read only what changed.")
+@click.option("--full", is_flag=True, help="Daily: re-read and re-verify everything.")
+@click.option("--archive", is_flag=True, help="Weekly: a full backup kept as a weekly one.")
 @click.option("--list", "list_", is_flag=True, help="List the backups in the target and exit.")
 @pass_state
-def backup(state: CliState, mode: str | None, list_: bool) -> None:
+def backup(state: CliState, incremental: bool, full: bool, archive: bool, list_: bool) -> None:
     """Back up partitions, raw lines, quarantine, manifests, archive, processed datasets and the settings
     file into the backup target (backup.target, default <data>/backups): content-addressed, verified
     after writing, rotated (backup.keep_hourly/keep_daily/keep_weekly)."""
+    modes = [m for m, on in (("incremental", incremental), ("full", full), ("archive", archive)) if on]
+    if len(modes) > 1:
+        raise click.UsageError(f"choose one kind of backup, not {' and '.join('--' + m for m in modes)}")
+    mode = modes[0] if modes else None
     if list_:
         if mode:
             raise click.UsageError("--list lists backups; it does not take --incremental/--full/--archive")

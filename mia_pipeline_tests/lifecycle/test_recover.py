@@ -161,6 +161,7 @@ BAD_ARGS = [
                                                                           "TRADE_NOPE; nothing was restored"),
     (["backup"], "say which backup"),
     (["backup", "--list", "--full"], "--list lists backups"),
+    (["backup", "--full", "--incremental"], "choose one kind of backup, not --incremental and --full"),
 ]
 
 
