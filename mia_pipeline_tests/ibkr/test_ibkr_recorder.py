@@ -26,8 +26,13 @@ def record(gateway, cfg, layout, seconds, script):
     def lines_now() -> int:
         return sum(f.read_bytes().count(b"\n") for f in layout.streaming_dir.glob("ibkr_*.jsonl"))
 
-    def wait_growth(label, timeout=5.0):
-        start, deadline = lines_now(), time.monotonic() + timeout
+    def wait_growth(label, timeout=5.0, reconnects: int | None = None):
+        """Wait until lines grow (and, with ``reconnects``, until the recorder has reconnected that many
+        times: lines flushed from before an outage must not pass for data after it)."""
+        deadline = time.monotonic() + timeout
+        while reconnects is not None and rec.stats.reconnects < reconnects and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start = lines_now()
         while lines_now() <= start + 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         marks.append((label, lines_now() > start + 5))
@@ -50,11 +55,11 @@ def test_data_flows_through_1101_a_drop_and_a_restart(gateway, ibkr_cfg, layout)
         gw.status(1101)
         wait_growth("after 1101")
         gw.drop_clients()
-        wait_growth("after drop")
+        wait_growth("after drop", reconnects=1)
         gw.restart(down_s=0.4)
-        wait_growth("after restart")
+        wait_growth("after restart", reconnects=2)
 
-    rec, stats, marks = record(gateway, ibkr_cfg(tick_by_tick=True), layout, 6, script)
+    rec, stats, marks = record(gateway, ibkr_cfg(tick_by_tick=True), layout, 8, script)
     assert marks == [("start", True), ("after 1101", True), ("after drop", True), ("after restart", True)]
     assert stats.reconnects == 2 and stats.resubscriptions == 3 and stats.gaps == 3
     evs, data = events(layout)
