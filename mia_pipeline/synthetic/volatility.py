@@ -18,16 +18,22 @@ def _block_length(a_min: float) -> int:
     return int(max(1, min(8192, 500.0 / -np.log(a_min))))
 
 
-def linear_scan(a: np.ndarray | float, b: np.ndarray, x0: float = 0.0) -> np.ndarray:
-    """Solve ``x_t = a_t * x_{t-1} + b_t`` for t = 0..n-1 with ``x_{-1} = x0`` (requires a > 0)."""
+def _scan_inputs(a, b, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(a broadcast to len(b), b, n) as float64; raises ValueError unless every a > 0."""
     b = np.asarray(b, dtype=np.float64)
     n = len(b)
     a = np.broadcast_to(np.asarray(a, dtype=np.float64), (n,))
+    if n and np.any(a <= 0):
+        raise ValueError(f"{name} needs strictly positive coefficients")
+    return a, b, n
+
+
+def linear_scan(a: np.ndarray | float, b: np.ndarray, x0: float = 0.0) -> np.ndarray:
+    """Solve ``x_t = a_t * x_{t-1} + b_t`` for t = 0..n-1 with ``x_{-1} = x0`` (requires a > 0)."""
+    a, b, n = _scan_inputs(a, b, "linear_scan")
     out = np.empty(n, dtype=np.float64)
     if n == 0:
         return out
-    if np.any(a <= 0):
-        raise ValueError("linear_scan needs strictly positive coefficients")
     block = _block_length(float(a.min()))
     x = float(x0)
     for lo in range(0, n, block):
@@ -57,14 +63,10 @@ def capped_linear_scan(a: np.ndarray, b: np.ndarray, x0: float, x_max: float) ->
     """``x_t = min(a_t * x_{t-1} + b_t, x_max)`` (requires a > 0): the blocked linear scan, restarted
     from ``x_max`` after each crossing. The Python loop runs over blocks and crossings; after a crossing
     the next block is short (crossings come in clusters) and it doubles back while none occurs."""
-    b = np.asarray(b, dtype=np.float64)
-    n = len(b)
-    a = np.broadcast_to(np.asarray(a, dtype=np.float64), (n,))
+    a, b, n = _scan_inputs(a, b, "capped_linear_scan")
     out = np.empty(n, dtype=np.float64)
     if n == 0:
         return out
-    if np.any(a <= 0):
-        raise ValueError("capped_linear_scan needs strictly positive coefficients")
     longest = _block_length(float(a.min()))
     lo, x, block = 0, float(x0), longest
     while lo < n:
