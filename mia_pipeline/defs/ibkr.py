@@ -1,12 +1,24 @@
-"""Interactive Brokers in Dagster: the historical series (one daily-partitioned asset per contract ×
-bar size × data type, all computed by one subsettable multi-asset) and the live recorder job.
+"""Interactive Brokers in Dagster: the historical bars as one asset partitioned by day × series,
+and the live recorder job.
 
-The series come from the ``ibkr:`` settings read when the code location loads (as the schedules'
-time zone is); TRADES/VOLUME are left out for FX pairs (IB has none). Each (series, day) written is
-materialized with that day's own figures; a day IB answered empty or not at all fails the run and is
-not materialized; a series IB does not serve is logged, not materialized.
+The series (contract × bar size × IB whatToShow, e.g. ``EURUSD_15min_BID_ASK``) come from the
+``ibkr:`` settings read when the code location loads (as the schedules' time zone is); TRADES/VOLUME
+are left out for FX pairs (IB has none). Each (day, series) written is materialized with its own
+figures; a day IB answered empty or not at all fails the run and is not materialized; a series IB
+does not serve is logged, not materialized.
+
+Why one asset with a static ``series`` dimension (not an asset per series, not dynamic partitions):
+the catalog shows one readable asset whose partition grid is the configured series, and the series
+follow the settings without any state kept in the instance (dynamic partitions would have to be
+added and pruned by hand whenever ``ibkr.symbols`` changes).
+
+Backfills: with ``BackfillPolicy.single_run()`` Dagster 1.13 launches one run per rectangle of the
+grid it can form: a range of days of one series, or one day of a run of adjacent series, is one run;
+D days × S series (both > 1) become min(D, S) runs (one per series or per day). Each run asks IB for
+its days × series in one connection.
 """
 
+from collections import defaultdict
 from datetime import date
 
 import dagster as dg
@@ -17,6 +29,9 @@ from mia_pipeline.defs.recording import record_written
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.settings import IbkrConfig, SettingsError, load_settings
 from mia_pipeline.sources.ibkr.contracts import Series, instruments, plan_series
+
+DAY, SERIES_DIM = "day", "series"
+NO_SERIES = "none_configured"  # a static dimension cannot be empty: the only key when no series is configured
 
 
 def _configured() -> IbkrConfig:
@@ -30,24 +45,44 @@ def configured_series(ibkr: IbkrConfig) -> list[Series]:
     return plan_series(instruments(tuple(ibkr.symbols), tuple(ibkr.futures)), ibkr.timeframes, ibkr.data_types)[0]
 
 
-def series_key(s: Series) -> dg.AssetKey:
-    return dg.AssetKey(["ibkr", s.name])
+SERIES = {s.name: s for s in configured_series(_configured())}
+
+ibkr_partitions = dg.MultiPartitionsDefinition({
+    DAY: daily_partitions,
+    SERIES_DIM: dg.StaticPartitionsDefinition(list(SERIES) or [NO_SERIES]),
+})
 
 
-SERIES = {series_key(s): s for s in configured_series(_configured())}
+def partition_key(day: date, series: Series) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({DAY: day.isoformat(), SERIES_DIM: series.name})
+
+
+def requested(partition_keys: list[dg.MultiPartitionKey]) -> list[tuple[list[Series], list[date]]]:
+    """The run's partitions as (series, days) rectangles: the series sharing the same days go together
+    (a single-run backfill is one rectangle). Series the code location does not know are dropped."""
+    days_of: dict[str, set[date]] = defaultdict(set)
+    for key in partition_keys:
+        name = key.keys_by_dimension[SERIES_DIM]
+        if name in SERIES:
+            days_of[name].add(date.fromisoformat(key.keys_by_dimension[DAY]))
+    groups: dict[tuple[date, ...], list[Series]] = defaultdict(list)
+    for name, days in days_of.items():
+        groups[tuple(sorted(days))].append(SERIES[name])
+    return [(series, list(days)) for days, series in groups.items()]
 
 
 def _metadata(result) -> dict:
-    return {"dagster/row_count": result.rows, "day": result.day.isoformat(), "attempts": result.attempts,
-            "symbol": result.series.instrument.symbol, "timeframe": result.series.timeframe,
-            "what_to_show": result.series.what, "source": result.series.source,
-            "stored_in": "market_bars (data/snapshots/daily/<day>/market_bars.parquet)"}
+    return {"dagster/row_count": result.rows, "day": result.day.isoformat(), "series": result.series.name,
+            "attempts": result.attempts, "symbol": result.series.instrument.symbol,
+            "timeframe": result.series.timeframe, "what_to_show": result.series.what, "source": result.series.source,
+            "stored_in": f"market_bars (data/snapshots/daily/{result.day.isoformat()}/market_bars.parquet)"}
 
 
 def backfill_materializations(results) -> list[dg.AssetMaterialization]:
-    """One materialization per (series, day) written, for the series the code location knows."""
-    return [dg.AssetMaterialization(asset_key=series_key(r.series), partition=r.day.isoformat(), metadata=_metadata(r))
-            for r in results if r.status == "written" and series_key(r.series) in SERIES]
+    """One materialization of ``ibkr_history`` per (day, series) written, for the series the code location knows."""
+    return [dg.AssetMaterialization(asset_key=ibkr_history.key, partition=partition_key(r.day, r.series),
+                                    metadata=_metadata(r))
+            for r in results if r.status == "written" and r.series.name in SERIES]
 
 
 def record_backfill(instance: dg.DagsterInstance, results) -> None:
@@ -56,40 +91,42 @@ def record_backfill(instance: dg.DagsterInstance, results) -> None:
         instance.report_runless_asset_event(event)
 
 
-def _description(s: Series) -> str:
-    return (f"IB {s.what} bars of {s.instrument.symbol} ({s.instrument.kind}, {s.instrument.exchange}) every "
-            f"{s.timeframe}. Grain: one OHLCV bar, key (source={s.source}, symbol, timeframe, ts). Source: "
-            "reqHistoricalData over ib_async, pacing-safe, one request per UTC day. Partition: the UTC day of the "
-            "bars; an empty or missing answer fails the partition instead of storing an empty day. Path: "
-            "data/snapshots/daily/YYYY-MM-DD/market_bars.parquet (rows of this source).")
+DESCRIPTION = (
+    "Historical Interactive Brokers bars of the configured series. Grain: one OHLCV bar, key "
+    "(source=ibkr.<whatToShow>, symbol, timeframe, ts). Source: reqHistoricalData over ib_async, pacing-safe, "
+    "one request per (series, UTC day). Partition: two dimensions, day (the UTC day of the bars) x series "
+    "(<SYMBOL>_<bar>_<whatToShow>, from the ibkr: settings); an empty or missing answer fails that partition "
+    "instead of storing an empty day; a series IB does not serve is logged and left unmaterialized. Path: "
+    "data/snapshots/daily/YYYY-MM-DD/market_bars.parquet (rows of this source).")
 
 
 @dg.multi_asset(
     name="ibkr_history",
-    specs=[dg.AssetSpec(key, group_name="sources", kinds={"parquet"}, description=_description(s), skippable=True,
-                        deps=[data_tree], tags={"source": "ibkr"}) for key, s in SERIES.items()],
-    partitions_def=daily_partitions,
+    specs=[dg.AssetSpec("ibkr_history", group_name="sources", kinds={"parquet"}, description=DESCRIPTION,
+                        skippable=True, deps=[data_tree], tags={"source": "ibkr"})],
+    partitions_def=ibkr_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    can_subset=True,
 )
 def ibkr_history(context: dg.AssetExecutionContext, mia: MiaResource):
-    """Backfill the selected IB series for the requested days into market_bars."""
+    """Backfill the requested (day, series) partitions into market_bars, one IB connection per rectangle."""
     from mia_pipeline.sources.ibkr.backfill import BackfillAborted
     from mia_pipeline.sources.ibkr.service import run_backfill
     from mia_pipeline.sources.ibkr.session import ConnectFailure
 
     settings, layout, store = mia.settings(), mia.layout(), mia.store()
-    series = [SERIES[k] for k in context.selected_asset_keys if k in SERIES]
-    days = [date.fromisoformat(d) for d in context.partition_keys]
+    groups = requested(context.partition_keys)
+    if not groups:
+        raise dg.Failure(description="no configured IB series among the requested partitions: set ibkr.symbols "
+                                     "or ibkr.futures in mia.yaml and reload the code location")
     written: dict[str, set] = {}
     results = []
     try:
-        run_backfill(settings.ibkr, layout, store, series, days, known_symbols=frozenset(settings.symbols),
-                     on_result=results.append, written=written)
+        for series, days in groups:
+            run_backfill(settings.ibkr, layout, store, series, days, known_symbols=frozenset(settings.symbols),
+                         on_result=results.append, written=written)
     except ConnectFailure as exc:
         raise dg.Failure(description=f"cannot connect to IB: {exc}") from None
-    except BackfillAborted as exc:
-        results = exc.results
+    except BackfillAborted as exc:  # what was done before is in results already (on_result)
         raise dg.Failure(description=str(exc)) from None
     finally:
         for event in backfill_materializations(results):
@@ -103,7 +140,7 @@ def ibkr_history(context: dg.AssetExecutionContext, mia: MiaResource):
     if failed:
         raise dg.Failure(description=f"{len(failed)} day(s) not stored: "
                          + "; ".join(f"{r.series.name} {r.day}: {r.detail}" for r in failed[:20]))
-    # Outputs are skippable: each (series, day) written was materialized above with its own figures,
+    # The output is optional: each (day, series) written was materialized above with its own figures,
     # so a closed day or a series IB does not serve is not recorded as materialized.
     yield from ()
 

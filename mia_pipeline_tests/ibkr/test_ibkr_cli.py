@@ -36,10 +36,10 @@ def test_backfill_lands_bars_and_dagster_records_each_day(layout, ibkr_env):
     with open_instance(layout) as instance:
         bars = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value
                 for r in instance.fetch_materializations(dg.AssetKey("market_bars"), limit=10).records}
-        series = {r.partition_key for r in instance.fetch_materializations(
-            dg.AssetKey(["ibkr", "EURUSD_15min_BID_ASK"]), limit=10).records}
+        series = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value
+                  for r in instance.fetch_materializations(dg.AssetKey("ibkr_history"), limit=10).records}
     assert bars == {"2025-06-22": 8, "2025-06-23": 96, "2025-06-24": 96}  # Saturday 21st: closed, not recorded
-    assert series == {"2025-06-22", "2025-06-23", "2025-06-24"}
+    assert series == {dg.MultiPartitionKey({"day": d, "series": "EURUSD_15min_BID_ASK"}): n for d, n in bars.items()}
 
 
 @pytest.mark.slow  # IB's 15-s identical-request rule between the retries, on the real clock
