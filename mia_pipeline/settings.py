@@ -1,56 +1,19 @@
-"""Settings: one object built from the environment and an optional ``mia.yaml``.
+"""Settings: one object built from the environment and an optional ``mia.yaml``, on pydantic-settings.
 
-Precedence (lowest to highest): built-in defaults < ``mia.yaml`` < environment variables.
+Precedence (lowest to highest): built-in defaults < ``mia.yaml`` < environment variables < keyword
+overrides (``--data-dir``). ``mia.yaml`` mirrors the guide's configuration dictionaries (§1.1–1.2):
+``data_collection`` (DATA_COLLECTION_CONFIG), ``ibkr``, ``sierra``, ``battle_navale``, plus ``backup``,
+``timezone`` and ``symbols``; README "Configuration" lists every key and what it does.
 
-``mia.yaml`` mirrors the guide's configuration dictionaries (§1.1–1.2)::
+**Every key acts or is refused.** A guide key this pipeline has no second behaviour for (``real_time``,
+``snapshot_frequency``, ``backup_frequency``, ``storage.format``, ``sierra.chart_data/order_flow/
+indicators``, ``battle_navale.*``) loads at the guide's value and is refused at any other, with the
+reason and what to use instead (:data:`REFUSED`). The switches act through :meth:`Settings.off_reason`
+/ :meth:`Settings.require` (recorders, imports, sensors, assets) and :meth:`Settings.refused_kinds`
+(ingestion quarantines the events of a source that is off).
 
-    data_collection:            # DATA_COLLECTION_CONFIG
-      enabled: true
-      real_time: true
-      snapshot_frequency: every_trade
-      backup_frequency: hourly
-      sources: {ibkr_market_data: true, sierra_chart_data: true, battle_navale_signals: true,
-                system_metrics: true, performance_data: true}
-      storage: {format: parquet, compression: zstd, retention_days: 365, archive_after_days: 90}
-    ibkr:                       # IBKR_DATA_CONFIG (+ connection)
-      symbols: [EURUSD, GBPUSD, USDJPY]
-      data_types: [BID_ASK, TRADES, VOLUME, VOLATILITY]
-      timeframes: [1min, 5min, 15min]
-      market_hours_only: false
-      host: 127.0.0.1
-      port: 7497
-      client_id: 17
-      futures: [ES, NQ]         # CME front months, chosen from contract details by expiry
-      roll_days: 8              # roll to the next expiry this many days before the front one expires
-      connect_timeout_s: 10     # handshake + start-up sync; a silent peer is an error after this
-      request_timeout_s: 60     # one historical request; an empty answer or a timeout is retried
-      retry_wait_s: 30          # first wait before asking a day again (doubles per try)
-      tick_by_tick: false       # also record reqTickByTickData (IB limits how many at once)
-    sierra:                     # SIERRA_DATA_CONFIG
-      chart_data: true
-      order_flow: true
-      volume_profile: true
-      indicators: [VWAP, BOLLINGER, RSI, CUSTOM_BATTLE_NAVALE]
-      data_dir: null            # Sierra Chart's Data folder (the .scid / .depth files)
-      files: {}                 # symbol -> .scid file, e.g. {ES: ESU25_FUT_CME.scid}; {} = every *.scid
-      market_depth: true        # also land <data_dir>/MarketDepthData/<scid stem>*.depth
-      chart_timezone: America/New_York  # the chart's zone: study exports are written in it
-      stale_after_s: 300        # `mia sources test`: a file not written for longer is reported stale
-    battle_navale: {capture_all_signals: true, include_features: true, ...}
-    timezone: America/New_York  # display/edge time zone; storage is always UTC
-    symbols: [ES, NQ, EURUSD, GBPUSD, USDJPY]
-    backup:                     # `mia backup` (guide §4.2 backup_data.py)
-      target: null              # folder on another disk/mount; default <data root>/backups
-      keep_hourly: 24           # incremental backups kept (like restic --keep-hourly)
-      keep_daily: 7             # full backups kept
-      keep_weekly: 4            # archive backups kept
-
-Environment: ``MIA_DATA_DIR`` (default ``./data``), ``MIA_CONFIG`` (path of mia.yaml; default
-``./mia.yaml`` when present), ``MIA_TIMEZONE``, ``MIA_RETENTION_DAYS``, ``MIA_ARCHIVE_AFTER_DAYS``,
-``MIA_SYMBOLS`` (comma separated), ``MIA_COMPRESSION``, ``MIA_SOURCES`` (comma separated
-``name=on|off``, e.g. ``ibkr_market_data=off``), ``MIA_BACKUP_TARGET``, ``MIA_BACKUP_KEEP_HOURLY``,
-``MIA_BACKUP_KEEP_DAILY``, ``MIA_BACKUP_KEEP_WEEKLY``, ``MIA_IBKR_HOST``, ``MIA_IBKR_PORT``,
-``MIA_IBKR_CLIENT_ID``.
+Environment: ``MIA_DATA_DIR``, ``MIA_CONFIG`` (path of mia.yaml; default ``./mia.yaml`` when present),
+and the variables of :data:`_ENV`; ``MIA_SOURCES`` is comma separated ``name=on|off``.
 
 Errors: every problem is collected before anything is raised, so one :class:`SettingsError` lists
 them all, one per line, each naming where the bad value came from::
@@ -58,34 +21,69 @@ them all, one per line, each naming where the bad value came from::
     MIA_RETENTION_DAYS=abc: expected an integer
     mia.yaml: data_collection.storage.compression: 'foo' is not one of zstd, snappy, gzip, lz4, none
 
-The models are pydantic (strict scalars: ``'7497'`` is not a port, ``1`` is not a bool); the
-environment and the file are merged into one mapping first, remembering which variable set which
-key, and each validation error is reported against that origin.
+Scalars are strict (``'7497'`` is not a port, ``1`` is not a bool); ranges and choices are field
+constraints. The file and the environment are read into layers that remember which variable set which
+key; pydantic-settings merges the layers and each validation error is reported against its origin.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
-    ValidationInfo,
-    field_validator,
+    model_validator,
 )
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mia_pipeline.settings_sources import Conflict, describe, env_values, nested, read_file
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
-STORAGE_FORMATS = ("parquet", "json", "csv")
+IBKR_DATA_TYPES = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
+IBKR_TIMEFRAMES = ("1min", "5min", "15min")
+SIERRA_INDICATORS = ("VWAP", "BOLLINGER", "RSI", "CUSTOM_BATTLE_NAVALE")
+FIRST_DAY = date(2024, 1, 1)  # default first daily partition; set data_collection.first_day to your first day
+
+_SIGNALS_WHOLE = ("signal snapshots are stored whole (every field of guide §2.2); to stop capturing signals "
+                  "set data_collection.sources.battle_navale_signals: false")
+_SIERRA_OFF = "to leave Sierra out set data_collection.sources.sierra_chart_data: false"
+
+#: guide keys with one behaviour here -> why another value is refused and what to use instead
+REFUSED: dict[str, str] = {
+    "data_collection.real_time": "capture is always real time (recorders append events as they arrive, the "
+                                 "collector lands them within seconds); to capture nothing set data_collection.enabled: false",
+    "data_collection.snapshot_frequency": "the trading system writes one snapshot per trade and every event it "
+                                          "writes is stored; write fewer events there to store fewer",
+    "data_collection.backup_frequency": "backups follow the guide's crontab (§4.2: hourly incremental, 02:00 daily "
+                                        "full, Sunday archive); turn a backup schedule off in the Dagster UI and "
+                                        "set how many are kept with backup.keep_hourly/keep_daily/keep_weekly",
+    "data_collection.storage.format": "daily partitions are Parquet; `mia export --format json` (or csv) writes JSON",
+    "sierra.chart_data": f"Sierra's chart data is its .scid/.depth files; {_SIERRA_OFF}",
+    "sierra.order_flow": f"Sierra bars always carry bid/ask volume and delta (from the .scid trades); {_SIERRA_OFF}",
+    "sierra.indicators": "indicators are not computed here: `mia import` a Sierra 'Write Bar and Study Data To "
+                         "File' export to store the chart's study values, whatever studies it has",
+    **{f"battle_navale.{k}": _SIGNALS_WHOLE for k in (
+        "capture_all_signals", "include_features", "include_confluence", "include_regime", "signal_quality_score",
+        "execution_context")},
+}
+
+#: data_collection.sources toggle -> the landing-zone event kind it gates at ingestion
+SOURCE_KINDS = {"battle_navale_signals": "signal", "performance_data": "performance",
+                "system_metrics": "system_status"}
 
 
 class SettingsError(ValueError):
@@ -104,33 +102,24 @@ class SettingsError(ValueError):
         super().__init__(message)
 
 
-class _Conflict(ValueError):
-    """A value that is fine alone but wrong with a sibling; blame the first of ``keys`` a user set."""
-
-    def __init__(self, message: str, *keys: str) -> None:
-        super().__init__(message)
-        self.keys = keys
+class SourceDisabled(SettingsError):
+    """A command or run needs collection, or a source, that the settings turned off (exit 2 from `mia`)."""
 
 
-def _one_of(choices: tuple[str, ...]) -> AfterValidator:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+
+
+def _only(key: str, default: Any) -> AfterValidator:
+    """The guide's value loads; any other is refused with :data:`REFUSED` [key]."""
+    def check(value: Any) -> Any:
+        if value != default:
+            raise ValueError(f"{_shown(value)} is refused: {REFUSED[key]}")
         return value
 
     return AfterValidator(check)
-
-
-def _positive_days(value: int) -> int:
-    if value <= 0:
-        raise ValueError(f"{value} is not a positive number of days")
-    return value
-
-
-def _tcp_port(value: int) -> int:
-    if not 0 < value < 65536:
-        raise ValueError(f"{value} is not a TCP port (1-65535)")
-    return value
 
 
 def _time_zone(value: str) -> str:
@@ -147,113 +136,31 @@ def _some_symbols(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _iso_day(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a day; write it as YYYY-MM-DD, e.g. 2025-01-01") from None
+
+
 PSEUDO_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
-def _data_folder(value: Path) -> Path:
-    """A data root must be on a real file system: not in /proc, /sys or /dev (kernel pseudo-files)."""
-    try:
-        resolved = value.resolve()
-    except (OSError, RuntimeError) as exc:
-        raise ValueError(f"{value} cannot be resolved ({exc}); point it at a folder on a disk") from None
-    for pseudo in PSEUDO_FILE_SYSTEMS:
-        if resolved == pseudo or pseudo in resolved.parents:
-            raise ValueError(f"{value} is inside {pseudo}, a kernel pseudo-file system, not a data folder; "
-                             "point --data-dir or MIA_DATA_DIR at a folder on a disk")
-    return value
-
-
-Days = Annotated[StrictInt, AfterValidator(_positive_days)]
-Names = tuple[StrictStr, ...]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SourceToggles(_Section):
-    ibkr_market_data: StrictBool = True
-    sierra_chart_data: StrictBool = True
-    battle_navale_signals: StrictBool = True
-    system_metrics: StrictBool = True
-    performance_data: StrictBool = True
-
-
-class StorageConfig(_Section):
-    format: Annotated[StrictStr, _one_of(STORAGE_FORMATS)] = "parquet"
-    compression: Annotated[StrictStr, _one_of(COMPRESSIONS)] = "zstd"
-    retention_days: Days = 365
-    # Checked even when left at its default: a lower MIA_RETENTION_DAYS can make the default wrong.
-    archive_after_days: Days = Field(default=90, validate_default=True)
-
-    @field_validator("archive_after_days")
-    @classmethod
-    def _archived_before_deleted(cls, value: int, info: ValidationInfo) -> int:
-        retention = info.data.get("retention_days")  # absent when retention_days itself is invalid
-        if retention is not None and value > retention:
-            raise _Conflict(
-                f"archive_after_days ({value}) must not exceed retention_days ({retention}): "
-                "data would be deleted before it is archived",
-                "archive_after_days", "retention_days")
-        return value
-
-
-class DataCollectionConfig(_Section):
-    enabled: StrictBool = True
-    real_time: StrictBool = True
-    snapshot_frequency: StrictStr = "every_trade"
-    backup_frequency: StrictStr = "hourly"
-    sources: SourceToggles = Field(default_factory=SourceToggles)
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-
-
-IBKR_DATA_TYPES = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
-IBKR_TIMEFRAMES = ("1min", "5min", "15min")
-
-
-def _ibkr_names(choices: tuple[str, ...], what: str) -> AfterValidator:
-    def check(value: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [v for v in value if v not in choices]
-        if bad:
-            raise ValueError(f"{', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not {what}; "
-                             f"choose from {', '.join(choices)}")
+def _folder(fix: str) -> AfterValidator:
+    """A folder on a real file system: not in /proc, /sys or /dev (kernel pseudo-files)."""
+    def check(value: Path) -> Path:
+        try:
+            resolved = value.resolve()
+        except (OSError, RuntimeError) as exc:
+            raise ValueError(f"{value} cannot be resolved ({exc}); {fix}") from None
+        for pseudo in PSEUDO_FILE_SYSTEMS:
+            if resolved == pseudo or pseudo in resolved.parents:
+                raise ValueError(f"{value} is inside {pseudo}, a kernel pseudo-file system, not a data folder; {fix}")
         return value
 
     return AfterValidator(check)
-
-
-def _client_id(value: int) -> int:
-    if not 0 <= value < 2**31:
-        raise ValueError(f"{value} is not an IB API client id (0 to 2147483647)")
-    return value
-
-
-def _seconds(value: int) -> int:
-    if not 1 <= value <= 3600:
-        raise ValueError(f"{value} is not a number of seconds from 1 to 3600")
-    return value
-
-
-def _roll_days(value: int) -> int:
-    if not 0 <= value <= 60:
-        raise ValueError(f"{value} is not a number of days from 0 to 60 before expiry")
-    return value
-
-
-class IbkrConfig(_Section):
-    symbols: Names = ("EURUSD", "GBPUSD", "USDJPY")
-    data_types: Annotated[Names, _ibkr_names(IBKR_DATA_TYPES, "an IBKR data type")] = IBKR_DATA_TYPES
-    timeframes: Annotated[Names, _ibkr_names(IBKR_TIMEFRAMES, "a bar size IBKR is recorded in")] = IBKR_TIMEFRAMES
-    market_hours_only: StrictBool = False
-    host: StrictStr = "127.0.0.1"
-    port: Annotated[StrictInt, AfterValidator(_tcp_port)] = 7497
-    client_id: Annotated[StrictInt, AfterValidator(_client_id)] = 17
-    futures: Names = ("ES", "NQ")
-    roll_days: Annotated[StrictInt, AfterValidator(_roll_days)] = 8
-    connect_timeout_s: Annotated[StrictInt, AfterValidator(_seconds)] = 10
-    request_timeout_s: Annotated[StrictInt, AfterValidator(_seconds)] = 60
-    retry_wait_s: Annotated[StrictInt, AfterValidator(_seconds)] = 30
-    tick_by_tick: StrictBool = False
 
 
 def _scid_files(value: dict[str, str]) -> dict[str, str]:
@@ -264,48 +171,99 @@ def _scid_files(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-def _stale_seconds(value: int) -> int:
-    if not 1 <= value <= 7 * 86_400:
-        raise ValueError(f"{value} is not a number of seconds from 1 to 604800 (a week)")
-    return value
+def _int(lo: int, hi: int | None, what: str) -> Any:
+    """A strict integer from ``lo`` to ``hi``; ``what`` names it in the error (see :func:`_problem`)."""
+    return Annotated[StrictInt, Field(ge=lo, le=hi, description=what)]
+
+
+Names = tuple[StrictStr, ...]
+Days = _int(1, None, "a number of days")
+Seconds = _int(1, 3600, "a number of seconds")
+Kept = _int(1, None, "a number of backups kept")
+On = Annotated[StrictBool, Field(description="on/off")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceToggles(_Section):
+    """The guide's source switches: gate their recorders/imports/sensors/assets, or their event kind."""
+
+    ibkr_market_data: StrictBool = True       # mia record|backfill ibkr, ibkr_history, ibkr_recorder_job
+    sierra_chart_data: StrictBool = True      # mia record sierra, Sierra imports, sierra_market_data + sensor
+    battle_navale_signals: StrictBool = True  # `signal` events quarantined when off
+    system_metrics: StrictBool = True         # `system_status` events (component status + metrics) quarantined
+    performance_data: StrictBool = True       # `performance` events quarantined when off
+
+
+class StorageConfig(_Section):
+    format: Annotated[StrictStr, _only("data_collection.storage.format", "parquet")] = "parquet"
+    compression: Literal[COMPRESSIONS] = "zstd"
+    retention_days: Days = 365
+    archive_after_days: Days = 90
+
+    @model_validator(mode="after")
+    def _archived_before_deleted(self) -> StorageConfig:
+        if self.archive_after_days > self.retention_days:
+            raise Conflict(
+                f"archive_after_days ({self.archive_after_days}) must not exceed retention_days "
+                f"({self.retention_days}): data would be deleted before it is archived",
+                "archive_after_days", "retention_days")
+        return self
+
+
+class DataCollectionConfig(_Section):
+    enabled: StrictBool = True
+    real_time: Annotated[StrictBool, _only("data_collection.real_time", True)] = True
+    snapshot_frequency: Annotated[StrictStr, _only("data_collection.snapshot_frequency", "every_trade")] = "every_trade"
+    backup_frequency: Annotated[StrictStr, _only("data_collection.backup_frequency", "hourly")] = "hourly"
+    first_day: Annotated[date, BeforeValidator(_iso_day)] = FIRST_DAY  # first daily partition (UTC)
+    sources: SourceToggles = Field(default_factory=SourceToggles)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+
+class IbkrConfig(_Section):
+    symbols: Names = ("EURUSD", "GBPUSD", "USDJPY")
+    data_types: tuple[Literal[IBKR_DATA_TYPES], ...] = IBKR_DATA_TYPES
+    timeframes: tuple[Literal[IBKR_TIMEFRAMES], ...] = IBKR_TIMEFRAMES
+    market_hours_only: StrictBool = False
+    host: StrictStr = "127.0.0.1"
+    port: _int(1, 65535, "a TCP port") = 7497
+    client_id: _int(0, 2**31 - 1, "an IB API client id") = 17
+    futures: Names = ("ES", "NQ")
+    roll_days: _int(0, 60, "a number of days") = 8
+    connect_timeout_s: Seconds = 10
+    request_timeout_s: Seconds = 60
+    retry_wait_s: Seconds = 30
+    tick_by_tick: StrictBool = False
 
 
 class SierraConfig(_Section):
-    chart_data: StrictBool = True
-    order_flow: StrictBool = True
+    chart_data: Annotated[StrictBool, _only("sierra.chart_data", True)] = True
+    order_flow: Annotated[StrictBool, _only("sierra.order_flow", True)] = True
     volume_profile: StrictBool = True
-    indicators: Names = ("VWAP", "BOLLINGER", "RSI", "CUSTOM_BATTLE_NAVALE")
+    indicators: Annotated[Names, _only("sierra.indicators", SIERRA_INDICATORS)] = SIERRA_INDICATORS
     data_dir: StrictStr | None = None
     # symbol -> .scid file (relative to data_dir, or absolute); empty: every *.scid of data_dir, the symbol
     # read from the file name (ESU25_FUT_CME.scid -> ES)
     files: Annotated[dict[StrictStr, StrictStr], AfterValidator(_scid_files)] = Field(default_factory=dict)
     market_depth: StrictBool = True          # also land <data_dir>/MarketDepthData/<file stem>*.depth
     chart_timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"  # study exports
-    stale_after_s: Annotated[StrictInt, AfterValidator(_stale_seconds)] = 300  # `mia sources test`: stale file
+    stale_after_s: _int(1, 7 * 86_400, "a number of seconds") = 300  # `mia sources test`
+
+
+def _whole(key: str) -> Any:
+    return Annotated[StrictBool, _only(f"battle_navale.{key}", True)]
 
 
 class BattleNavaleConfig(_Section):
-    capture_all_signals: StrictBool = True
-    include_features: StrictBool = True
-    include_confluence: StrictBool = True
-    include_regime: StrictBool = True
-    signal_quality_score: StrictBool = True
-    execution_context: StrictBool = True
-
-
-def _backup_folder(value: Path) -> Path:
-    """A backup target is a folder on a disk: not in /proc, /sys or /dev."""
-    try:
-        return _data_folder(value)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("point --data-dir or MIA_DATA_DIR at a folder on a disk",
-                                          "point backup.target at a folder on another disk or mount")) from None
-
-
-def _at_least_one(value: int) -> int:
-    if value < 1:
-        raise ValueError(f"{value} keeps no backup of this kind; keep at least 1")
-    return value
+    capture_all_signals: _whole("capture_all_signals") = True
+    include_features: _whole("include_features") = True
+    include_confluence: _whole("include_confluence") = True
+    include_regime: _whole("include_regime") = True
+    signal_quality_score: _whole("signal_quality_score") = True
+    execution_context: _whole("execution_context") = True
 
 
 class BackupConfig(_Section):
@@ -314,14 +272,33 @@ class BackupConfig(_Section):
     ``target`` None means ``<data root>/backups``; a set target is a folder on another disk or mount
     (it must exist: an unmounted disk is an error, not a reason to fill the system disk)."""
 
-    target: Annotated[Path, AfterValidator(_backup_folder)] | None = None
-    keep_hourly: Annotated[StrictInt, AfterValidator(_at_least_one)] = 24
-    keep_daily: Annotated[StrictInt, AfterValidator(_at_least_one)] = 7
-    keep_weekly: Annotated[StrictInt, AfterValidator(_at_least_one)] = 4
+    target: Annotated[Path, _folder("point backup.target at a folder on another disk or mount")] | None = None
+    keep_hourly: Kept = 24
+    keep_daily: Kept = 7
+    keep_weekly: Kept = 4
 
 
-class Settings(_Section):
-    data_dir: Annotated[Path, AfterValidator(_data_folder)] = Path("data")
+class _Layer(PydanticBaseSettingsSource):
+    """One layer already read (mia.yaml or the environment), handed to pydantic-settings whole."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.values
+
+
+_LAYERS: ContextVar[tuple[dict, dict]] = ContextVar("mia_settings_layers", default=({}, {}))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Annotated[Path, _folder("point --data-dir or MIA_DATA_DIR at a folder on a disk")] = Path("data")
     timezone: Annotated[StrictStr, AfterValidator(_time_zone)] = "America/New_York"
     symbols: Annotated[Names, AfterValidator(_some_symbols)] = ("ES", "NQ", "EURUSD", "GBPUSD", "USDJPY")
     data_collection: DataCollectionConfig = Field(default_factory=DataCollectionConfig)
@@ -329,6 +306,12 @@ class Settings(_Section):
     sierra: SierraConfig = Field(default_factory=SierraConfig)
     battle_navale: BattleNavaleConfig = Field(default_factory=BattleNavaleConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        env, file = _LAYERS.get()  # set by load_settings; Settings() alone is the defaults
+        return init_settings, _Layer(settings_cls, env), _Layer(settings_cls, file)
 
     @property
     def retention_days(self) -> int:
@@ -346,173 +329,33 @@ class Settings(_Section):
     def sources(self) -> SourceToggles:
         return self.data_collection.sources
 
+    def off_reason(self, source: str | None = None) -> str | None:
+        """Why collection (``source`` None) or that ``data_collection.sources`` entry is off; None when on."""
+        if not self.data_collection.enabled:
+            return "data collection is off (data_collection.enabled: false); set it to true to collect"
+        if source is not None and not getattr(self.sources, source):
+            return (f"the {source} source is off (data_collection.sources.{source}: false, or MIA_SOURCES="
+                    f"{source}=off); turn it on to collect it")
+        return None
 
-# --- where values come from ------------------------------------------------------------------
+    def require(self, source: str | None = None) -> None:
+        """Raise :class:`SourceDisabled` (one line naming the key) when :meth:`off_reason` says why."""
+        if why := self.off_reason(source):
+            raise SourceDisabled(why)
 
-Key = tuple[str, ...]
-
-# Environment variable -> the key it sets (MIA_SOURCES sets several keys and is handled apart).
-_ENV_KEYS: dict[str, Key] = {
-    "MIA_DATA_DIR": ("data_dir",),
-    "MIA_TIMEZONE": ("timezone",),
-    "MIA_SYMBOLS": ("symbols",),
-    "MIA_RETENTION_DAYS": ("data_collection", "storage", "retention_days"),
-    "MIA_ARCHIVE_AFTER_DAYS": ("data_collection", "storage", "archive_after_days"),
-    "MIA_COMPRESSION": ("data_collection", "storage", "compression"),
-    "MIA_BACKUP_TARGET": ("backup", "target"),
-    "MIA_BACKUP_KEEP_HOURLY": ("backup", "keep_hourly"),
-    "MIA_BACKUP_KEEP_DAILY": ("backup", "keep_daily"),
-    "MIA_BACKUP_KEEP_WEEKLY": ("backup", "keep_weekly"),
-    "MIA_IBKR_HOST": ("ibkr", "host"),
-    "MIA_IBKR_PORT": ("ibkr", "port"),
-    "MIA_IBKR_CLIENT_ID": ("ibkr", "client_id"),
-}
-_ENV_INTS = {"MIA_RETENTION_DAYS", "MIA_ARCHIVE_AFTER_DAYS", "MIA_BACKUP_KEEP_HOURLY", "MIA_BACKUP_KEEP_DAILY",
-             "MIA_BACKUP_KEEP_WEEKLY", "MIA_IBKR_PORT", "MIA_IBKR_CLIENT_ID"}
-_ON = ("1", "true", "yes", "on")
-_OFF = ("0", "false", "no", "off")
+    def refused_kinds(self) -> dict[str, str]:
+        """Landing-zone event kind -> why ingestion quarantines it (its source toggle is off)."""
+        return {kind: f"data_collection.sources.{name} is off" for name, kind in SOURCE_KINDS.items()
+                if not getattr(self.sources, name)}
 
 
-def _set(tree: dict, key: Key, value: Any) -> None:
-    for part in key[:-1]:
-        tree = tree.setdefault(part, {})
-    tree[key[-1]] = value
-
-
-def _env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[Any, str]]:
-    """``MIA_*`` variables as {key: (value, origin label)}; unparsable ones go to ``problems``."""
-    out: dict[Key, tuple[Any, str]] = {}
-    for name, key in _ENV_KEYS.items():
-        if name not in env:
-            continue
-        text, label = env[name], f"{name}={env[name]}"
-        if name in _ENV_INTS:
-            try:
-                value: Any = int(text)
-            except ValueError:
-                problems.append(f"{label}: expected an integer")
-                continue
-        elif name == "MIA_DATA_DIR" and not text.strip():
-            problems.append(f"{label}: is empty; give a folder (e.g. MIA_DATA_DIR=./data) or unset it to use ./data")
-            continue
-        elif name == "MIA_BACKUP_TARGET" and not text.strip():
-            problems.append(f"{label}: is empty; give a folder (e.g. MIA_BACKUP_TARGET=/mnt/backup/mia) or unset "
-                            "it to use <data root>/backups")
-            continue
-        elif name == "MIA_IBKR_HOST" and not text.strip():
-            problems.append(f"{label}: is empty; give the TWS/IB Gateway host (e.g. MIA_IBKR_HOST=127.0.0.1) or unset it")
-            continue
-        elif name == "MIA_SYMBOLS":
-            value = [s.strip() for s in text.split(",") if s.strip()]
-            if not value:
-                problems.append(f"{label}: names no symbol; give comma-separated symbols, e.g. MIA_SYMBOLS=ES,NQ")
-                continue
-        else:
-            value = text
-        out[key] = (value, label)
-    label = f"MIA_SOURCES={env.get('MIA_SOURCES', '')}"
-    for item in filter(None, (s.strip() for s in env.get("MIA_SOURCES", "").split(","))):
-        name, sep, flag = (p.strip() for p in item.partition("="))
-        if not sep:
-            problems.append(f"{label}: expected name=on|off items, got {item!r}")
-        elif flag.lower() not in _ON + _OFF:
-            problems.append(f"{label}: {name}: expected on/off/true/false, got {flag!r}")
-        else:
-            out[("data_collection", "sources", name)] = (flag.lower() in _ON, label)
-    return out
-
-
-def _read_file(path: Path, problems: list[str]) -> dict:
-    import yaml  # only when there is a file: keeps `mia --help` quick
-
-    if not path.is_file():
-        problems.append(f"config file {path} does not exist (set MIA_CONFIG or pass an existing path)")
-        return {}
+def defaults_if_broken() -> Settings:
+    """The settings, or the defaults when they do not load: for what a code location reads at load
+    time (a broken mia.yaml is reported by every command and run; the UI must still load)."""
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        problems.append(f"{path}: not valid YAML: {exc}")
-        return {}
-    except UnicodeDecodeError as exc:
-        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
-        return {}
-    except RecursionError:
-        problems.append(f"{path}: nested too deeply to be a settings file (its sections are at most three levels deep)")
-        return {}
-    except OSError as exc:
-        problems.append(f"config file {path} cannot be read: {exc.strerror or exc}")
-        return {}
-    if not isinstance(loaded, dict):
-        problems.append(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
-        return {}
-    return loaded
-
-
-def _merge(base: dict, over: dict) -> dict:
-    merged = dict(base)
-    for k, v in over.items():
-        merged[k] = _merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
-    return merged
-
-
-# --- validation errors -> one line each -----------------------------------------------------------
-
-_EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "bool_type": "bool (true/false)", "bool_parsing": "bool (true/false)",
-    "string_type": "str", "path_type": "a path string",
-    "tuple_type": "a list of strings", "list_type": "a list of strings",
-    "model_type": "a mapping", "model_attributes_type": "a mapping", "dict_type": "a mapping",
-}
-
-
-def _dotted(loc: tuple) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
-
-
-def _in_file(tree: Any, key: tuple) -> bool:
-    for part in key:
-        if isinstance(part, int):
-            return True  # an item of a list the file set
-        if not isinstance(tree, dict) or part not in tree:
-            return False
-        tree = tree[part]
-    return True
-
-
-def _problem(err: Mapping[str, Any]) -> str:
-    kind, value = err["type"], err.get("input")
-    if kind == "extra_forbidden":
-        *section, name = err["loc"]
-        model: Any = Settings
-        for part in section:
-            model = model.model_fields[part].annotation
-        where = f"{_dotted(tuple(section))}." if section else ""
-        return f"unknown setting {where}{name!r}; valid keys here: {', '.join(sorted(model.model_fields))}"
-    if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} ({value!r})"
-    if kind == "value_error":
-        return str(err["ctx"]["error"])
-    return err["msg"]
-
-
-def _describe(err: Mapping[str, Any], labels: Mapping[Key, str], file_raw: dict, file_label: str | None) -> str:
-    """``<origin>: <problem>``: origin is the variable that set the value, else the file and key."""
-    loc = tuple(err["loc"])
-    error = (err.get("ctx") or {}).get("error")
-    problem = _problem(err)
-    if isinstance(error, _Conflict):  # the message names both keys: point at their section
-        blamed, loc = [loc[:-1] + (k,) for k in error.keys], loc[:-1]
-    else:
-        blamed = [loc]
-    in_file = problem if err["type"] == "extra_forbidden" else f"{_dotted(loc)}: {problem}"
-    for key in blamed:
-        for n in range(len(key), 0, -1):
-            if key[:n] in labels:
-                return f"{labels[key[:n]]}: {problem}"
-        if file_label and _in_file(file_raw, key):
-            return f"{file_label}: {in_file}"
-    return in_file
+        return load_settings()
+    except SettingsError:
+        return Settings()
 
 
 def load_settings(
@@ -523,29 +366,28 @@ def load_settings(
     """Build the settings: defaults < mia.yaml < environment < keyword overrides.
 
     ``config_path`` defaults to ``$MIA_CONFIG`` or ``./mia.yaml`` when that file exists.
-    Raises :class:`SettingsError` listing every unknown key, wrong type and invalid value at once.
+    Raises :class:`SettingsError` listing every unknown key, wrong type, invalid or refused value at once.
     """
     env = os.environ if env is None else env
     problems: list[str] = []
     path = Path(config_path) if config_path else (Path(env["MIA_CONFIG"]) if env.get("MIA_CONFIG") else None)
     if path is None and Path("mia.yaml").is_file():
         path = Path("mia.yaml")
-    file_raw = _read_file(path, problems) if path is not None else {}
+    file_raw = read_file(path, problems) if path is not None else {}
 
-    values = _env_values(env, problems)
-    values |= {(k,): (v, f"{k}={v}") for k, v in overrides.items() if v is not None}
-    layered: dict = {}
-    for key, (value, _) in values.items():
-        _set(layered, key, value)
-    labels = {key: label for key, (_, label) in values.items()}
-    raw = _merge(file_raw, layered)
+    values = env_values(env, problems)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    labels = {key: label for key, (_, label) in values.items()} | {(k,): f"{k}={v}" for k, v in overrides.items()}
 
+    token = _LAYERS.set((nested(values), file_raw))
     settings = None
     try:
-        settings = Settings.model_validate(raw)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         file_label = str(path) if path is not None else None
-        problems += [_describe(e, labels, file_raw, file_label) for e in exc.errors(include_url=False)]
+        problems += [describe(Settings, e, labels, file_raw, file_label) for e in exc.errors(include_url=False)]
+    finally:
+        _LAYERS.reset(token)
     if problems:
         raise SettingsError(problems)
     return settings

@@ -26,7 +26,7 @@ def test_yaml_mirrors_guide_dicts_and_env_wins(tmp_path):
         "  storage: {compression: lz4, retention_days: 400, archive_after_days: 30}\n"
         "  sources: {sierra_chart_data: false}\n"
         "ibkr: {symbols: [EURUSD], port: 4002}\n"
-        "sierra: {indicators: [VWAP]}\n"
+        "sierra: {volume_profile: false}\n"
     )
     s = load_settings(cfg, env={"MIA_RETENTION_DAYS": "500", "MIA_SOURCES": "ibkr_market_data=off"})
     assert s.compression == "lz4"
@@ -34,7 +34,7 @@ def test_yaml_mirrors_guide_dicts_and_env_wins(tmp_path):
     assert s.archive_after_days == 30
     assert s.sources.sierra_chart_data is False and s.sources.ibkr_market_data is False
     assert s.ibkr.symbols == ("EURUSD",) and s.ibkr.port == 4002
-    assert s.sierra.indicators == ("VWAP",)
+    assert s.sierra.volume_profile is False
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_backup_defaults_file_and_environment(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("yaml_text", "env", "message"),
     [
-        ("backup: {keep_hourly: 0}\n", {}, "backup.keep_hourly: 0 keeps no backup of this kind; keep at least 1"),
+        ("backup: {keep_hourly: 0}\n", {}, "backup.keep_hourly: 0 is not a number of backups kept (at least 1)"),
         ("backup: {keep_daily: '7'}\n", {}, "backup.keep_daily: expected an integer"),
         ("backup: {keep_monthly: 3}\n", {}, "unknown setting backup.'keep_monthly'"),
         ("", {"MIA_BACKUP_KEEP_WEEKLY": "many"}, "MIA_BACKUP_KEEP_WEEKLY=many: expected an integer"),
@@ -194,8 +194,8 @@ def test_ibkr_connection_from_file_and_environment(tmp_path, monkeypatch):
         ("", {"MIA_IBKR_PORT": "70000"}, "MIA_IBKR_PORT=70000: 70000 is not a TCP port"),
         ("", {"MIA_IBKR_CLIENT_ID": "-1"}, "MIA_IBKR_CLIENT_ID=-1: -1 is not an IB API client id"),
         ("", {"MIA_IBKR_HOST": ""}, "MIA_IBKR_HOST=: is empty"),
-        ("ibkr: {data_types: [BID_ASK, QUOTES]}\n", {}, "'QUOTES' is not an IBKR data type; choose from BID_ASK"),
-        ("ibkr: {timeframes: [2min]}\n", {}, "'2min' is not a bar size IBKR is recorded in"),
+        ("ibkr: {data_types: [BID_ASK, QUOTES]}\n", {}, "ibkr.data_types[1]: 'QUOTES' is not one of BID_ASK, TRADES, VOLUME, VOLATILITY"),
+        ("ibkr: {timeframes: [2min]}\n", {}, "ibkr.timeframes[0]: '2min' is not one of 1min, 5min, 15min"),
         ("ibkr: {roll_days: 90}\n", {}, "ibkr.roll_days: 90 is not a number of days from 0 to 60"),
         ("ibkr: {request_timeout_s: 0}\n", {}, "ibkr.request_timeout_s: 0 is not a number of seconds"),
         ("ibkr: {retry_wait_s: 7200}\n", {}, "ibkr.retry_wait_s: 7200 is not a number of seconds from 1 to 3600"),
