@@ -28,3 +28,15 @@ def built(sim_store):
     builder = MLDatasetBuilder(sim_store)
     features, labels = builder.build_features_dataset(START, END)
     return builder, builder.load_snapshots(START, END), features, labels
+
+
+@pytest.fixture(scope="session")
+def two_weeks_store(tmp_path_factory) -> PartitionStore:
+    """Simulated days on both sides of a week boundary: Thu 2025-06-26, Fri 27 (week of Sunday
+    2025-06-22) and Mon 2025-06-30, Tue 07-01 (week of Sunday 2025-06-29)."""
+    lay = Layout(tmp_path_factory.mktemp("ml_two_weeks") / "data")
+    init_tree(lay)
+    simulate(lay.streaming_dir, start=date(2025, 6, 26), days=6, seed=7)
+    store = PartitionStore(lay)
+    ingest_once(lay, store, None)
+    return store

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mia_pipeline.defs.ml import ml_dataset
+from mia_pipeline.defs.partitions import weekly_partitions
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.schedules import (
     SCHEDULE_TIMEZONE,
@@ -55,6 +56,29 @@ def test_a_week_is_built_recorded_and_byte_stable(sim_store):
     first = {f: (folder / f).read_bytes() for f in (FEATURES_FILE, LABELS_FILE, SPLITS_FILE)}
     assert _run(sim_store, WEEK).success
     assert {f: (folder / f).read_bytes() for f in first} == first
+
+
+def test_each_week_keeps_its_own_check_evaluations(two_weeks_store):
+    """Regression: the checks had no partition, so backfilling several weeks kept only the latest
+    result ("—" in the UI). Now every check is partitioned by week and each run's evaluations carry
+    that week, in one instance; a failure in one week does not pass for the other."""
+    assert {spec.partitions_def for spec in ml_dataset.check_specs} == {weekly_partitions}
+    resources = {"mia": MiaResource(data_dir=str(two_weeks_store.layout.root))}
+    weeks = ("2025-06-22", "2025-06-29")
+    with dg.instance_for_test() as instance:
+        evaluations = {}
+        for week in weeks:
+            res = dg.materialize([ml_dataset], partition_key=week, raise_on_error=False, instance=instance,
+                                 resources=resources)
+            assert res.success
+            evaluations[week] = res.get_asset_check_evaluations()
+        assert {m.partition_key for m in instance.fetch_materializations(dg.AssetKey("features_dataset"),
+                                                                         limit=5).records} == set(weeks)
+    for week in weeks:
+        assert sorted(e.check_name for e in evaluations[week]) == sorted(CHECKS)
+        assert {e.partition for e in evaluations[week]} == {week}
+    first, second = ({e.check_name: e.metadata["detail"].value for e in evaluations[w]} for w in weeks)
+    assert first["label_balance"] != second["label_balance"]  # each week's own figures
 
 
 def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
