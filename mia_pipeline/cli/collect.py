@@ -84,6 +84,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
     )
     from mia_pipeline.collection.landing import StateFileError
 
+    state.settings.require()  # data_collection.enabled: false -> exit 2 naming the key
     layout = state.layout
     if sensor:
         _dagster_sensor(state, True)
@@ -100,7 +101,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
                     say_moved(reset_state_files(layout))
             check_state_files(layout)
             recorder = _recorder(state)
-            report = ingest_once(layout, state.store, _symbols(state))
+            report = ingest_once(layout, state.store, _symbols(state), refused_kinds=state.settings.refused_kinds())
             with recorder:
                 recorder.ingestion(state.store, report)
                 recorder.catch_up(state.store)
@@ -146,7 +147,8 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
 
     try:
         passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
-                               on_report=on_report, on_start=on_start, reset_state=reset_state)
+                               on_report=on_report, on_start=on_start, reset_state=reset_state,
+                               refused_kinds=state.settings.refused_kinds())
     except (CollectorRunning, StateFileError) as exc:
         _state_problem(exc)
     finally:
@@ -258,6 +260,7 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: s
     # Sierra Chart files: typed Arrow tables straight into the partitions (mia_pipeline.cli.sierra).
     from mia_pipeline.sources.sierra.files import is_sierra_file
 
+    state.settings.require()  # data_collection.enabled: false -> exit 2 naming the key
     sierra = [p for p in paths if p.is_file() and is_sierra_file(p)]
     if sierra:
         from mia_pipeline.cli.sierra import import_sierra_files
@@ -290,7 +293,7 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: s
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
         click.echo(f"staged {path} -> {target.name}")
     if not no_ingest:
-        report = ingest_once(state.layout, state.store, _symbols(state))
+        report = ingest_once(state.layout, state.store, _symbols(state), refused_kinds=state.settings.refused_kinds())
         with _recorder(state) as recorder:
             recorder.ingestion(state.store, report)
             recorder.catch_up(state.store)

@@ -69,6 +69,7 @@ def backfill_ibkr(state: CliState, start, end, bar_sizes, whats, symbols, retry_
     from mia_pipeline.sources.ibkr.session import ConnectFailure
 
     settings, layout = state.settings, state.layout
+    settings.require("ibkr_market_data")  # off -> exit 2 naming the key
     try:
         p = plan(settings.ibkr, symbols, bar_sizes, tuple(w.upper() for w in whats), frozenset(settings.symbols))
     except PlanError as exc:
@@ -195,6 +196,7 @@ def record_ibkr(state: CliState, duration: float | None, flush_every: float) -> 
     from mia_pipeline.sources.ibkr.session import ConnectFailure
 
     settings = state.settings
+    settings.require("ibkr_market_data")  # off -> exit 2 naming the key
     try:
         summary = run_recorder(settings.ibkr, state.layout, duration_s=duration, flush_every_s=flush_every,
                                say=lambda line: click.echo(line, err=True))

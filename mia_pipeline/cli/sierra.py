@@ -49,6 +49,7 @@ def import_sierra_files(state: CliState, paths: list[Path], symbol: str | None, 
     from mia_pipeline.sources.sierra.landing import merge_reports
 
     settings = state.settings
+    settings.require("sierra_chart_data")  # off -> exit 2 naming the key
     tz = tz or settings.sierra.chart_timezone
     reports = []
     for path in paths:
@@ -113,6 +114,7 @@ def record_sierra(state: CliState, sierra_dir: Path | None, interval: float, dur
     from mia_pipeline.sources.sierra.tail import SierraTail
 
     settings = state.settings
+    settings.require("sierra_chart_data")  # off -> exit 2 naming the key
     sierra = settings.sierra.model_copy(update={"data_dir": str(sierra_dir)}) if sierra_dir else settings.sierra
     if not sierra.data_dir:
         raise click.BadParameter("no Sierra data folder: pass --data-dir (e.g. C:/SierraChart/Data) or set "

@@ -167,9 +167,11 @@ def is_collector_process(pid: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------- loop
-def ingest_once(layout: Layout, store: PartitionStore, known_symbols=None, until=None) -> IngestReport:
-    """One ingestion pass + live views (what the sensor's runs and the collector loop both do)."""
-    report = ingest_landing_zone(layout, store, known_symbols=known_symbols, until=until)
+def ingest_once(layout: Layout, store: PartitionStore, known_symbols=None, until=None,
+                refused_kinds=None) -> IngestReport:
+    """One ingestion pass + live views (what the sensor's runs and the collector loop both do).
+    ``refused_kinds``: event kinds whose source is off (``Settings.refused_kinds()``), quarantined."""
+    report = ingest_landing_zone(layout, store, known_symbols=known_symbols, until=until, refused_kinds=refused_kinds)
     report.live_views = update_live_views(layout, store, report)
     return report
 
@@ -185,6 +187,7 @@ def run_collector(
     on_report: Callable[[IngestReport], None] | None = None,
     reset_state: bool = False,
     on_start: Callable[[list[tuple[Path, Path]]], None] | None = None,
+    refused_kinds=None,
 ) -> int:
     """Ingest until stopped (signal, ``stop`` event, or ``max_passes``). Returns passes made.
 
@@ -202,19 +205,19 @@ def run_collector(
             check_state_files(layout)
             if on_start:
                 on_start(moved)
-            return _loop(layout, store, known_symbols, interval, max_passes, stop, on_report)
+            return _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
 
-def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report) -> int:
+def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds=None) -> int:
     control = {"pid": os.getpid(), "state": "running", "started_at": _now(), "interval_s": interval}
     atomic_write_json(layout.collector_control_file, control)
     passes = 0
     try:
         while not stop.is_set():
-            report = ingest_once(layout, store, known_symbols)
+            report = ingest_once(layout, store, known_symbols, refused_kinds=refused_kinds)
             passes += 1
             control.update(last_run_at=_now(), last_report=report.as_dict())
             atomic_write_json(layout.collector_control_file, control)

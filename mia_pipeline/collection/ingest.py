@@ -17,6 +17,7 @@ from __future__ import annotations
 import mmap
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,10 +100,13 @@ def _now_ms() -> int:
 class Ingestor:
     """Typed merge of line chunks into one data root. Library code: no Dagster, no global state."""
 
-    def __init__(self, layout: Layout, store: PartitionStore, known_symbols: frozenset[str] | None = None):
+    def __init__(self, layout: Layout, store: PartitionStore, known_symbols: frozenset[str] | None = None,
+                 refused_kinds: Mapping[str, str] | None = None):
         self.layout = layout
         self.store = store
         self.known_symbols = known_symbols
+        # kind -> why: events of a source the settings turned off (Settings.refused_kinds) go to quarantine
+        self.refused_kinds = dict(refused_kinds or {})
 
     # ---------------------------------------------------------------- parse
     def _parse(self, data: bytes | mmap.mmap, chunks: list[Chunk], now_ms: int, received_ms: int,
@@ -126,12 +130,18 @@ class Ingestor:
         file_offset = line_start - starts[chunk_of] + bases[chunk_of]
         names = pa.array([c.file for c in chunks], pa.string())
         received = pa.scalar(received_ms, pa.timestamp("ms", tz="UTC"))
-        metas = []
+        metas, off = [], []
         for name, table in res.tables.items():
             if table.num_rows == 0:
                 continue
             n = table.num_rows
             line_idx = table.column("_line").to_numpy()
+            if TABLE_KIND[name] in self.refused_kinds:  # kept verbatim in quarantine, not landed
+                off += [{"file": chunks[chunk_of[i]].file, "offset": int(file_offset[i]), "reason": "source_disabled",
+                         "detail": self.refused_kinds[TABLE_KIND[name]],
+                         "line": bytes(data[offsets[i]:offsets[i + 1]]).rstrip(b"\n"), "received_at": received_ms}
+                        for i in line_idx.tolist()]
+                continue
             table = table.drop_columns(["_line"])
             table = table.append_column("_file", names.take(pa.array(chunk_of[line_idx])))
             table = table.append_column("_offset", pa.array(file_offset[line_idx]))
@@ -145,7 +155,7 @@ class Ingestor:
             "file": chunks[chunk_of[r.line]].file, "offset": int(file_offset[r.line]), "reason": r.reason,
             "detail": r.detail, "line": bytes(r.raw), "received_at": received_ms,
         } for r in res.rejects]
-        return typed, raw, rejects
+        return typed, raw, rejects + off
 
     # ---------------------------------------------------------------- land
     def land(self, data: bytes | mmap.mmap, chunks: list[Chunk], *, now_ms: int | None = None,
@@ -303,15 +313,17 @@ def ingest_landing_zone(
     until: dict[str, int] | None = None,
     now_ms: int | None = None,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    refused_kinds: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Ingest every complete, uncommitted line of the landing zone (up to ``until`` per file).
 
-    Offsets are committed after each batch's outputs are durable.
+    Offsets are committed after each batch's outputs are durable. Events of a kind in
+    ``refused_kinds`` (kind -> why; :meth:`Settings.refused_kinds`) are quarantined as ``source_disabled``.
     """
     t0 = time.perf_counter()
     report = IngestReport()
     layout.streaming_dir.mkdir(parents=True, exist_ok=True)
-    ingestor = Ingestor(layout, store, known_symbols)
+    ingestor = Ingestor(layout, store, known_symbols, refused_kinds)
     with locked(layout.ingest_lock_file):
         state = landing.load_state(layout, strict=True)
         todo = landing.pending(layout, state, until)

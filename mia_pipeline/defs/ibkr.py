@@ -113,7 +113,7 @@ def ibkr_history(context: dg.AssetExecutionContext, mia: MiaResource):
     from mia_pipeline.sources.ibkr.service import run_backfill
     from mia_pipeline.sources.ibkr.session import ConnectFailure
 
-    settings, layout, store = mia.settings(), mia.layout(), mia.store()
+    settings, layout, store = mia.require("ibkr_market_data"), mia.layout(), mia.store()
     groups = requested(context.partition_keys)
     if not groups:
         raise dg.Failure(description="no configured IB series among the requested partitions: set ibkr.symbols "
@@ -157,7 +157,7 @@ def ibkr_live_recorder(context: dg.OpExecutionContext, config: RecorderConfig, m
     from mia_pipeline.sources.ibkr.session import ConnectFailure
 
     try:
-        stats = run_recorder(mia.settings().ibkr, mia.layout(), duration_s=config.duration_s or None,
+        stats = run_recorder(mia.require("ibkr_market_data").ibkr, mia.layout(), duration_s=config.duration_s or None,
                              flush_every_s=config.flush_every_s, say=context.log.info)
     except ConnectFailure as exc:
         raise dg.Failure(description=f"cannot connect to IB: {exc}") from None

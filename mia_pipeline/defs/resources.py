@@ -17,6 +17,14 @@ class MiaResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         return load_settings(self.config_path or None, data_dir=self.data_dir or None)
 
+    def require(self, source: str | None = None) -> Settings:
+        """The settings, once collection (and ``source``, a data_collection.sources key) is on; else
+        a dg.Failure naming the key that turned it off."""
+        settings = self.settings()
+        if why := settings.off_reason(source):
+            raise dg.Failure(description=why)
+        return settings
+
     def layout(self) -> Layout:
         return Layout(self.settings().data_dir)
 

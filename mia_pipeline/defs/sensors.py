@@ -18,6 +18,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, mia: MiaResource):
     past data that is durable); the cursor remembers what was requested, so a tick without new
     bytes requests nothing, and a request not committed after RETRY_AFTER_S is made again. Each run
     records exactly the (dataset, day) partitions it wrote."""
+    if why := mia.settings().off_reason():  # data_collection.enabled: false
+        return dg.SkipReason(why)
     cursor = json.loads(context.cursor) if context.cursor else {}
     plan = plan_landing_zone_request(mia.layout(), cursor, now=time.time(), retry_after_s=RETRY_AFTER_S)
     if plan is None:

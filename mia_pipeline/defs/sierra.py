@@ -46,7 +46,7 @@ def sierra_market_data(context: dg.AssetExecutionContext, mia: MiaResource) -> d
     from mia_pipeline.sources.sierra.ingest import land_depth, land_scid
     from mia_pipeline.sources.sierra.landing import merge_reports
 
-    settings, layout, store = mia.settings(), mia.layout(), mia.store()
+    settings, layout, store = mia.require("sierra_chart_data"), mia.layout(), mia.store()
     files = configured_files(settings.sierra)
     if not files:
         raise dg.Failure(description=f"no Sierra .scid files (sierra.data_dir = {settings.sierra.data_dir!r}); "
@@ -97,8 +97,11 @@ def sierra_chart_sensor(context: dg.SensorEvaluationContext, mia: MiaResource):
     the new records fall on, one sierra_market_data run per day."""
     from mia_pipeline.sources.sierra.files import configured_files
 
+    settings = mia.settings()
+    if why := settings.off_reason("sierra_chart_data"):
+        return dg.SkipReason(why)
     cursor = json.loads(context.cursor) if context.cursor else {}
-    paths = [p for f in configured_files(mia.settings().sierra) for p in (f.scid, *f.depth)]
+    paths = [p for f in configured_files(settings.sierra) for p in (f.scid, *f.depth)]
     if not paths:
         return dg.SkipReason("no Sierra .scid files configured or found (see `mia sources test`)")
     new_cursor, days, errors = plan_sierra_requests(paths, cursor)

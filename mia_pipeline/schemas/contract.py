@@ -230,6 +230,7 @@ REASONS: dict[str, str] = {
     "inconsistent_bar": "OHLC inconsistent: low > high, or open/close outside [low, high]",
     "bad_feature_vector": f"a features_snapshot vector does not have {FEATURE_COUNT} values",
     "unknown_symbol": "the symbol is not in known_symbols",
+    "source_disabled": "the event's source is off in the settings (data_collection.sources.<name>: false)",
 }
 
 

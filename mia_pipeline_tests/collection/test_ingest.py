@@ -185,3 +185,25 @@ def test_split_by_day_cuts_at_utc_midnight_and_keeps_row_order():
     assert got == [("1969-12-31", [1]), ("1970-01-01", [3]), ("2024-02-29", [0, 4]), ("2024-03-01", [2])]
     with pytest.raises(ValueError, match="without ts"):
         split_by_day(pa.table({"ts": pa.array([None], pa.timestamp("ms", tz="UTC"))}))
+
+
+def test_events_of_a_source_turned_off_are_quarantined_naming_the_setting(layout, store):
+    """data_collection.sources.battle_navale_signals / performance_data / system_metrics: off gates
+    ingestion of signal / performance / system_status events (kept verbatim in quarantine, not landed)."""
+    from mia_pipeline.settings import load_settings
+
+    refused = load_settings(env={"MIA_SOURCES": "battle_navale_signals=off,performance_data=off,system_metrics=off",
+                                 "MIA_CONFIG": ""}).refused_kinds()
+    assert refused == {"signal": "data_collection.sources.battle_navale_signals is off",
+                       "performance": "data_collection.sources.performance_data is off",
+                       "system_status": "data_collection.sources.system_metrics is off"}
+    lines = [to_line(TRADE_EXAMPLE), to_line(SIGNAL_EXAMPLE), to_line(make_event("performance")),
+             to_line(make_event("system_status"))]
+    append(layout, "sys.jsonl", b"".join(lines))
+    report = ingest(layout, store, refused_kinds=refused)
+    assert report.landed == {"trades": 1}
+    assert report.quarantined == {"source_disabled": 3}
+    q = read_rejects(layout, "2025-06-23")
+    assert sorted(q.column("detail").to_pylist()) == sorted(refused.values())
+    assert sorted(q.column("line").to_pylist()) == sorted(line.rstrip(b"\n") for line in lines[1:])
+    assert store.entry("2025-06-23", "signals") is None and store.entry("2025-06-23", "performance") is None
