@@ -170,7 +170,8 @@ def test_partitions_start_at_the_first_day_and_a_broken_file_still_loads(tmp_pat
     import subprocess
     import sys
 
-    code = ("from mia_pipeline.defs.partitions import daily_partitions as d, monthly_partitions as m, "
+    code = ("import mia_pipeline.defs.schedules; "  # reads the time zone at load too
+            "from mia_pipeline.defs.partitions import daily_partitions as d, monthly_partitions as m, "
             "weekly_partitions as w; print(d.start.date(), m.start.date(), w.start.date())")
     bad = tmp_path / "bad.yaml"
     bad.write_text("ibkr: {port: nope}\n")

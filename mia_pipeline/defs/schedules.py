@@ -28,9 +28,9 @@ from mia_pipeline.defs.ml import ml_dataset
 from mia_pipeline.defs.partitions import weekly_partitions
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.ml.bundle import week_of
-from mia_pipeline.settings import load_settings
+from mia_pipeline.settings import defaults_if_broken
 
-SCHEDULE_TIMEZONE = load_settings().timezone
+SCHEDULE_TIMEZONE = defaults_if_broken().timezone  # a broken mia.yaml: commands report it; the UI still loads
 
 weekly_ml_dataset_job = dg.define_asset_job(
     "weekly_ml_dataset",
