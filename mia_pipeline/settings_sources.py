@@ -99,11 +99,11 @@ def read_file(path: Path, problems: list[str]) -> dict:
         return {}
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:  # before ValueError: it is one
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
+        return {}
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date YAML cannot build (2025-13-01)
         problems.append(f"{path}: not valid YAML: {exc}")
-        return {}
-    except UnicodeDecodeError as exc:
-        problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
         return {}
     except RecursionError:
         problems.append(f"{path}: nested too deeply to be a settings file (its sections are at most three levels deep)")

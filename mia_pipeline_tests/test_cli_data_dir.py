@@ -48,7 +48,7 @@ def test_a_file_is_not_a_data_dir(tmp_path):
 
 
 def test_the_creating_commands_are_exactly_the_documented_ones():
-    assert CREATES_DATA_ROOT == {"init", "demo", "generate", "simulate", "import", "collect start"}
+    assert CREATES_DATA_ROOT == {"init", "demo", "generate", "simulate", "import", "collect start", "materialize"}
 
 
 @pytest.mark.parametrize("command", [["init"], ["collect", "start", "--once"]], ids=" ".join)

@@ -13,24 +13,30 @@ from typing import NoReturn
 
 import click
 
-from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, pass_state
+from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, pass_state, process_seconds
+from mia_pipeline.layout import DATASETS
 
 
 def _symbols(state: CliState) -> frozenset[str]:
     return frozenset(state.settings.symbols)
 
 
-def _recorder(state: CliState):
+CHECKS_EVERY_S = 300.0  # a running collector records its days' checks in Dagster at most this often (and at stop)
+
+
+def _recorder(state: CliState, checks_every_s: float = 0.0):
     from mia_pipeline.cli.dagster_bridge import Recorder
 
-    return Recorder(state.layout)
+    return Recorder(state.layout, checks_every_s=checks_every_s)
 
 
-def _print_report(report) -> None:
+def _print_report(report, wall_s: float | None = None) -> None:
     landed = ", ".join(f"{k} {v:,}" for k, v in sorted(report.landed.items())) or "nothing new"
     dup = sum(report.duplicates.values())
     quarantined = ", ".join(f"{k} {v}" for k, v in sorted(report.quarantined.items())) or "none"
-    click.echo(f"ingested {report.lines:,} line(s) from {report.files} file(s) in {report.seconds:.2f}s: {landed}; "
+    took = (f"in {wall_s:.2f}s (ingestion {report.seconds:.2f}s; the rest start-up and Dagster's records and checks)"
+            if wall_s is not None else f"in {report.seconds:.2f}s")
+    click.echo(f"ingested {report.lines:,} line(s) from {report.files} file(s) {took}: {landed}; "
                f"duplicates dropped {dup:,}; quarantined: {quarantined}")
     for day, datasets in sorted(report.repaired.items()):
         click.echo(f"repaired {day}: {', '.join(datasets)} did not match the manifest; rebuilt from the raw lines "
@@ -79,6 +85,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         collector_lock,
         ingest_once,
         lock_holder,
+        note_once_pass,
         reset_state_files,
         run_collector,
     )
@@ -102,10 +109,11 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
             check_state_files(layout)
             recorder = _recorder(state)
             report = ingest_once(layout, state.store, _symbols(state), refused_kinds=state.settings.refused_kinds())
+            note_once_pass(layout, report)
             with recorder:
                 recorder.ingestion(state.store, report)
                 recorder.catch_up(state.store)
-            _print_report(report)
+            _print_report(report, process_seconds())
             if report.damaged:
                 raise SystemExit(EXIT_PROBLEM)
             return
@@ -134,7 +142,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
 
     def on_start(moved) -> None:
         say_moved(moved)
-        recorder = _recorder(state)
+        recorder = _recorder(state, CHECKS_EVERY_S)
         recorders.append(recorder)
         recorder.warm()  # Dagster imported and the instance opened before the first pass, not during it
         recorder.catch_up(state.store)  # days an earlier collector stored but died before recording
@@ -142,8 +150,9 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
 
     def on_report(report) -> None:
         if report.lines:
+            t0 = time.perf_counter() - report.seconds
             recorders[0].ingestion(state.store, report)
-            _print_report(report)
+            _print_report(report, time.perf_counter() - t0)  # this pass: ingestion + its Dagster records
 
     try:
         passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
@@ -185,7 +194,11 @@ def _confirm_detached(layout, proc: subprocess.Popen, log, logged_from: int) -> 
 def _dagster_sensor(state: CliState, running: bool) -> None:
     from mia_pipeline.cli.dagster_bridge import set_sensor
 
-    click.echo(set_sensor(state.layout, "landing_zone_sensor", running))
+    try:
+        click.echo(set_sensor(state.layout, "landing_zone_sensor", running, state.config))
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        click.echo(f"Error: could not switch landing_zone_sensor: {exc}", err=True)
+        raise SystemExit(EXIT_PROBLEM) from None
 
 
 @collect.command("stop")
@@ -218,7 +231,9 @@ def status(state: CliState, days: int, as_json: bool) -> None:
         return
     col = st["collector"]
     click.echo(f"collector     : {col.get('state')}" + (f" (pid {col['pid']}, last pass {col.get('last_run_at')})"
-                                                         if col.get("state") == "running" else ""))
+                                                         if col.get("state") == "running" else "")
+               + (f"; {col['once_passes']} `--once` pass(es), the last at {col.get('last_once_at')}"
+                  if col.get("once_passes") else ""))
     click.echo(f"landing zone  : {st['landing_files']} file(s); lag {st['lag']['pending_lines']:,} complete line(s) "
                f"({st['lag']['pending_bytes']:,} bytes) not ingested yet"
                + (f"; {sum(st['lag']['in_progress_bytes'].values())} bytes of lines being written"
@@ -231,7 +246,7 @@ def status(state: CliState, days: int, as_json: bool) -> None:
         click.echo(f"ingest state  : {st['ingest_state_problem']}")
     click.echo(f"last event    : {st['last_event_time'] or '-'}")
     click.echo("events per day:")
-    names = ["trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance"]
+    names = DATASETS
     click.echo("  " + f"{'day':<12}" + "".join(f"{n:>13}" for n in names))
     for day, counts in st["events_per_day"].items():
         click.echo("  " + f"{day:<12}" + "".join(f"{counts.get(n, 0):>13,}" for n in names))
@@ -297,7 +312,7 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: s
         with _recorder(state) as recorder:
             recorder.ingestion(state.store, report)
             recorder.catch_up(state.store)
-        _print_report(report)
+        _print_report(report, process_seconds())
         if report.damaged:
             raise SystemExit(EXIT_PROBLEM)
 

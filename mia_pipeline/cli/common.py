@@ -34,7 +34,7 @@ EXIT_USAGE = 2
 # Commands allowed to create a missing data root (by their path below `mia`); every other command
 # that touches the data root needs it to exist (MissingDataRoot, exit 2). A path rather than a
 # decorator because some of these commands live in modules this list must not depend on.
-CREATES_DATA_ROOT = frozenset({"init", "demo", "generate", "simulate", "import", "collect start"})
+CREATES_DATA_ROOT = frozenset({"init", "demo", "generate", "simulate", "import", "collect start", "materialize"})
 
 
 def input_errors() -> tuple[type[Exception], ...]:
@@ -70,6 +70,16 @@ def storage_error_message(exc: OSError) -> str:
     where = f" ({exc.filename})" if exc.filename else ""
     return (f"Error: cannot write{where}: {os.strerror(exc.errno)} — {STORAGE_ERRNOS[exc.errno]}, then run the "
             "command again (nothing was half-written; the previous state is kept)")
+
+
+def process_seconds() -> float:
+    """Wall time since this process started (interpreter start-up and imports included): what a user
+    timing the command sees."""
+    import time
+
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 class MissingDataRoot(click.ClickException):

@@ -1,5 +1,5 @@
-"""The `mia` command's way into Dagster: the data root's instance, runless records of what a command
-wrote, runs of the code location's named jobs, and the sensor switch.
+"""The `mia` command's way into Dagster, through its public API only: the data root's instance,
+runless records of what a command wrote, runs of the code location's jobs, and the sensor switch.
 
 Everything here uses ``<data>/.dagster`` as the instance (whatever ``DAGSTER_HOME`` or the working
 directory say), so `mia`, `make ui` and the disk agree. Dagster is imported lazily: `mia --help`
@@ -9,8 +9,11 @@ stays fast.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
 
 import click
 
@@ -18,8 +21,9 @@ from mia_pipeline.dagster_home import ensure_dagster_home
 from mia_pipeline.layout import Layout
 
 LOCATION_NAME = "mia_pipeline"  # as in pyproject's [tool.dg.project] and workspace.yaml
-CLI_JOB = "mia_cli"  # the job name of the runs that record what a `mia` command wrote
 DEFS_MODULE = "mia_pipeline.definitions"
+CHECKS_JOB = "daily_checks"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def point_code_location_at(layout: Layout, config: str | None = None) -> None:
@@ -35,131 +39,158 @@ def open_instance(layout: Layout):
     return dg.DagsterInstance.from_config(str(ensure_dagster_home(layout)))
 
 
-class Recorder:
-    """Records what a command wrote in the data root's instance, as events of one run per command.
+def code_location_defs():
+    """The code location's Definitions (what `make ui` loads), loaded in this process."""
+    from mia_pipeline.definitions import defs
 
-    The run (job ``mia_cli``, tagged with the command) is a record, not an execution: it is created
-    on first use and holds every materialization and check evaluation the command reports, so the
-    UI links each of them to "what wrote this". One run per process, not per write: Dagster keeps
-    one check execution per (check, partition, run), so a collector that writes today's partition
-    every pass updates that day's evaluation in place. A failure to record never loses data (it is
-    already durable): it is reported on stderr in one line.
+    return defs
+
+
+def command_tags(command: str) -> dict[str, str]:
+    """Tags naming the command (run tags; asset-event tags allow only ``[A-Za-z0-9_.-]``, <= 63 characters)."""
+    return {"mia/command": re.sub(r"[^A-Za-z0-9_.-]+", "_", command).strip("_")[:63], "mia/writer": "cli"}
+
+
+def partition_tags(days: list[str]) -> dict[str, str]:
+    """Run tags selecting one day or the closed range first..last of ``days`` (a single-run backfill)."""
+    days = sorted(days)
+    if len(days) == 1:
+        return {"dagster/partition": days[0]}
+    return {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+
+
+def _tagged(event, command: str):
+    """The event, tagged with the command that wrote it (whole command line in ``written_by``)."""
+    import dagster as dg
+
+    return dg.AssetMaterialization(asset_key=event.asset_key, partition=event.partition,
+                                   metadata={**event.metadata, "written_by": command},
+                                   description=event.description, tags={**(event.tags or {}), **command_tags(command)})
+
+
+class Recorder:
+    """Records what a command wrote in the data root's instance.
+
+    - Each (asset, day) written is a runless materialization (``report_runless_asset_event``) carrying
+      that day's own figures, tagged with the command (``mia/command``).
+    - The checks of the days written are evaluated by a run of the code location's ``daily_checks`` job
+      (in this process, tagged with the command): Dagster's storage keeps a single runless evaluation per
+      (check, partition) (its unique index on run id and partition), so a second runless evaluation of
+      today's checks would fail; a run records each evaluation like any backfill. A collector batches
+      them: at most one run every ``checks_every_s`` seconds, and one when it stops.
+
+    A failure to record never loses data (it is already durable): it is reported on stderr in one line,
+    and the next write of the same days records them again.
     """
 
-    def __init__(self, layout: Layout, command: str | None = None):
+    def __init__(self, layout: Layout, command: str | None = None, *, checks_every_s: float = 0.0):
         self.layout = layout
         self.command = command or _command_line()
+        self.checks_every_s = checks_every_s
         self._instance = None
-        self._run_id: str | None = None
+        self._pending: dict[str, set[str]] = {}  # dataset -> days whose checks are not recorded yet
+        self._last_checks = time.monotonic()
 
     def warm(self) -> None:
-        """Import Dagster and open the instance now, so a long-running writer's first record does
-        not delay its first pass (a collector calls this before it starts)."""
-        import mia_pipeline.defs.collection  # noqa: F401  (what recording imports, once)
+        """Import Dagster, load the code location and open the instance now, so a long-running writer's
+        first record does not delay its first pass (a collector calls this before it starts)."""
+        code_location_defs()
+        self._open()
 
+    def _open(self):
         if self._instance is None:
+            point_code_location_at(self.layout)
             self._instance = open_instance(self.layout)
+        return self._instance
 
-    def _emitter(self):
-        import dagster as dg
-        from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
-        from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, make_new_run_id
+    def _report(self, build) -> None:
+        """Report the runless materializations ``build(store-side)`` returns, then queue their checks."""
+        from mia_pipeline.layout import DATASETS
 
-        if self._instance is None:
-            self._instance = open_instance(self.layout)
-        instance = self._instance
-
-        def emit(event) -> None:
-            if self._run_id is None:  # the command's run exists once it has something to record
-                self._run_id = make_new_run_id()
-                instance.add_run(DagsterRun(job_name=CLI_JOB, run_id=self._run_id,
-                                            status=DagsterRunStatus.NOT_STARTED,
-                                            tags={"mia/command": self.command, "mia/writer": "cli"}))
-                self._job_event(DagsterEventType.RUN_START, f"{self.command}: recording what it writes")
-            if isinstance(event, dg.AssetMaterialization):
-                kind, data = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
-            elif isinstance(event, dg.AssetCheckEvaluation):
-                kind, data = DagsterEventType.ASSET_CHECK_EVALUATION, event
-            else:
-                raise TypeError(f"cannot record {type(event).__name__}")
-            instance.report_dagster_event(
-                DagsterEvent(event_type_value=kind.value, event_specific_data=data, job_name=CLI_JOB),
-                run_id=self._run_id)
-
-        return instance, emit
-
-    def _emit_all(self, record) -> None:
         try:
-            instance, emit = self._emitter()
-            evaluations = record(instance, emit)
+            instance = self._open()
+            for event in build(instance):
+                instance.report_runless_asset_event(_tagged(event, self.command))
+                if event.partition and event.asset_key.to_user_string() in DATASETS:
+                    self._pending.setdefault(event.asset_key.to_user_string(), set()).add(event.partition)
         except Exception as exc:  # the data is stored; only Dagster's view of it is late
             click.echo(f"warning: stored, but not recorded in Dagster ({type(exc).__name__}: {exc}); "
                        "the next write of the same days records them again", err=True)
             return
-        from mia_pipeline.defs.recording import failed_checks
-
-        for line in failed_checks(evaluations or []):
-            click.echo(f"check failed: {line}", err=True)
+        if time.monotonic() - self._last_checks >= self.checks_every_s:
+            self.record_checks()
 
     def ingestion(self, store, report) -> None:
-        """After an ingestion pass that read lines: landing_zone, each (dataset, day) written, live_session."""
+        """After an ingestion pass that read lines: landing_zone, raw_events and the datasets of each day
+        written, live_session; then (see ``checks_every_s``) their checks."""
         if not report.lines:
             return
-        from mia_pipeline.defs.collection import record_ingestion
+        import dagster as dg
 
-        self._emit_all(lambda inst, emit: record_ingestion(emit, inst, self.layout, store, report, landing_event=True))
+        from mia_pipeline.defs.collection import ingestion_written, landing_metadata, live_session_event
+        from mia_pipeline.defs.recording import materializations
+
+        self._report(lambda instance: [
+            dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, self.layout)),
+            *materializations(store, ingestion_written(report)),
+            live_session_event(self.layout, report.live_views)])
 
     def written(self, store, written: Mapping[str, Iterable[str]]) -> None:
-        """After a direct write of (dataset, day) partitions (e.g. a rebuild)."""
-        from mia_pipeline.defs.recording import record_written
+        """After a direct write of (dataset or raw_events, day) partitions (an import, a rebuild, a restore)."""
+        from mia_pipeline.defs.recording import materializations
 
-        self._emit_all(lambda inst, emit: record_written(emit, inst, store, written))
+        self._report(lambda instance: materializations(store, written))
 
     def catch_up(self, store) -> None:
         """Record the (dataset, day) partitions on disk that Dagster has not heard of (a writer died
         between committing them and recording them); nothing is recorded when all agree."""
-        from mia_pipeline.defs.recording import record_written, unrecorded
+        from mia_pipeline.defs.recording import materializations, unrecorded
 
-        def record(instance, emit):
+        def build(instance):
             missing = unrecorded(instance, store)
             if missing:
                 click.echo("recording in Dagster what an earlier writer stored but did not record: "
                            + "; ".join(f"{ds} {', '.join(days[:5])}{' ...' if len(days) > 5 else ''}"
                                        for ds, days in missing.items()), err=True)
-                return record_written(emit, instance, store, missing)
-            return []
+            return materializations(store, missing)
 
-        self._emit_all(record)
+        self._report(build)
 
     def paper_trading(self, summary) -> None:
         """After `mia simulate` wrote days into the landing zone: one paper_trading_events partition per day."""
         from mia_pipeline.defs.sources import paper_trading_events_recorded
 
-        events = paper_trading_events_recorded(self.layout.streaming_dir, summary)
+        self._report(lambda instance: paper_trading_events_recorded(self.layout.streaming_dir, summary))
 
-        def record(instance, emit) -> None:
-            for event in events:
-                emit(event)
+    def record_checks(self) -> bool:
+        """Evaluate and record the checks of the days written since the last time (one ``daily_checks`` run
+        over their range); print each failure. False when a check failed or the run could not be made."""
+        self._last_checks = time.monotonic()
+        days = sorted({d for ds_days in self._pending.values() for d in ds_days})
+        if not days:
+            return True
+        from mia_pipeline.defs.recording import failed_checks
 
-        self._emit_all(record)
-
-    def _job_event(self, kind, message: str) -> None:
-        from dagster._core.events import DagsterEvent
-
-        self._instance.report_dagster_event(DagsterEvent(event_type_value=kind.value, job_name=CLI_JOB,
-                                                         message=message), run_id=self._run_id)
+        try:
+            job = code_location_defs().resolve_job_def(CHECKS_JOB)
+            result = job.execute_in_process(instance=self._open(), run_config=QUIET, raise_on_error=False,
+                                            tags={**command_tags(self.command), **partition_tags(days)})
+        except Exception as exc:
+            click.echo(f"warning: stored, but the checks of {days[0]}..{days[-1]} were not recorded in Dagster "
+                       f"({type(exc).__name__}: {exc})", err=True)
+            return False
+        self._pending.clear()
+        failures = failed_checks(result.get_asset_check_evaluations())
+        for line in failures:
+            click.echo(f"check failed: {line}", err=True)
+        return result.success and not failures
 
     def close(self) -> None:
-        """End the command's run (success: its data is stored) and release the instance."""
+        """Record the checks still pending, then release the instance."""
         if self._instance is None:
             return
         try:
-            if self._run_id is not None:
-                from dagster._core.events import DagsterEventType
-
-                self._job_event(DagsterEventType.RUN_SUCCESS, f"{self.command}: done")
-        except Exception as exc:
-            click.echo(f"warning: could not close the Dagster record of this command ({exc})", err=True)
+            self.record_checks()
         finally:
             self._instance.dispose()
             self._instance = None
@@ -172,60 +203,43 @@ class Recorder:
 
 
 def _command_line() -> str:
-    import sys
-
     return "mia " + " ".join(sys.argv[1:])[:200]
 
 
-@contextmanager
-def code_location(instance):
-    """The code location loaded in this process, named as `make ui` names it (so runs can be re-executed there)."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(module_name=DEFS_MODULE, working_directory=os.getcwd()), location_name=LOCATION_NAME)
-    with origin.create_location(instance) as location:
-        yield location, next(iter(location.get_repositories().values()))
+def run_job(instance, job, *, partition_key: str | None = None, tags: Mapping[str, str] | None = None,
+            run_config: Mapping | None = None, asset_selection=None):
+    """Run ``job`` (a job of the code location) to completion in this process, in ``instance``; the result
+    (``run_id``, ``success``, events). Failures are in the result, not raised."""
+    return job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=False,
+                                  run_config=dict(run_config or {}), tags=dict(tags or {}),
+                                  asset_selection=asset_selection)
 
 
-def run_job(instance, location, repo, job_name: str, *, partition_key: str | None = None,
-            tags: Mapping[str, str] | None = None, run_config: Mapping | None = None) -> tuple[str, bool]:
-    """Run a named job of the code location to completion in this process; (run id, success).
+def workspace_file(layout: Layout):
+    """A workspace.yaml in the instance home naming the code location as `make ui` does (module, location
+    name): what Dagster's own CLI needs to address this code location's sensors from any directory."""
+    from mia_pipeline.storage import atomic_write_bytes
 
-    The run carries the code location's origin, so the UI lists it under the job and can re-execute it.
-    """
-    from dagster._core.execution.api import execute_run
-    from dagster._utils.hosted_user_process import recon_job_from_origin
-
-    remote_job = repo.get_full_job(job_name)
-    recon = recon_job_from_origin(remote_job.get_python_origin())
-    all_tags = dict(tags or {})
-    if partition_key is not None:
-        job_def = recon.get_definition()
-        all_tags |= job_def.get_tags_for_partition_key(partition_key, selected_asset_keys=None)
-    plan = location.get_execution_plan(remote_job, dict(run_config or {}), step_keys_to_execute=None,
-                                       known_state=None, instance=instance)
-    run = instance.create_run(
-        job_name=job_name, run_id=None, run_config=dict(run_config or {}), resolved_op_selection=None,
-        step_keys_to_execute=None, op_selection=None, status=None, root_run_id=None, parent_run_id=None,
-        tags=all_tags, job_snapshot=remote_job.job_snapshot,
-        execution_plan_snapshot=plan.execution_plan_snapshot, parent_job_snapshot=remote_job.parent_job_snapshot,
-        remote_job_origin=remote_job.get_remote_origin(), job_code_origin=remote_job.get_python_origin(),
-        asset_selection=None, asset_check_selection=None, asset_graph=repo.asset_graph,
-    )
-    result = execute_run(recon, run, instance)
-    return run.run_id, result.success
+    path = ensure_dagster_home(layout) / "workspace.yaml"
+    text = (f"load_from:\n  - python_module:\n      module_name: {DEFS_MODULE}\n"
+            f"      location_name: {LOCATION_NAME}\n").encode()
+    if not path.exists() or path.read_bytes() != text:
+        atomic_write_bytes(path, text)
+    return path
 
 
-def set_sensor(layout: Layout, name: str, running: bool) -> str:
-    """Turn a sensor of the code location on or off in the data root's instance; returns what happened."""
-    with open_instance(layout) as instance, code_location(instance) as (_, repo):
-        sensor = repo.get_sensor(name)
-        if running:
-            instance.start_sensor(sensor)
-        else:
-            instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+def set_sensor(layout: Layout, name: str, running: bool, config: str | None = None) -> str:
+    """Turn a sensor of the code location on or off in the data root's instance (Dagster's own
+    ``dagster sensor start|stop``); returns what happened. Raises RuntimeError with Dagster's reason."""
+    env = {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home(layout)), "MIA_DATA_DIR": str(layout.root)}
+    if config:
+        env["MIA_CONFIG"] = str(config)
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    cmd = [dagster, "sensor", "start" if running else "stop", name, "-w", str(workspace_file(layout))]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        lines = [ln for ln in (done.stderr or done.stdout).strip().splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"`dagster sensor` exited {done.returncode}")
     state = "running" if running else "stopped"
     hint = (" — it ticks while `make ui` (or dagster-daemon) runs with this data root" if running else "")
     return f"{name} {state} in the instance at {layout.dagster_dir}{hint}"

@@ -1,8 +1,8 @@
 """`mia demo`: run the main job on embedded defaults through Dagster and print a summary.
 
-The demo runs the code location's named jobs (``demo_trading_day`` per day, ``demo_synthetic_session``
-per scenario) in the data root's instance (``<data>/.dagster``), so its runs show in ``make ui``
-under those jobs and can be re-executed there.
+The demo runs the code location's named jobs (``demo_trading_day`` per day, ``weekly_ml_dataset``,
+``demo_synthetic_session`` per scenario) in this process, in the data root's instance
+(``<data>/.dagster``), so its runs show in ``make ui`` under those jobs.
 """
 
 from __future__ import annotations
@@ -52,19 +52,25 @@ def demo_steps() -> list[tuple[str, str, str]]:
 @pass_state
 def demo(state: CliState) -> None:
     """Run the main job on embedded defaults (through Dagster) and print a summary."""
-    from mia_pipeline.cli.dagster_bridge import code_location, open_instance, point_code_location_at, run_job
+    from mia_pipeline.cli.dagster_bridge import (
+        QUIET,
+        code_location_defs,
+        open_instance,
+        point_code_location_at,
+        run_job,
+    )
 
     point_code_location_at(state.layout, state.config)
     failed = []
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with open_instance(state.layout) as instance, code_location(instance) as (location, repo):
+    defs = code_location_defs()
+    with open_instance(state.layout) as instance:
         for label, job, partition in demo_steps():
             t0 = time.perf_counter()
-            run_id, ok = run_job(instance, location, repo, job, partition_key=partition,
-                                 tags={"mia/demo_step": label}, run_config=quiet)
-            click.echo(f"[{'ok' if ok else 'FAILED'}] {label}: job {job} ({partition}) run {run_id[:8]} "
-                       f"in {time.perf_counter() - t0:.1f}s")
-            if not ok:
+            result = run_job(instance, defs.resolve_job_def(job), partition_key=partition,
+                             tags={"mia/demo_step": label}, run_config=QUIET)
+            click.echo(f"[{'ok' if result.success else 'FAILED'}] {label}: job {job} ({partition}) run "
+                       f"{result.run_id[:8]} in {time.perf_counter() - t0:.1f}s")
+            if not result.success:
                 failed.append(label)
     click.echo("\nsummary")
     click.echo(f"  data dir   : {state.layout.root}")

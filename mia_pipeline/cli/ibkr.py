@@ -122,7 +122,8 @@ def _record(state: CliState, written: dict[str, set], results) -> None:
     from mia_pipeline.defs.ibkr import record_backfill
 
     with Recorder(state.layout) as recorder:
-        recorder.written(state.store, {ds: sorted(days) for ds, days in written.items() if ds == "market_bars"})
+        recorder.written(state.store, {ds: sorted(days) for ds, days in written.items()
+                                            if ds in ("market_bars", "raw_events")})
     try:
         with open_instance(state.layout) as instance:
             record_backfill(instance, results)

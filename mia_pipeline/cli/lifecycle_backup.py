@@ -163,10 +163,10 @@ def recover(state: CliState, repair: bool, restore: bool, day, trades: bool, tra
 
 
 def _record(state: CliState, written: dict[str, list[str]]) -> None:
-    """Runless materializations for the (dataset, day) partitions written (raw lines are no asset)."""
-    from mia_pipeline.layout import DATASETS
+    """Runless materializations for the (dataset, day) partitions written, raw lines (raw_events) included."""
+    from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
-    written = {ds: sorted(days) for ds, days in written.items() if ds in DATASETS and days}
+    written = {ds: sorted(days) for ds, days in written.items() if ds in (*DATASETS, RAW_EVENTS) and days}
     if not written:
         return
     from mia_pipeline.cli.dagster_bridge import Recorder

@@ -31,6 +31,7 @@ COMMANDS = {
     "backup": "mia_pipeline.cli.lifecycle_backup:backup",
     "recover": "mia_pipeline.cli.lifecycle_backup:recover",
     "export": "mia_pipeline.cli.export:export",
+    "materialize": "mia_pipeline.cli.materialize:materialize",
 }
 
 

@@ -19,9 +19,9 @@ from mia_pipeline.cli.common import EXIT_PROBLEM, CliState, pass_state
 
 
 def _written(report) -> dict[str, list[str]]:
-    from mia_pipeline.layout import DATASETS
+    from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
-    return {ds: sorted(days) for ds, days in report.days.items() if ds in DATASETS and days}
+    return {ds: sorted(days) for ds, days in report.days.items() if ds in (*DATASETS, RAW_EVENTS) and days}
 
 
 def _record(state: CliState, report) -> None:

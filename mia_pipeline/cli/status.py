@@ -56,10 +56,19 @@ def _rows_by_day(state: CliState, start, end) -> dict[str, dict[str, int]]:
     return {ds: {d: n for d, n in per.items() if lo <= d <= hi} for ds, per in rows_per_day(state.store).items()}
 
 
+def _gaps(state: CliState, start, end) -> list[str]:
+    """Trading days without data in the range (the same rule as check-integrity and the trading_day_has_data
+    check): [--from or the first stored day, --to or the last stored day]."""
+    from mia_pipeline.collection.gaps import gap_days
+
+    return gap_days(state.store.readable_manifests()[0], start, end)
+
+
 @click.command("status")
 @click.option("--from", "start", type=DAY, help="First day to count (inclusive).")
 @click.option("--to", "end", type=DAY, help="Last day to count (inclusive).")
-@click.option("--by-day", is_flag=True, help="Rows per day and dataset (what Dagster shows per partition).")
+@click.option("--by-day", is_flag=True, help="Rows per day and dataset (what Dagster shows per partition), with "
+                                            "the CME trading days that hold no data (gaps).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @pass_state
 def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
@@ -68,10 +77,12 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
         raise click.BadParameter(f"--to {end} is before --from {start}", param_hint="--to")
     stats = dataset_status(state, start, end)
     days = _rows_by_day(state, start, end) if by_day else None
+    gaps = _gaps(state, start, end) if by_day else []
     if as_json:
         out = {"data_dir": str(state.layout.root), "datasets": stats}
         if days is not None:
             out["rows_by_day"] = days
+            out["gaps"] = gaps
         click.echo(json.dumps(out, indent=2))
         return
     from rich import box
@@ -79,12 +90,21 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
 
     if days is not None:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        from mia_pipeline.collection.gaps import CALENDAR
+
         table.add_column("day")
         for ds in DATASETS:
             table.add_column(ds, justify="right")
-        for day in sorted({d for per in days.values() for d in per}):
-            table.add_row(day, *(f"{days[ds][day]:,}" if day in days[ds] else "-" for ds in DATASETS))
-        stdout_console().print(table)
+        table.add_column("note")
+        for day in sorted({d for per in days.values() for d in per} | set(gaps)):
+            table.add_row(day, *(f"{days[ds][day]:,}" if day in days[ds] else "-" for ds in DATASETS),
+                          "gap: trading day, no data" if day in gaps else "")
+        console = stdout_console()
+        console.print(table)
+        if gaps:
+            console.print(f"{len(gaps)} {CALENDAR} trading day(s) without data: {', '.join(gaps)} (`mia check-integrity` "
+                          "reports them; in Dagster their partitions fail trading_day_has_data)",
+                          markup=False, highlight=False, soft_wrap=True)
         return
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)

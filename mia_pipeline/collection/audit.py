@@ -10,7 +10,7 @@
 - **quarantine totals** per reason (reported, not a problem: quarantined lines are kept on purpose).
 
 Example: days 2025-06-23 and 2025-06-25 stored, 2025-06-24 (a Tuesday) not: ``gaps(...)`` gives
-``["2025-06-24: a CME trading day with no stored data"]``.
+``["2025-06-24: a CME Globex (exchange_calendars CMES) trading day with no stored data ..."]``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mia_pipeline.layout import Layout, parse_day
+from mia_pipeline.layout import Layout
 from mia_pipeline.storage import PartitionStore, StorageError
 
 ID_COLUMNS = {"trades": "trade_id", "trade_exits": "trade_id", "signals": "signal_id"}
@@ -70,15 +70,9 @@ def duplicate_ids(store: PartitionStore, days: list[str]) -> list[str]:
 
 def gaps(days: list[str], start: date | None = None, end: date | None = None) -> list[str]:
     """CME trading days in [start, end] (default: first..last stored day) with no stored day."""
-    from mia_pipeline.synthetic.schedule import trading_days
+    from mia_pipeline.collection.gaps import gap_days, gap_message
 
-    if start is None or end is None:
-        if not days:
-            return []
-        start, end = start or parse_day(days[0]), end or parse_day(days[-1])
-    stored = set(days)
-    return [f"{d.isoformat()}: a CME trading day with no stored data (collection missed it?)"
-            for d in trading_days(start, end) if d.isoformat() not in stored]
+    return [gap_message(d) for d in gap_days(days, start, end)]
 
 
 def unbacked_archives(layout: Layout, settings) -> list[str]:

@@ -33,6 +33,7 @@ NON_EMPTY_WHEN_EVENTS_EXIST = "non_empty_when_events_exist"
 PRICES_POSITIVE = "prices_positive"
 ASK_ABOVE_BID = "ask_above_bid"
 TIMESTAMPS_INSIDE_PARTITION_DAY = "timestamps_inside_partition_day"
+TRADING_DAY_HAS_DATA = "trading_day_has_data"
 
 CHECK_DESCRIPTIONS = {
     HAS_UNIQUE_KEYS: "No two rows of the day share the dataset key (trade_id, signal_id, or the composite key). "
@@ -43,6 +44,9 @@ CHECK_DESCRIPTIONS = {
     ASK_ABOVE_BID: "Quotes of the day have ask >= bid, never crossed (warning).",
     TIMESTAMPS_INSIDE_PARTITION_DAY: "Every row's ts falls inside the UTC day its partition names. Blocking: a "
                                      "partition key means exactly the data of that day.",
+    TRADING_DAY_HAS_DATA: "A CME Globex trading day (exchange_calendars CMES; weekends and CME holidays are not) has data "
+                          "stored in some dataset: a trading day with nothing stored is the gap `mia check-integrity` "
+                          "reports (warning; the same day fails on every dataset).",
 }
 # Blocking checks: a downstream asset (live views, warehouse) must not run on a day that fails them.
 BLOCKING = frozenset({HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST, TIMESTAMPS_INSIDE_PARTITION_DAY})
@@ -55,7 +59,7 @@ def checks_for(dataset: str) -> tuple[str, ...]:
         names.append(PRICES_POSITIVE)
     if dataset in BID_ASK:
         names.append(ASK_ABOVE_BID)
-    names.append(TIMESTAMPS_INSIDE_PARTITION_DAY)
+    names += [TIMESTAMPS_INSIDE_PARTITION_DAY, TRADING_DAY_HAS_DATA]
     return tuple(names)
 
 
@@ -126,7 +130,27 @@ def _scan(con, store: PartitionStore, ds: str, days: list[str]) -> dict[str, dic
     return out
 
 
-def _outcomes(ds: str, day: str, facts: dict | None, kinds: set) -> list[CheckOutcome]:
+def _stored_days(store: PartitionStore, days: list[str]) -> set[str]:
+    """Days of ``days`` with anything stored (daily or archived; a damaged manifest counts as stored:
+    integrity reports it, it is not a gap)."""
+    if not days:
+        return set()
+    good, damaged = store.readable_manifests(days[0], days[-1])
+    return set(good) | set(damaged)
+
+
+def _trading_day_outcome(day: str, stored: bool) -> CheckOutcome:
+    from mia_pipeline.collection.gaps import CALENDAR, gap_message, is_trading_day
+
+    if not is_trading_day(day):
+        return CheckOutcome(TRADING_DAY_HAS_DATA, True, 0, f"not a {CALENDAR} trading day (weekend or holiday): "
+                                                           "no data expected")
+    if stored:
+        return CheckOutcome(TRADING_DAY_HAS_DATA, True, 0, f"a {CALENDAR} trading day with data stored")
+    return CheckOutcome(TRADING_DAY_HAS_DATA, False, 1, gap_message(day), [day])
+
+
+def _outcomes(ds: str, day: str, facts: dict | None, kinds: set, stored: bool) -> list[CheckOutcome]:
     wanted = {k for k, d in KIND_TO_DATASET.items() if d == ds}
     n_rows = facts["rows"] if facts else 0
     missing = bool(kinds & wanted) and n_rows == 0
@@ -150,6 +174,7 @@ def _outcomes(ds: str, day: str, facts: dict | None, kinds: set) -> list[CheckOu
         TIMESTAMPS_INSIDE_PARTITION_DAY: CheckOutcome(
             TIMESTAMPS_INSIDE_PARTITION_DAY, outside == 0, outside,
             none or (f"{outside} rows outside {day} (UTC)" if outside else "ok")),
+        TRADING_DAY_HAS_DATA: _trading_day_outcome(day, stored),
     }
     return [results[name] for name in checks_for(ds)]
 
@@ -158,16 +183,18 @@ def run_day_checks(store: PartitionStore, days, datasets=None) -> dict[str, dict
     """``{dataset: {day: [outcome per check of checks_for(dataset)]}}`` for every requested day.
 
     A day without a partition has outcomes too (passing with "no rows", except
-    ``non_empty_when_events_exist`` when its raw lines hold events of the dataset's kind).
+    ``non_empty_when_events_exist`` when its raw lines hold events of the dataset's kind, and
+    ``trading_day_has_data`` when nothing at all is stored on a CME trading day).
     """
     days = sorted({str(d) for d in days})
+    stored = _stored_days(store, days)
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'").fetchall()
         kinds = _kinds_per_day(con, store, days)
         out = {}
         for ds in datasets or CHECKED_DATASETS:
             scanned = _scan(con, store, ds, days)
-            out[ds] = {d: _outcomes(ds, d, scanned.get(d), kinds.get(d, set())) for d in days}
+            out[ds] = {d: _outcomes(ds, d, scanned.get(d), kinds.get(d, set()), d in stored) for d in days}
         return out
 
 

@@ -211,8 +211,37 @@ def run_collector(
                 signal.signal(sig, handler)
 
 
+ONCE_KEYS = ("once_passes", "last_once_at")
+
+
+def _once_counts(layout: Layout) -> dict:
+    try:
+        control = _read_control(layout)
+    except StateFileError:
+        return {}
+    return {k: control[k] for k in ONCE_KEYS if k in control}
+
+
+def note_once_pass(layout: Layout, report: IngestReport) -> None:
+    """Count a `mia collect start --once` pass in collector.json (``once_passes``, ``last_once_at``,
+    ``last_report``) so `mia collect status` tells it. A running collector owns the file (its loop
+    rewrites it): while one holds the lock, nothing is written here."""
+    if lock_holder(layout) is not None:
+        return
+    try:
+        control = _read_control(layout)
+    except StateFileError:
+        return  # `mia collect status` reports the damaged file and its way out
+    if control.get("state") == "never started":
+        control["state"] = "not running"
+    control.update(once_passes=int(control.get("once_passes", 0)) + 1, last_once_at=_now(),
+                   last_report=report.as_dict())
+    atomic_write_json(layout.collector_control_file, control)
+
+
 def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds=None) -> int:
-    control = {"pid": os.getpid(), "state": "running", "started_at": _now(), "interval_s": interval}
+    control = {"pid": os.getpid(), "state": "running", "started_at": _now(), "interval_s": interval,
+               **_once_counts(layout)}
     atomic_write_json(layout.collector_control_file, control)
     passes = 0
     try:

@@ -244,6 +244,7 @@ class Ingestor:
         merged_raw = self._merge_raw(self.store.read(day, RAW_EVENTS) if RAW_EVENTS in stored else None, raw)
         if merged_raw is not None:
             writes[RAW_EVENTS] = merged_raw
+            report.days[RAW_EVENTS].add(day)
         self.store.write_many(day, writes)
         return conflicts
 

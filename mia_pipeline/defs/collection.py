@@ -1,11 +1,17 @@
-"""Collection: the landing-zone ingestion step, the daily dataset partitions, their checks, live views.
+"""Collection: the landing-zone ingestion step, the daily raw lines and dataset partitions, their
+checks, live views.
 
 Two writers of the daily partitions, both recording exactly the (dataset, day) partitions they wrote:
 
 - ``landing_zone`` (unpartitioned) lands pending landing-zone events into whatever days they belong
-  to, and logs a materialization (with that day's own figures) and check evaluations per day touched;
+  to, and logs, per day touched, ``raw_events`` (the day's raw lines), a materialization of each
+  dataset of that day (with its own figures) and their check evaluations;
 - ``daily_datasets`` (seven subsettable assets, daily partitions, single-run backfills) rebuilds exactly
-  the selected datasets of exactly the requested days from their stored raw lines.
+  the selected datasets of exactly the requested days from their stored raw lines; selecting only
+  its checks (job ``daily_checks``) evaluates them without rewriting anything.
+
+Lineage by day: ``raw_events[D] -> <dataset>[D]``: landing day D2 leaves day D1 Synced; a change of
+D1's raw lines makes D1's datasets (and nothing else) Unsynced until they are recorded again.
 """
 
 import json
@@ -25,6 +31,7 @@ from mia_pipeline.defs.recording import (
     GX_DESCRIPTION,
     blocking_failures,
     check_evaluations,
+    data_version,
     partition_metadata,
     record_written,
     unrecorded,
@@ -81,14 +88,15 @@ def landing_metadata(report, layout) -> dict:
     }
 
 
-def record_ingestion(emit, instance, layout, store, report, *, landing_event: bool) -> list:
-    """Record an ingestion pass: (landing_zone when outside its own run,) a materialization and the
-    checks of each (dataset, day) it wrote, then live_session (ingest_once rewrote the live views)."""
-    before = ([dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, layout))]
-              if landing_event else [])
-    written = {ds: report.days.get(ds, set()) for ds in DATASETS}
-    return record_written(emit, instance, store, written, before=before,
-                          after=[live_session_event(layout, report.live_views)])
+def ingestion_written(report) -> dict[str, set]:
+    """What an ingestion pass wrote: ``{dataset or raw_events: days}``."""
+    return {ds: report.days.get(ds, set()) for ds in (*DATASETS, RAW_EVENTS)}
+
+
+def record_ingestion(emit, instance, layout, store, report) -> list:
+    """Record an ingestion pass inside its run: raw_events and the datasets of each day it wrote, their
+    checks, then live_session (ingest_once rewrote the live views)."""
+    return record_written(emit, instance, store, ingestion_written(report), after=[live_session_event(layout, report.live_views)])
 
 
 @dg.asset(group_name="collection", kinds={"jsonl"}, deps=[data_tree, paper_trading_events])
@@ -101,12 +109,13 @@ def landing_zone(context: dg.AssetExecutionContext, config: IngestConfig, mia: M
     dataset, with the day's own figures and checks. Path: data/live/streaming/ (committed byte
     offsets in data/live/ingest_state.json); writes data/snapshots/daily/*/ and live/current_session/.
     """
-    layout, store, settings = mia.layout(), mia.store(), mia.settings()
+    settings = mia.require()  # data_collection.enabled: false -> the run fails naming the key
+    layout, store = mia.layout(), mia.store()
     until = json.loads(config.until) if config.until else None
-    report = ingest_once(layout, store, frozenset(settings.symbols), until)
+    report = ingest_once(layout, store, frozenset(settings.symbols), until, refused_kinds=settings.refused_kinds())
     context.log.info(f"ingestion: {report.as_dict()}")
     yield dg.MaterializeResult(metadata=landing_metadata(report, layout))
-    evaluations = record_ingestion(context.log_event, context.instance, layout, store, report, landing_event=False)
+    evaluations = record_ingestion(context.log_event, context.instance, layout, store, report)
     # Days a writer stored but never recorded (it died in between): recorded now, with their checks.
     evaluations += record_written(context.log_event, context.instance, store, unrecorded(context.instance, store))
     failures = blocking_failures(evaluations) + [f"{d} not written: {why}" for d, why in sorted(report.damaged.items())]
@@ -125,10 +134,22 @@ with warnings.catch_warnings():
          for ds in DATASETS]
 
 
+raw_events = dg.AssetSpec(
+    RAW_EVENTS, group_name="collection", kinds={"parquet"}, partitions_def=daily_partitions, deps=[landing_zone],
+    description=(
+        "The day's raw lines: every accepted landing-zone line (its file, offset and text), kept so any "
+        "dataset partition of the day can be rebuilt. Grain: one row per accepted landing-zone line. Source: "
+        "written by whoever lands events (landing_zone runs, `mia collect`, `mia import`, restores), never "
+        "computed here (an external asset: each writer records the days it changed). Partition: UTC day of "
+        "the event timestamp; its data version is the file's sha256, so only the days whose raw lines changed "
+        "make their datasets Unsynced. Path: data/snapshots/daily/YYYY-MM-DD/raw_events.parquet."),
+)
+
+
 @dg.multi_asset(
     name="daily_datasets",
     specs=[dg.AssetSpec(ds, group_name="collection", kinds={"parquet"}, description=_description(ds),
-                        deps=[landing_zone], tags={"layer": "daily"}, owners=["team:data"])
+                        deps=[raw_events], tags={"layer": "daily"}, owners=["team:data"])
            for ds in DATASETS],
     check_specs=DATASET_CHECKS,
     partitions_def=daily_partitions,
@@ -139,33 +160,41 @@ def daily_datasets(context: dg.AssetExecutionContext, mia: MiaResource):
     """Rebuild the selected datasets of the requested days from each day's stored raw lines.
 
     One run covers a range of days (single-run backfills). Each (dataset, day) is materialized with
-    that day's own figures; a day without raw lines keeps what is stored (0 rows when nothing).
-    Checks run on each day; a failing blocking check fails the run after everything is recorded.
+    that day's own figures; a day without raw lines keeps what is stored (0 rows when nothing, and
+    ``trading_day_has_data`` fails on a CME trading day). Checks run on each day of every dataset whose
+    checks are selected (a checks-only selection rewrites nothing); a failing blocking check fails the
+    run after everything is recorded.
     """
     store, settings = mia.store(), mia.settings()
     selected = [ds for ds in DATASETS if dg.AssetKey(ds) in context.selected_asset_keys]
+    checked = [ds for ds in DATASETS if any(k.asset_key == dg.AssetKey(ds) for k in context.selected_asset_check_keys)]
     days = list(context.partition_keys)
     if not days:
         raise dg.Failure(description="the partition range holds no day (is its start after its end?); nothing written")
-    start = context.instance.event_log_storage.get_maximum_record_id()
     try:
-        for day in days:
+        for day in days if selected else ():
             if store.entry(day, RAW_EVENTS) is None:
                 continue
             counts = rebuild_day(store, day, frozenset(settings.symbols), selected)
             context.log.info(f"rebuilt {day} from raw lines: {dict(counts)}")
-        for ds in selected:
-            for day in days:
-                context.add_asset_metadata(partition_metadata(describe_partition(store, day, ds)),
-                                           asset_key=ds, partition_key=day)
+        facts = {(ds, day): describe_partition(store, day, ds) for ds in selected for day in days}
     except (RebuildError, StorageError) as exc:  # damage: said plainly, nothing re-committed as valid
         raise dg.Failure(description=str(exc)) from None
     for ds in selected:
-        yield dg.MaterializeResult(asset_key=ds)
-    evaluations = check_evaluations(context.instance, store, {ds: days for ds in selected}, after_storage_id=start,
-                                    selected=set(context.selected_asset_check_keys))
-    for event in evaluations:
-        context.log_event(event)
+        for day in days:
+            context.add_asset_metadata(partition_metadata(facts[ds, day]), asset_key=ds, partition_key=day)
+        # One partition: its version is its content. A range: Dagster versions each partition by run.
+        version = dg.DataVersion(data_version(facts[ds, days[0]])) if len(days) == 1 else None
+        yield dg.MaterializeResult(asset_key=ds, data_version=version)
+    selected_checks = set(context.selected_asset_check_keys)
+    evaluations = check_evaluations(store, {ds: days for ds in checked}, selected=selected_checks,
+                                    instance=context.instance)
+    yield from evaluations
+    # Each evaluation above carries its own day; the markers tell Dagster every selected check was
+    # reported (otherwise it logs "did not yield expected outputs" for a range run).
+    for spec in DATASET_CHECKS:
+        if spec.key in selected_checks:
+            yield dg.Output(None, output_name=spec.get_python_identifier())
     failures = blocking_failures(evaluations)
     if failures:
         raise dg.Failure(description="blocking checks failed: " + "; ".join(failures[:20]))
@@ -185,6 +214,16 @@ def live_session(mia: MiaResource) -> dg.MaterializeResult:
     counts = update_live_views(layout, mia.store())
     return dg.MaterializeResult(metadata={**counts, "path": dg.MetadataValue.path(str(layout.current_session_dir))})
 
+
+daily_checks_job = dg.define_asset_job(
+    "daily_checks",
+    selection=dg.AssetSelection.checks_for_assets(*DATASETS) - dg.AssetSelection.checks(
+        *(dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) for ds in DATASETS)),
+    executor_def=dg.in_process_executor,
+    description="Evaluate the daily datasets' checks (not the Great Expectations suite) on a day or a range of "
+                "days without rewriting anything: how writers outside runs (`mia collect`, `mia import`, "
+                "`mia rebuild`, restores) have the checks of the days they wrote recorded.",
+)
 
 landing_zone_ingest_job = dg.define_asset_job(
     "landing_zone_ingest", selection=dg.AssetSelection.assets(landing_zone, "warehouse_views"),

@@ -53,3 +53,15 @@ def warehouse_views(mia: MiaResource) -> dg.MaterializeResult:
             "preview": dg.MetadataValue.md("| view | rows |\n|---|---|\n" + table),
         }
     )
+
+
+views_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "views_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Declarative automation of the derived views: warehouse_views and live_session are refreshed "
+                "after any dataset partition changes (a backfill, a landing run, a `mia` command's write). Runs "
+                "by default while `make ui` (or dagster-daemon) runs; stop it in the UI (Automation) or with "
+                "`dagster sensor stop views_automation_sensor -w <data>/.dagster/workspace.yaml`.",
+)

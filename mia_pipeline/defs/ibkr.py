@@ -132,7 +132,7 @@ def ibkr_history(context: dg.AssetExecutionContext, mia: MiaResource):
         for event in backfill_materializations(results):
             context.log_event(event)
         if written.get("market_bars"):
-            record_written(context.log_event, context.instance, store, {"market_bars": written["market_bars"]})
+            record_written(context.log_event, context.instance, store, {ds: written.get(ds, set()) for ds in ("raw_events", "market_bars")})
     for r in results:
         if r.status == "unavailable":
             context.log.warning(f"{r.series.name} {r.day}: not served by IB ({r.detail}); not asked again")

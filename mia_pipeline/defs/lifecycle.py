@@ -12,7 +12,7 @@ import dagster as dg
 from mia_pipeline.defs.partitions import monthly_partitions
 from mia_pipeline.defs.recording import gx_evaluations, materializations
 from mia_pipeline.defs.resources import MiaResource
-from mia_pipeline.layout import DATASETS
+from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
 BACKUP_MODES = ("incremental", "full", "archive")
 GX_RECENT_DAYS = 7  # the nightly integrity run evaluates the Great Expectations suites of the newest days
@@ -50,7 +50,7 @@ def snapshot_archive(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.
         report = archive_month(layout, store, month, days)
     except ArchiveError as exc:
         raise dg.Failure(description=str(exc)) from None
-    for event in materializations(store, {ds: report.days for ds in DATASETS}):
+    for event in materializations(store, {ds: report.days for ds in (*DATASETS, RAW_EVENTS)}):
         context.log_event(event)
     return dg.MaterializeResult(metadata={
         "month": month, "days_archived": dg.MetadataValue.json(report.days),
@@ -112,9 +112,9 @@ def retention_cleanup(context: dg.OpExecutionContext) -> None:
     months = sorted(d.name for d in report.removed if d.kind == "archive")
     # Dagster's SQL storages cannot wipe single partitions: each removed day is recorded as what it now
     # is, a day with nothing stored, saying why.
-    for event in materializations(store, {ds: days for ds in DATASETS}):
-        context.log_event(event._replace(metadata={
-            **event.metadata, "removed": dg.MetadataValue.md(f"Deleted by retention (before {report.cutoff}).")}))
+    removed = {"removed": dg.MetadataValue.md(f"Deleted by retention (before {report.cutoff}).")}
+    for event in materializations(store, {ds: days for ds in (*DATASETS, RAW_EVENTS)}, extra=removed):
+        context.log_event(event)
     context.log.info(f"retention before {report.cutoff}: removed {len(report.removed)} item(s) "
                      f"({report.bytes_removed:,} bytes): days {days}, months {months}")
     if report.refused:
@@ -156,7 +156,7 @@ def integrity_check(context: dg.OpExecutionContext) -> None:
     layout, store = mia.layout(), mia.store()
     problems = integrity_problems(layout, store) + audit(layout, store, mia.settings()).problems
     recent = layout.days_present()[-GX_RECENT_DAYS:]
-    for event in gx_evaluations(context.instance, store, {ds: recent for ds in DATASETS}):
+    for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance):
         context.log_event(event)
     if problems:
         _alert(layout, "ERROR", "integrity", f"{len(problems)} integrity problem(s): {problems[0]}",

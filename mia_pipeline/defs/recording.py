@@ -1,24 +1,36 @@
 """Dagster's record of what the library wrote: one materialization per (dataset, day) that carries
-that day's own facts, and one evaluation per check per day, tied to that materialization.
+that day's own facts, and one evaluation per check per day.
 
-Used inside runs (``context.log_event``) and by writers outside runs (``mia collect``, ``mia import``,
-``mia rebuild``: ``instance.report_runless_asset_event``), so the UI shows the same truth whoever wrote.
+Inside runs the events are logged with ``context.log_event``; writers outside runs (`mia collect`,
+`mia import`, `mia rebuild`, restores) report the materializations with the public
+``instance.report_runless_asset_event`` and have the checks evaluated by a run of ``daily_checks``
+(see ``mia_pipeline.cli.dagster_bridge``), so the UI shows the same truth whoever wrote.
+
+Staleness follows the day's own inputs. Each day's stored raw lines are the partitioned asset
+``raw_events`` (data version: the raw lines' sha256); every dataset partition depends on the same
+day of ``raw_events`` only. A writer that changed a day's raw lines records ``raw_events`` for that
+day first, then every dataset stored on that day (those it did not touch keep their content: their
+data version, the content sha256, is unchanged), so that day ends Synced and no other day moves.
 """
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Callable, Iterable, Mapping
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
 from mia_pipeline.collection.checks import run_day_checks
+from mia_pipeline.layout import DATASETS, RAW_EVENTS
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.describe import PartitionFacts, describe_partition
 
 Emit = Callable[[object], object]
+# Dagster reads a materialization's data version from this tag (what MaterializeResult(data_version=)
+# writes); runless and logged materializations set it themselves.
+DATA_VERSION_TAG = "dagster/data_version"
+EMPTY_VERSION = "empty"  # the data version of a day that holds nothing
 
 
 def partition_metadata(facts: PartitionFacts) -> dict:
@@ -46,30 +58,39 @@ def partition_metadata(facts: PartitionFacts) -> dict:
     return meta
 
 
-def _pairs(written: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
-    return [(ds, day) for ds, days in written.items() for day in sorted(set(days))]
+def data_version(facts: PartitionFacts) -> str:
+    """A partition's version is its content: the sha256 of what is stored (or "empty")."""
+    return facts.sha256 or EMPTY_VERSION
 
 
-def materializations(store: PartitionStore, written: Mapping[str, Iterable[str]]) -> list[dg.AssetMaterialization]:
-    return [dg.AssetMaterialization(asset_key=ds, partition=day, metadata=partition_metadata(
-        describe_partition(store, day, ds))) for ds, day in _pairs(written)]
-
-
-def _targets(instance: dg.DagsterInstance, written, after_storage_id: int | None) -> dict:
-    """(dataset, day) -> pointer to the materialization the checks evaluate (the newest one)."""
-    out = {}
+def recorded_pairs(store: PartitionStore, written: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+    """The (asset, day) pairs a write must record, in order: per day, ``raw_events`` first when the day's
+    raw lines changed (then every dataset stored on that day, so that day stays Synced), else the
+    datasets written."""
+    by_day: dict[str, list[str]] = {}
     for ds, days in written.items():
-        days = sorted(set(days))
-        if not days:
-            continue
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(ds), asset_partitions=days, after_storage_id=after_storage_id),
-            limit=max(100, 4 * len(days)),
-        ).records
-        for r in records:  # newest first
-            out.setdefault((ds, r.partition_key), AssetCheckEvaluationTargetMaterializationData(
-                storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp))
+        for day in days:
+            by_day.setdefault(day, []).append(ds)
+    out = []
+    for day in sorted(by_day):
+        names = set(by_day[day])
+        if RAW_EVENTS in names:
+            names |= {ds for ds in DATASETS if store.entry(day, ds) is not None or store.archived(day, ds)}
+            out.append((RAW_EVENTS, day))
+        out += [(ds, day) for ds in DATASETS if ds in names]
     return out
+
+
+def materialization(store: PartitionStore, asset: str, day: str, tags: Mapping[str, str] | None = None,
+                    extra: Mapping | None = None) -> dg.AssetMaterialization:
+    facts = describe_partition(store, day, asset, preview=asset != RAW_EVENTS)
+    return dg.AssetMaterialization(asset_key=asset, partition=day, metadata={**partition_metadata(facts), **(extra or {})},
+                                   tags={DATA_VERSION_TAG: data_version(facts), **(tags or {})})
+
+
+def materializations(store: PartitionStore, written: Mapping[str, Iterable[str]], tags: Mapping[str, str] | None = None,
+                     extra: Mapping | None = None) -> list[dg.AssetMaterialization]:
+    return [materialization(store, asset, day, tags, extra) for asset, day in recorded_pairs(store, written)]
 
 
 GX_COMPLETENESS = "gx_completeness"
@@ -78,17 +99,22 @@ GX_DESCRIPTION = ("Great Expectations suite of the day: required fields present,
                   "datasets and by the nightly daily_integrity job (not on every ingestion pass).")
 
 
-def gx_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written: Mapping[str, Iterable[str]],
-                   after_storage_id: int | None = None) -> list[dg.AssetCheckEvaluation]:
-    """One ``gx_completeness`` evaluation per (dataset, day), tied to that partition's newest materialization."""
+def _datasets_only(written: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    return {ds: sorted(set(days)) for ds, days in written.items() if ds in DATASETS and days}
+
+
+def gx_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]],
+                   instance: dg.DagsterInstance | None = None) -> list[dg.AssetCheckEvaluation]:
+    """One ``gx_completeness`` evaluation per (dataset, day) (tied to its newest materialization when
+    ``instance`` is given)."""
     from mia_pipeline.collection.gx_daily import validate_days
 
-    written = {ds: sorted(set(days)) for ds, days in written.items() if days}
+    written = _datasets_only(written)
     if not written:
         return []
     days = sorted({d for ds_days in written.values() for d in ds_days})
     outcomes = validate_days(store, days, list(written))
-    targets = _targets(instance, written, after_storage_id)
+    targets = check_targets(instance, written)
     return [dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(ds), check_name=GX_COMPLETENESS, passed=o.passed, partition=day,
         metadata={"failing_rows": o.failing_rows, "detail": o.detail,
@@ -99,20 +125,20 @@ def gx_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written:
         for ds, ds_days in written.items() for day in ds_days if (o := outcomes[ds][day]) is not None]
 
 
-def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, written: Mapping[str, Iterable[str]],
-                      after_storage_id: int | None = None, selected: set | None = None) -> list[dg.AssetCheckEvaluation]:
+def check_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]], selected: set | None = None,
+                      instance: dg.DagsterInstance | None = None) -> list[dg.AssetCheckEvaluation]:
     """One evaluation per check per (dataset, day) written; ``selected`` limits to those check keys (the
-    Great Expectations check runs only when ``selected`` names it)."""
-    written = {ds: sorted(set(days)) for ds, days in written.items() if days}
+    Great Expectations check runs only when ``selected`` names it). With ``instance``, each evaluation
+    names the partition's newest materialization (what the UI shows it against)."""
+    written = _datasets_only(written)
     if not written:
         return []
     days = sorted({d for ds_days in written.values() for d in ds_days})
     outcomes = run_day_checks(store, days, list(written))
-    targets = _targets(instance, written, after_storage_id)
-    out = []
-    gx_for = {ds: ds_days for ds, ds_days in written.items()
-              if selected is not None and dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) in selected}
-    out += gx_evaluations(instance, store, gx_for, after_storage_id)
+    targets = check_targets(instance, written)
+    out = gx_evaluations(store, {ds: ds_days for ds, ds_days in written.items()
+                                 if selected is not None and dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) in selected},
+                         instance)
     for ds, ds_days in written.items():
         for day in ds_days:
             for o in outcomes[ds][day]:
@@ -123,8 +149,7 @@ def check_evaluations(instance: dg.DagsterInstance, store: PartitionStore, writt
                     metadata={"failing_rows": o.failing, "detail": o.detail,
                               **({"examples": dg.MetadataValue.json(o.examples)} if o.examples else {})},
                     severity=dg.AssetCheckSeverity.ERROR if o.blocking else dg.AssetCheckSeverity.WARN,
-                    blocking=o.blocking, target_materialization_data=targets.get((ds, day)),
-                    description=o.detail,
+                    blocking=o.blocking, description=o.detail, target_materialization_data=targets.get((ds, day)),
                 ))
     return out
 
@@ -140,34 +165,60 @@ def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[st
     return failed_checks(evaluations, blocking_only=True)
 
 
+def latest_records(instance: dg.DagsterInstance, asset: str, days: Iterable[str]) -> dict[str, object]:
+    """``{day: record}``: the newest materialization record of each of ``days`` that has one (pages of
+    newest-first records, stopping once every day is found)."""
+    days = set(days)
+    found: dict[str, object] = {}
+    cursor = None
+    while len(found) < len(days):
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=sorted(days - set(found))),
+            limit=1000, cursor=cursor, ascending=False)
+        for r in page.records:
+            found.setdefault(r.partition_key, r)
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return found
+
+
+def _target_type():
+    """The class of ``AssetCheckEvaluation``'s public ``target_materialization_data`` parameter.
+
+    An evaluation counts for a partition's current state only when it names the materialization it
+    checked (otherwise the UI clears the check on that partition). Dagster fills that in for an
+    ``AssetCheckResult`` of a one-partition run, not for a range run or events logged for other days;
+    it exports ``AssetCheckEvaluation`` but not the class of that parameter, so it is taken from the
+    public constructor's signature (a test asserts it resolves)."""
+    hint = inspect.signature(dg.AssetCheckEvaluation).parameters["target_materialization_data"].annotation
+    return next(t for t in typing.get_args(hint) if t is not type(None))
+
+
+def check_targets(instance: dg.DagsterInstance | None, written: Mapping[str, Iterable[str]]) -> dict:
+    """``{(dataset, day): target}`` pointing each evaluation at the partition's newest materialization."""
+    if instance is None:
+        return {}
+    target = _target_type()
+    return {(ds, day): target(storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp)
+            for ds, days in written.items() for day, r in latest_records(instance, ds, days).items()}
+
+
 def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=None) -> dict[str, list[str]]:
     """``{dataset: [day]}`` whose stored version Dagster has not recorded: no materialization of that
     partition, or the latest one describes another write (its ``written_at`` differs from the manifest).
 
     This is how a writer that died between committing data and recording it (SIGKILL, a crash) is
     caught up: the next writer records what the disk holds."""
-    from dagster._core.events import DagsterEventType
-
-    from mia_pipeline.layout import DATASETS
-
     manifests, _ = store.readable_manifests()
     out: dict[str, list[str]] = {}
-    for ds in datasets or DATASETS:
+    for ds in datasets or (*DATASETS, RAW_EVENTS):
         on_disk = {d: m["datasets"][ds].get("written_at") for d, m in manifests.items() if ds in m["datasets"]}
         if not on_disk:
             continue
-        key = dg.AssetKey(ds)
-        latest = instance.event_log_storage.get_latest_storage_id_by_partition(
-            key, DagsterEventType.ASSET_MATERIALIZATION, set(on_disk))
-        ids = sorted(latest.values())
-        recorded: dict[str, object] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            for r in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, storage_ids=chunk),
-                                                     limit=len(chunk)).records:
-                value = r.asset_materialization.metadata.get("written_at")
-                recorded[r.partition_key] = getattr(value, "value", value)
-        missing = sorted(d for d, written in on_disk.items() if recorded.get(d) != written)
+        recorded = {d: r.asset_materialization.metadata.get("written_at")
+                    for d, r in latest_records(instance, ds, on_disk).items()}
+        missing = sorted(d for d, written in on_disk.items() if getattr(recorded.get(d), "value", None) != written)
         if missing:
             out[ds] = missing
     return out
@@ -175,16 +226,23 @@ def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=Non
 
 def record_written(emit: Emit, instance: dg.DagsterInstance, store: PartitionStore,
                    written: Mapping[str, Iterable[str]], *, before: Iterable = (), after: Iterable = ()) -> list:
-    """Emit ``before`` events, a materialization per (dataset, day) written, their check evaluations,
-    then ``after`` events. Returns the check evaluations."""
-    start = instance.event_log_storage.get_maximum_record_id()
+    """Inside a run: emit ``before`` events, the materializations of what was written (see
+    :func:`recorded_pairs`), their check evaluations, then ``after`` events. Returns the evaluations."""
     for event in before:
         emit(event)
-    for event in materializations(store, written):
+    events = materializations(store, written)
+    for event in events:
         emit(event)
-    evaluations = check_evaluations(instance, store, written, after_storage_id=start)
+    evaluations = check_evaluations(store, _pairs_as_written(events), instance=instance)
     for event in evaluations:
         emit(event)
     for event in after:
         emit(event)
     return evaluations
+
+
+def _pairs_as_written(events: Iterable[dg.AssetMaterialization]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in events:
+        out.setdefault(e.asset_key.to_user_string(), []).append(e.partition)
+    return out

@@ -15,7 +15,7 @@ from mia_pipeline.defs.foundation import data_tree
 from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.recording import blocking_failures, record_written
 from mia_pipeline.defs.resources import MiaResource
-from mia_pipeline.layout import DATASETS
+from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
 
 def _day_metadata(day: str, per_symbol: dict[str, dict]) -> dict:
@@ -70,7 +70,7 @@ def sierra_market_data(context: dg.AssetExecutionContext, mia: MiaResource) -> d
         figures[day] = per_symbol
         context.add_asset_metadata(_day_metadata(day, per_symbol), partition_key=day)
     report = merge_reports(reports)
-    written = {ds: sorted(days) for ds, days in report.days.items() if ds in DATASETS and days}
+    written = {ds: sorted(days) for ds, days in report.days.items() if ds in (*DATASETS, RAW_EVENTS) and days}
     evaluations = record_written(context.log_event, context.instance, store, written)
     failures = blocking_failures(evaluations) + [f"{d} not written: {why}" for d, why in sorted(report.damaged.items())]
     if failures:

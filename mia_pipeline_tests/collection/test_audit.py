@@ -29,8 +29,8 @@ def test_an_id_on_two_days_is_reported(store):
 
 def test_gaps_follow_the_cme_calendar():
     # Good Friday 2025-04-18 and the weekend are closed; Thursday 2025-04-17 is a trading day.
-    assert gaps(["2025-04-16", "2025-04-21"]) == ["2025-04-17: a CME trading day with no stored data "
-                                                  "(collection missed it?)"]
+    assert gaps(["2025-04-16", "2025-04-21"]) == ["2025-04-17: a CME Globex (exchange_calendars CMES) "
+                                                  "trading day with no stored data (collection missed it?)"]
     assert gaps(["2025-04-17", "2025-04-21"]) == []
     assert [g[:10] for g in gaps(["2025-07-07"], date(2025, 7, 3), date(2025, 7, 8))] == [
         "2025-07-03", "2025-07-04", "2025-07-08"]  # July 4th: an early close, still a session
@@ -54,7 +54,7 @@ def test_cli_exits_1_on_cross_day_problems_and_2_on_a_bad_range(layout, store):
     _trades(store, "2025-06-25", ["T1"])
     run = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "check-integrity"])
     assert run.exit_code == 1 and "ids on several days: 1" in run.output and "gaps: 1" in run.output
-    assert "PROBLEM 2025-06-24: a CME trading day" in run.output
+    assert "PROBLEM 2025-06-24: a CME Globex (exchange_calendars CMES) trading day" in run.output
     bad = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "check-integrity", "--start", "2025-06-25",
                                    "--end", "2025-06-23"])
     assert bad.exit_code == 2 and "--end 2025-06-23 is before --start 2025-06-25" in bad.output

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from conftest import append, tick
 
-from mia_pipeline.collection.checks import checks_for, run_checks, run_day_checks
+from mia_pipeline.collection.checks import BLOCKING, checks_for, run_checks, run_day_checks
 from mia_pipeline.defs.collection import daily_datasets, landing_zone, live_session
 from mia_pipeline.defs.recording import GX_COMPLETENESS, blocking_failures, check_evaluations
 from mia_pipeline.defs.resources import MiaResource
@@ -36,7 +36,8 @@ def test_landing_zone_records_exactly_the_days_it_wrote(layout, store):
     assert result.success
     mats = mats_by_partition(result)
     assert set(mats) == {("landing_zone", None), ("market_ticks", "2025-06-21"), ("market_ticks", "2025-06-23"),
-                         ("trades", "2025-06-23"), ("live_session", None)}
+                         ("trades", "2025-06-23"), ("live_session", None),
+                         ("raw_events", "2025-06-21"), ("raw_events", "2025-06-23")}
     day = mats[("market_ticks", "2025-06-23")]
     assert day["dagster/row_count"].value == 2 and mats[("market_ticks", "2025-06-21")]["dagster/row_count"].value == 1
     assert day["path"].value == str(layout.dataset_file("2025-06-23", "market_ticks"))
@@ -132,11 +133,33 @@ def test_each_check_fires_on_a_damaged_day(layout, store):
     assert not nxt["non_empty_when_events_exist"].passed and nxt["non_empty_when_events_exist"].examples == ["2025-06-24"]
     assert all(o.passed for n, o in nxt.items() if n != "non_empty_when_events_exist")
     # the Dagster side: failing blocking checks are named, warnings are not blocking
-    evals = check_evaluations(dg.DagsterInstance.ephemeral(), store, {"market_ticks": ["2025-06-23"]})
-    assert {e.check_name for e in evals if not e.passed} == set(checks_for("market_ticks")) - {"non_empty_when_events_exist"}
+    evals = check_evaluations(store, {"market_ticks": ["2025-06-23"]})
+    assert {e.check_name for e in evals if not e.passed} == set(checks_for("market_ticks")) - {
+        "non_empty_when_events_exist", "trading_day_has_data"}
     assert {e.check_name for e in evals if e.blocking} == {"has_unique_keys", "non_empty_when_events_exist",
                                                            "timestamps_inside_partition_day"}
     assert len(blocking_failures(evals)) == 2
+
+
+def test_a_trading_day_without_data_fails_its_check_and_a_weekend_does_not(layout, store):
+    # 2025-06-23 (Monday) holds data; 2025-06-24 (Tuesday) nothing; 2025-06-21/22 a weekend; 2025-04-18 Good Friday.
+    from mia_pipeline.collection.collector import ingest_once
+
+    append(layout, "a.jsonl", tick(1, "2025-06-23T14:30:15.125Z"))
+    ingest_once(layout, store)
+    days = ["2025-06-21", "2025-06-22", "2025-06-23", "2025-06-24", "2025-04-18"]
+    for ds in ("trades", "market_ticks"):
+        out = {d: {o.name: o for o in per} for d, per in run_day_checks(store, days, [ds])[ds].items()}
+        verdict = {d: out[d]["trading_day_has_data"].passed for d in days}
+        assert verdict == {"2025-06-21": True, "2025-06-22": True, "2025-06-23": True, "2025-06-24": False,
+                           "2025-04-18": True}
+        assert "CMES" in out["2025-06-24"]["trading_day_has_data"].detail
+        assert "weekend or holiday" in out["2025-04-18"]["trading_day_has_data"].detail
+    # the same rule as `mia check-integrity`'s gaps
+    from mia_pipeline.collection.audit import gaps
+
+    assert [g[:10] for g in gaps(["2025-06-23", "2025-06-25"])] == ["2025-06-24"]
+    assert "trading_day_has_data" not in BLOCKING
 
 
 def test_checks_exist_only_where_they_can_fail():

@@ -54,7 +54,7 @@ def bars_of(store, day, source="ibkr.bid_ask", symbol="EURUSD"):
 def test_bars_land_once_and_rebuild_from_raw_lines(gateway, layout, store):
     results, written = backfill(gateway, layout, store, ["EURUSD"], ["BID_ASK"], [SAT, MON])
     assert [(r.day, r.status, r.rows) for r in results] == [(SAT, "closed", 0), (MON, "written", 288)]
-    assert written == {"market_bars": {"2025-06-23"}}
+    assert written == {"market_bars": {"2025-06-23"}, "raw_events": {"2025-06-23"}}
     t = store.read(MON, "market_bars")
     assert t.num_rows == 288 and set(t["timeframe"].to_pylist()) == {"5min"}
     assert min(t["volume"].to_pylist()) == 0.0 and t["vwap"].null_count == 288  # IB's -1 are not negative values
