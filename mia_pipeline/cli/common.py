@@ -184,6 +184,16 @@ class LazyChoice(click.Choice):
         return tuple(self._load())
 
 
+ARGV_KEY = "mia/argv"
+
+
+def command_line() -> str:
+    """The running command as typed (``mia collect start --once``), from the arguments `mia` parsed."""
+    ctx = click.get_current_context(silent=True)
+    args = ctx.meta.get(ARGV_KEY) if ctx is not None else None
+    return "mia " + (shlex.join(args) if args is not None else "")
+
+
 class MiaGroup(click.Group):
     """The ``mia`` group: loads a subcommand's module only when that subcommand is used (``lazy``
     maps a name to ``"module:attribute"``) and turns input errors raised deep in the library into
@@ -205,6 +215,10 @@ class MiaGroup(click.Group):
                 raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)  # the command as typed, for the records it leaves (command_line())
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import click
 
+from mia_pipeline.cli.common import command_line
 from mia_pipeline.dagster_home import ensure_dagster_home
 from mia_pipeline.layout import Layout
 
@@ -46,9 +47,14 @@ def code_location_defs():
     return defs
 
 
+GLOBAL_OPTIONS = re.compile(r"\s--(?:data-dir|config)(?:=|\s+)\S+")
+
+
 def command_tags(command: str) -> dict[str, str]:
-    """Tags naming the command (run tags; asset-event tags allow only ``[A-Za-z0-9_.-]``, <= 63 characters)."""
-    return {"mia/command": re.sub(r"[^A-Za-z0-9_.-]+", "_", command).strip("_")[:63], "mia/writer": "cli"}
+    """Tags naming the command without its global options (asset-event tags allow only ``[A-Za-z0-9_.-]``,
+    <= 63 characters): ``mia collect start --once`` -> ``mia_collect_start_--once``."""
+    short = GLOBAL_OPTIONS.sub("", command)
+    return {"mia/command": re.sub(r"[^A-Za-z0-9_.-]+", "_", short).strip("_")[:63], "mia/writer": "cli"}
 
 
 def partition_tags(days: list[str]) -> dict[str, str]:
@@ -85,7 +91,7 @@ class Recorder:
 
     def __init__(self, layout: Layout, command: str | None = None, *, checks_every_s: float = 0.0):
         self.layout = layout
-        self.command = command or _command_line()
+        self.command = (command or command_line())[:500]
         self.checks_every_s = checks_every_s
         self._instance = None
         self._pending: dict[str, set[str]] = {}  # dataset -> days whose checks are not recorded yet
@@ -200,10 +206,6 @@ class Recorder:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _command_line() -> str:
-    return "mia " + " ".join(sys.argv[1:])[:200]
 
 
 def run_job(instance, job, *, partition_key: str | None = None, tags: Mapping[str, str] | None = None,

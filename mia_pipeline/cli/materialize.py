@@ -13,7 +13,7 @@ import time
 
 import click
 
-from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, pass_state, process_seconds
+from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, CliState, command_line, pass_state, process_seconds
 
 # Names a user may give besides asset keys: the seven daily datasets as one word (their multi-asset).
 ALIASES = {"daily_datasets": ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance",
@@ -69,7 +69,7 @@ def materialize(state: CliState, select: str, partition: str | None, start, end)
     state.layout.root.mkdir(parents=True, exist_ok=True)
     defs = code_location_defs()
     keys, partitions_def = _selection(defs, select)
-    tags = {**command_tags(f"mia materialize --select {select}"), "mia/writer": "mia materialize"}
+    tags = {**command_tags(command_line()), "mia/writer": "mia materialize"}
     key = None
     if partitions_def is None:
         if partition or start:

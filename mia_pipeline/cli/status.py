@@ -98,7 +98,7 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
         table.add_column("note")
         for day in sorted({d for per in days.values() for d in per} | set(gaps)):
             table.add_row(day, *(f"{days[ds][day]:,}" if day in days[ds] else "-" for ds in DATASETS),
-                          "gap: trading day, no data" if day in gaps else "")
+                          "gap" if day in gaps else "")
         console = stdout_console()
         console.print(table)
         if gaps:
