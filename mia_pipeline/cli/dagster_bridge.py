@@ -217,27 +217,14 @@ def run_job(instance, job, *, partition_key: str | None = None, tags: Mapping[st
                                   asset_selection=asset_selection)
 
 
-def workspace_file(layout: Layout):
-    """A workspace.yaml in the instance home naming the code location as `make ui` does (module, location
-    name): what Dagster's own CLI needs to address this code location's sensors from any directory."""
-    from mia_pipeline.storage import atomic_write_bytes
-
-    path = ensure_dagster_home(layout) / "workspace.yaml"
-    text = (f"load_from:\n  - python_module:\n      module_name: {DEFS_MODULE}\n"
-            f"      location_name: {LOCATION_NAME}\n").encode()
-    if not path.exists() or path.read_bytes() != text:
-        atomic_write_bytes(path, text)
-    return path
-
-
 def set_sensor(layout: Layout, name: str, running: bool, config: str | None = None) -> str:
     """Turn a sensor of the code location on or off in the data root's instance (Dagster's own
     ``dagster sensor start|stop``); returns what happened. Raises RuntimeError with Dagster's reason."""
-    env = {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home(layout)), "MIA_DATA_DIR": str(layout.root)}
+    env = {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home(layout)), "MIA_DATA_DIR": str(layout.root)}  # + workspace
     if config:
         env["MIA_CONFIG"] = str(config)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    cmd = [dagster, "sensor", "start" if running else "stop", name, "-w", str(workspace_file(layout))]
+    cmd = [dagster, "sensor", "start" if running else "stop", name, "-w", str(layout.dagster_dir / "workspace.yaml")]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         lines = [ln for ln in (done.stderr or done.stdout).strip().splitlines() if ln.strip()]
