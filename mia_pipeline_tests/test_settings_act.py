@@ -271,3 +271,20 @@ def test_the_resource_gate_is_a_failure_naming_the_key(off_resources):
     assert mia.require("sierra_chart_data").sources.ibkr_market_data is False
     with pytest.raises(dg.Failure, match="data_collection.sources.ibkr_market_data"):
         mia.require("ibkr_market_data")
+
+
+def test_the_landing_zone_asset_obeys_the_switches_too(layout, off_resources):
+    from mia_pipeline.defs.collection import landing_zone
+    from mia_pipeline.storage import PartitionStore
+
+    (layout.streaming_dir / "a.jsonl").write_bytes(to_line(TRADE_EXAMPLE))
+    result = dg.materialize([landing_zone], resources=off_resources(OFF), raise_on_error=False)
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "data_collection.enabled" in failure.step_failure_data.user_failure_data.description
+    assert PartitionStore(layout).readable_manifests()[0] == {}  # nothing landed
+    signal = to_line(make_event("signal", event_id="s-off", timestamp=TRADE_EXAMPLE["timestamp"]))
+    (layout.streaming_dir / "b.jsonl").write_bytes(signal)
+    res = off_resources("data_collection: {sources: {battle_navale_signals: false}}\n")
+    result = dg.materialize([landing_zone], resources=res)
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["quarantined"].value == {"source_disabled": 1}
