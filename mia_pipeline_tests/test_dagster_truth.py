@@ -162,3 +162,28 @@ def test_mia_materialize_runs_a_simulated_day_through_dagster_into_the_instance(
 def test_mia_materialize_refuses_bad_input_with_exit_2(layout, args, says):
     result = mia(layout, "materialize", *args, code=2)
     assert says in result.output and "Traceback" not in result.output
+
+
+def test_days_a_dead_writer_stored_but_never_recorded_are_recorded_by_the_next_one(layout):
+    from mia_pipeline.collection.collector import ingest_once
+    from mia_pipeline.defs.recording import unrecorded
+    from mia_pipeline.storage import PartitionStore
+
+    store = PartitionStore(layout)
+    (layout.streaming_dir / "a.jsonl").write_bytes(tick(1, "2025-06-23T10:00:00.000Z"))
+    mia(layout, "collect", "start", "--once")
+    # a writer lands 06-24 and rewrites 06-23, then dies before telling Dagster
+    with open(layout.streaming_dir / "a.jsonl", "ab") as fh:
+        fh.write(tick(2, "2025-06-23T11:00:00.000Z") + tick(3, "2025-06-24T10:00:00.000Z"))
+    ingest_once(layout, store)
+    with open_instance(layout) as instance:
+        missing = unrecorded(instance, store)
+        assert missing["market_ticks"] == ["2025-06-23", "2025-06-24"] and missing["raw_events"] == missing["market_ticks"]
+        assert unrecorded(instance, store, window_s=None) == missing  # the nightly full comparison agrees
+    out = mia(layout, "collect", "start", "--once").output  # nothing new to land: it records what it finds
+    assert "did not record" in out
+    with open_instance(layout) as instance:
+        assert unrecorded(instance, store) == {} and unrecorded(instance, store, window_s=None) == {}
+        rows = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value
+                for r in instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=10).records[::-1]}
+    assert rows == {"2025-06-23": 2, "2025-06-24": 1}

@@ -10,7 +10,7 @@ with its new file's figures.
 import dagster as dg
 
 from mia_pipeline.defs.partitions import monthly_partitions
-from mia_pipeline.defs.recording import gx_evaluations, materializations
+from mia_pipeline.defs.recording import gx_evaluations, materializations, record_written, unrecorded
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
@@ -148,13 +148,19 @@ def optimize_partitions(context: dg.OpExecutionContext) -> None:
 def integrity_check(context: dg.OpExecutionContext) -> None:
     """`mia check-integrity`: every partition against its manifest, archives, state files, and across days
     (ids on several days, trading-day gaps, archives without backup); a problem is an ERROR alert and fails
-    the run. Also evaluates the daily Great Expectations suites (``gx_completeness``) of the newest 7 days."""
+    the run. Also evaluates the daily Great Expectations suites (``gx_completeness``) of the newest 7 days, and
+    records in Dagster every stored day it does not know as stored (a writer that died before recording)."""
     from mia_pipeline.collection.audit import audit
     from mia_pipeline.collection.integrity import integrity_problems
 
     mia: MiaResource = context.resources.mia
     layout, store = mia.layout(), mia.store()
     problems = integrity_problems(layout, store) + audit(layout, store, mia.settings()).problems
+    # Every day the disk holds that Dagster has not recorded as it is (the writers' catch-up looks back 2 days).
+    missing = unrecorded(context.instance, store, window_s=None)
+    if missing:
+        context.log.warning(f"recording days stored but not recorded: {missing}")
+        record_written(context.log_event, context.instance, store, missing)
     recent = layout.days_present()[-GX_RECENT_DAYS:]
     for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance):
         context.log_event(event)

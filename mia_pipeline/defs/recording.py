@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -204,23 +205,41 @@ def check_targets(instance: dg.DagsterInstance | None, written: Mapping[str, Ite
             for ds, days in written.items() for day, r in latest_records(instance, ds, days).items()}
 
 
-def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=None) -> dict[str, list[str]]:
+CATCH_UP_WINDOW_S = 2 * 86_400  # rewrites younger than this are compared with their record on every write
+
+
+def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=None, *,
+               window_s: float | None = CATCH_UP_WINDOW_S) -> dict[str, list[str]]:
     """``{dataset: [day]}`` whose stored version Dagster has not recorded: no materialization of that
-    partition, or the latest one describes another write (its ``written_at`` differs from the manifest).
+    partition (any day, from Dagster's partition status), or a day rewritten in the last ``window_s``
+    seconds whose latest materialization describes another write (its ``written_at`` differs from the
+    manifest). ``window_s=None`` compares every day (one query per day: the nightly integrity run).
 
     This is how a writer that died between committing data and recording it (SIGKILL, a crash) is
     caught up: the next writer records what the disk holds."""
+    from mia_pipeline.defs.partitions import daily_partitions
+
     manifests, _ = store.readable_manifests()
+    cutoff = (None if window_s is None else  # the manifests' written_at format: 2025-06-23T10:00:00.000Z
+              (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    known_days = set(daily_partitions.get_partition_keys())
     out: dict[str, list[str]] = {}
     for ds in datasets or (*DATASETS, RAW_EVENTS):
         on_disk = {d: m["datasets"][ds].get("written_at") for d, m in manifests.items() if ds in m["datasets"]}
         if not on_disk:
             continue
-        recorded = {d: r.asset_materialization.metadata.get("written_at")
-                    for d, r in latest_records(instance, ds, on_disk).items()}
-        missing = sorted(d for d, written in on_disk.items() if getattr(recorded.get(d), "value", None) != written)
+        keys = sorted(set(on_disk) & known_days)
+        status = (instance.get_status_by_partition(dg.AssetKey(ds), keys, daily_partitions) or {}) if keys else {}
+        missing = {d for d in on_disk if d in known_days and status.get(d) != dg.AssetPartitionStatus.MATERIALIZED}
+        for day, written in on_disk.items():
+            if day in missing or (cutoff is not None and day in known_days and str(written or "") < cutoff):
+                continue
+            record = latest_records(instance, ds, [day]).get(day)
+            value = record.asset_materialization.metadata.get("written_at") if record is not None else None
+            if getattr(value, "value", None) != written:
+                missing.add(day)
         if missing:
-            out[ds] = missing
+            out[ds] = sorted(missing)
     return out
 
 
