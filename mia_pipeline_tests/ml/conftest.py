@@ -11,15 +11,20 @@ from mia_pipeline.storage.partitions import PartitionStore
 START, END = "2025-06-23", "2025-06-25"
 
 
-@pytest.fixture(scope="session")
-def sim_store(tmp_path_factory) -> PartitionStore:
-    """Three simulated paper-trading days landed into daily partitions (built once, read-only)."""
-    lay = Layout(tmp_path_factory.mktemp("ml") / "data")
+def simulated_store(root, start: date, days: int) -> PartitionStore:
+    """``days`` simulated paper-trading days from ``start`` landed into daily partitions under ``root``."""
+    lay = Layout(root / "data")
     init_tree(lay)
-    simulate(lay.streaming_dir, start=date(2025, 6, 23), days=3, seed=7)
+    simulate(lay.streaming_dir, start=start, days=days, seed=7)
     store = PartitionStore(lay)
     ingest_once(lay, store, None)
     return store
+
+
+@pytest.fixture(scope="session")
+def sim_store(tmp_path_factory) -> PartitionStore:
+    """Three simulated paper-trading days landed into daily partitions (built once, read-only)."""
+    return simulated_store(tmp_path_factory.mktemp("ml"), date(2025, 6, 23), 3)
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +39,4 @@ def built(sim_store):
 def two_weeks_store(tmp_path_factory) -> PartitionStore:
     """Simulated days on both sides of a week boundary: Thu 2025-06-26, Fri 27 (week of Sunday
     2025-06-22) and Mon 2025-06-30, Tue 07-01 (week of Sunday 2025-06-29)."""
-    lay = Layout(tmp_path_factory.mktemp("ml_two_weeks") / "data")
-    init_tree(lay)
-    simulate(lay.streaming_dir, start=date(2025, 6, 26), days=6, seed=7)
-    store = PartitionStore(lay)
-    ingest_once(lay, store, None)
-    return store
+    return simulated_store(tmp_path_factory.mktemp("ml_two_weeks"), date(2025, 6, 26), 6)
