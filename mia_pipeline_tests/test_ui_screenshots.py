@@ -1,12 +1,25 @@
-"""The Dagster UI shows the truth of a data root: a real webserver on 127.0.0.1, headless Chromium
-screenshots of the asset graph, of one market_ticks partition and of its checks, of the schedules
-(the guide's crontab), and assertions on
-the rendered page text (the partition's own row count, the check names).
+"""The "Done when" walk of issue 19 through a real Dagster webserver + daemon (`dagster dev`, as `make ui`
+starts them), its GraphQL API and headless Chromium screenshots (paths printed, kept under tmp_path).
 
-Chromium comes from scripts/ensure_chromium.sh (installs Debian's package when missing; the test is
-skipped, with the script's reason, when it cannot be installed). The PNG paths are printed.
+The walk: ticks landed on Saturday 2025-06-21 (1) and Monday 2025-06-23 (3) by a `landing_zone` run;
+then, with the UI and daemon up, a UI backfill of the daily datasets over 06-21..06-24 (one run:
+Sunday 06-22 and Tuesday 06-24 hold nothing) and 2 ticks on 06-25 landed by `mia collect start --once`.
+It shows:
+
+- the empty trading day: 06-24 is materialized with 0 rows and its `trading_day_has_data` check fails
+  (the weekend passes); `mia status --by-day` (gaps) and `mia check-integrity` name the same day;
+- the views refresh with no manual step: the automation sensor runs by default and refreshes
+  `warehouse_views` and `live_session` after the backfill, and `warehouse_views` after the CLI write;
+- no `mia_cli` fake runs: the CLI write is runless, its checks a `daily_checks` run;
+- staleness by day (GraphQL `staleStatusByPartition`): after the writes every day is Synced; when the raw
+  lines of 06-23 change (a new `raw_events` partition recorded, its datasets not), 06-23 and only
+  06-23 is Unsynced (also on its UI page); `mia rebuild --date 2025-06-23` makes it Synced again.
+
+The daemon starts before the writes on purpose: Dagster's automation conditions see no update on a
+sensor's first evaluation, so writes made before the daemon's first tick are never acted on.
 """
 
+import json
 import os
 import re
 import signal
@@ -14,40 +27,47 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from html.parser import HTMLParser
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from click.testing import CliRunner
+from ui_browser import REPO, ensure_chromium, shoot, shoot_tab, text_of, value
 
 from mia_pipeline.cli.dagster_bridge import open_instance
 from mia_pipeline.cli.main import cli
-from mia_pipeline.defs.collection import daily_datasets, landing_zone
+from mia_pipeline.defs.collection import landing_zone
+from mia_pipeline.defs.foundation import data_tree
 from mia_pipeline.defs.resources import MiaResource
+from mia_pipeline.layout import DATASETS
 from mia_pipeline.schemas.guide_examples import make_event, to_line
 
-REPO = Path(__file__).resolve().parents[1]
-ENSURE_CHROMIUM = REPO / "scripts" / "ensure_chromium.sh"
 WORKSPACE = REPO / "workspace.yaml"  # names the code location `mia_pipeline`, as `make ui` does
-WEBSERVER = Path(sys.executable).with_name("dagster-webserver")
+DAGSTER = Path(sys.executable).with_name("dagster")
 
-TICKS = {"2025-06-23": 3, "2025-06-22": 0, "2025-06-21": 1}  # rows of market_ticks per day
-DAY = "2025-06-23"
-BUDGETS_MS = (20_000, 60_000)  # virtual time given to the page; the second is the retry
+LANDED = {"2025-06-21": 1, "2025-06-23": 3}  # ticks landed by the landing_zone run (Saturday, Monday)
+ROWS = {"2025-06-21": 1, "2025-06-22": 0, "2025-06-23": 3, "2025-06-24": 0}  # market_ticks after the backfill
+EMPTY_TRADING_DAY = "2025-06-24"  # a Tuesday without data: 0 rows and a failing check
+DAY = "2025-06-23"  # the day whose raw lines change
+CLI_DAY = "2025-06-25"  # 2 ticks written by `mia collect start --once`
+DAYS = [*ROWS, CLI_DAY]
+SENSOR = "views_automation_sensor"
+VIEWS = ("warehouse_views", "live_session")
+GAP_CHECK = "trading_day_has_data"
+SCHEDULES = {"hourly_backup_schedule", "daily_backup_schedule", "daily_maintenance_schedule",
+             "daily_integrity_schedule", "weekly_archive_schedule", "weekly_backup_schedule", "weekly_ml_dataset_schedule"}
 
 
 def tick(i: int, ts: str) -> bytes:
     return to_line(make_event("market_tick", seq=i, event_id=f"tick-{i}", timestamp=ts))
 
 
-def ensure_chromium() -> str:
-    proc = subprocess.run(["bash", str(ENSURE_CHROMIUM)], capture_output=True, text=True, timeout=900)
-    if proc.returncode == 3:
-        pytest.skip(proc.stderr.strip() or "no chromium")
-    assert proc.returncode == 0, f"ensure_chromium.sh exited {proc.returncode}: {proc.stderr.strip()}"
-    return proc.stdout.strip().splitlines()[-1]
+def mia(layout, *args: str, code: int = 0):
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *args])
+    assert result.exit_code == code, result.output
+    return result
 
 
 def free_port() -> int:
@@ -56,186 +76,295 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-CLI_DAY = "2025-06-24"  # written by `mia collect start --once`: 2 ticks
-
-
-def build_data(layout) -> None:
-    """3 ticks on 06-23 and 1 on 06-21 landed, then a backfill of 06-21..06-23 (06-22: 0 rows), then
-    2 ticks on 06-24 landed by the CLI collector (recorded in a `mia_cli` run)."""
-    lines = [tick(i, f"{DAY}T1{i}:00:00.000Z") for i in range(1, 4)] + [tick(4, "2025-06-21T12:00:00.000Z")]
-    (layout.streaming_dir / "a.jsonl").write_bytes(b"".join(lines))
-    resources = {"mia": MiaResource(data_dir=str(layout.root))}
-    with open_instance(layout) as instance:
-        assert dg.materialize([landing_zone], instance=instance, resources=resources).success
-        assert dg.materialize([daily_datasets], instance=instance, resources=resources, tags={
-            "dagster/asset_partition_range_start": min(TICKS), "dagster/asset_partition_range_end": max(TICKS),
-        }).success
-        rows = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value
-                for r in instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=20).records[::-1]}
-    assert rows == TICKS
-    with open(layout.streaming_dir / "a.jsonl", "ab") as fh:
-        fh.write(tick(5, f"{CLI_DAY}T10:00:00.000Z") + tick(6, f"{CLI_DAY}T11:00:00.000Z"))
-    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"])
-    assert result.exit_code == 0 and "not recorded" not in result.output, result.output
-
-
-def start_webserver(layout, port: int, log: Path) -> subprocess.Popen:
+def start_dagster_dev(layout, port: int, log: Path) -> subprocess.Popen:
+    """Webserver + daemon on the data root's instance, in their own process group (see `stop`)."""
     env = {**os.environ, "DAGSTER_HOME": str(layout.dagster_dir), "MIA_DATA_DIR": str(layout.root)}
     env.pop("MIA_CONFIG", None)
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [str(WEBSERVER), "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE)],
+            [str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(WORKSPACE)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_until_up(proc: subprocess.Popen, base: str, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dagster-webserver exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/server_info", timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"dagster-webserver did not answer within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
-
-
 def stop(proc: subprocess.Popen) -> None:
-    """The webserver and its code server (same process group)."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+    """SIGTERM to `dagster dev` (it shuts down its webserver, daemon and code servers), then SIGKILL whatever
+    is left of its process group (a signal sent to the whole group at once can leave it hanging)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def poll(what: str, probe, timeout: float, log: Path, proc: subprocess.Popen, every: float = 2.0):
+    """``probe()`` until it returns something truthy (returned); fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"dagster dev exited {proc.returncode} while waiting for {what}:\n{log.read_text()[-3000:]}")
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f}s\n{log.read_text()[-3000:]}")
+        time.sleep(every)
+
+
+def up(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/server_info", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def graphql(base: str, query: str, variables: dict | None = None, attempts: int = 5) -> dict:
+    """The ``data`` of a GraphQL request (each request is a fresh context); retried on network errors."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    for attempt in range(attempts):
+        request = urllib.request.Request(f"{base}/graphql", data=body, headers={"Content-Type": "application/json"})
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-class _Text(HTMLParser):
-    """Visible text of a DOM: one string per text node, plus the cells of every table row."""
-
-    def __init__(self):
-        super().__init__()
-        self.texts: list[str] = []
-        self.rows: list[list[str]] = []
-        self._skip = 0
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style"):
-            self._skip -= 1
-        elif tag in ("td", "th") and self._cell is not None:
-            if self.rows:
-                self.rows[-1].append(" ".join(self._cell))
-            self._cell = None
-
-    def handle_data(self, data):
-        text = data.strip()
-        if text and not self._skip:
-            self.texts.append(text)
-            if self._cell is not None:
-                self._cell.append(text)
-
-
-def parse(dom: str) -> _Text:
-    p = _Text()
-    p.feed(dom)
-    return p
-
-
-def shoot(chromium: str, url: str, png: Path, profile: Path, ready, window: str = "1600,1000") -> _Text:
-    """Screenshot ``url`` to ``png`` and return its rendered DOM (same page load); retried with more
-    virtual time when ``ready(page)`` says the data is not on the page yet."""
-    page = None
-    for budget in BUDGETS_MS:
-        png.unlink(missing_ok=True)
-        proc = subprocess.run([
-            chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-extensions",
-            f"--user-data-dir={profile}", f"--window-size={window}", f"--virtual-time-budget={budget}",
-            f"--screenshot={png}", "--dump-dom", url,
-        ], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"chromium exited {proc.returncode} on {url}:\n{proc.stderr[-3000:]}"
-        page = parse(proc.stdout)
-        if ready(page):
+            with urllib.request.urlopen(request, timeout=120) as resp:
+                answer = json.load(resp)
             break
-        print(f"\n{url}: data not on the page after {budget} ms of virtual time, retrying")
-    assert png.is_file() and png.stat().st_size > 20_000, f"no real screenshot of {url}: {png}"
-    return page
+        except (urllib.error.URLError, TimeoutError, ConnectionError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(3)
+    assert not answer.get("errors"), answer["errors"]
+    return answer["data"]
 
 
-def value(page: _Text, label: str) -> str | None:
-    """The value cell of the (metadata) table row whose first cell is ``label``."""
-    return next((row[1] for row in page.rows if len(row) > 1 and row[0] == label), None)
+def sensor_state(base: str) -> dict:
+    data = graphql(base, """query($name: String!) { sensorOrError(sensorSelector: {repositoryLocationName:
+        "mia_pipeline", repositoryName: "__repository__", sensorName: $name}) { __typename ... on Sensor {
+        sensorType sensorState { status ticks(limit: 1) { status timestamp } } } } }""", {"name": SENSOR})
+    assert data["sensorOrError"]["__typename"] == "Sensor", data
+    return data["sensorOrError"]
 
 
-SCHEDULES = {"hourly_backup_schedule", "daily_backup_schedule", "daily_maintenance_schedule",
-             "daily_integrity_schedule", "weekly_archive_schedule", "weekly_backup_schedule", "weekly_ml_dataset_schedule"}
+def launch_backfill(base: str, assets, days) -> str:
+    """A backfill as the UI's "Materialize… > backfill" launches it (the daemon runs it)."""
+    data = graphql(base, """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+        __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
+                   {"p": {"assetSelection": [{"path": [a]} for a in assets], "partitionNames": list(days)}})
+    launched = data["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def backfill(base: str, backfill_id: str) -> dict:
+    return graphql(base, """query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+        status runs(limit: 10) { runId status tags { key value } } } } }""", {"id": backfill_id})["partitionBackfillOrError"]
+
+
+def stale_status(base: str, asset: str, days) -> dict[str, str]:
+    node = graphql(base, """query($key: [String!]!, $days: [String!]!) { assetNodeOrError(assetKey: {path: $key}) {
+        __typename ... on AssetNode { staleStatusByPartition(partitions: $days) } } }""",
+                   {"key": [asset], "days": list(days)})["assetNodeOrError"]
+    assert node["__typename"] == "AssetNode", node
+    return dict(zip(days, node["staleStatusByPartition"], strict=True))
+
+
+def check_results(base: str, asset: str, check: str) -> dict[str, bool]:
+    """``{partition: passed}``: the latest evaluation of ``check`` on each partition of ``asset``."""
+    executions = graphql(base, """query($key: [String!]!, $check: String!) { assetCheckExecutions(
+        assetKey: {path: $key}, checkName: $check, limit: 200) { partition evaluation { success } } }""",
+                         {"key": [asset], "check": check})["assetCheckExecutions"]
+    latest: dict[str, bool] = {}
+    for e in executions:  # newest first
+        if e["evaluation"] is not None:
+            latest.setdefault(e["partition"], e["evaluation"]["success"])
+    return latest
+
+
+def newest(instance, asset: str):
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+    return records[0] if records else None
+
+
+def last_dataset_write(instance) -> float:
+    return max(r.timestamp for ds in DATASETS if (r := newest(instance, ds)) is not None)
+
+
+def refreshed_after(instance, since: float, views=VIEWS) -> dict | None:
+    """``{view: record}`` once each of ``views`` has a materialization newer than ``since``."""
+    records = {v: newest(instance, v) for v in views}
+    return records if all(r is not None and r.timestamp > since for r in records.values()) else None
+
+
+def launched_by(instance, record) -> str | None:
+    run = instance.get_run_by_id(record.run_id) if record.run_id else None
+    return run.tags.get("dagster/sensor_name") if run else None
+
+
+def land_first_days(layout, instance) -> None:
+    lines = [tick(i, f"{DAY}T1{i}:00:00.000Z") for i in range(1, 4)] + [tick(4, "2025-06-21T12:00:00.000Z")]
+    (layout.streaming_dir / "a.jsonl").write_bytes(b"".join(lines))
+    resources = {"mia": MiaResource(data_dir=str(layout.root))}  # as `make demo`'s main job: the tree, then a landing
+    assert dg.materialize([data_tree, landing_zone], instance=instance, resources=resources).success
+
+
+def market_ticks_rows(instance) -> dict[str, int]:
+    records = instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=100).records[::-1]
+    return {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value for r in records}
+
+
+def change_raw_lines_without_rebuilding(instance, day: str) -> None:
+    """What a writer that changes a day's raw lines but rebuilds nothing records: a new ``raw_events``
+    partition with another data version (the event ``recording.materialization`` builds for it). If the
+    package comes to record raw_events another way (e.g. as observations), this is the place to follow it."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key="raw_events", partition=day, tags={"dagster/data_version": "changed-by-test"}))
 
 
 @pytest.mark.slow
-def test_dagster_ui_shows_the_partition_row_count_and_checks(layout, tmp_path):
+def test_dagster_ui_walk_after_a_backfill_and_a_cli_write(layout, tmp_path):
     started = time.monotonic()
+    laps: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        laps[name] = time.monotonic() - started
+
     chromium = ensure_chromium()
-    build_data(layout)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "webserver.log"
+    log = tmp_path / "dagster_dev.log"
     shots, profile = tmp_path / "shots", tmp_path / "chromium-profile"
     shots.mkdir()
-    server = start_webserver(layout, port, log)
-    try:
-        wait_until_up(server, base, log)
+    with open_instance(layout) as instance:
+        land_first_days(layout, instance)
+        assert market_ticks_rows(instance) == LANDED
+        server = start_dagster_dev(layout, port, log)
+        try:
+            poll("dagster dev answering /server_info", lambda: up(base), 180, log, server, every=0.5)
+            lap("dagster dev up")
+            # The sensor runs by default; its first evaluation must be over before the writes it acts on.
+            first = poll(f"a first tick of {SENSOR}", lambda: (s := sensor_state(base))["sensorState"]["ticks"]
+                         and s["sensorState"]["ticks"][0]["status"] != "STARTED" and s, 180, log, server)
+            lap("first automation tick")
 
-        graph_png = shots / "asset_graph_collection.png"
-        graph = shoot(chromium, f"{base}/locations/mia_pipeline/asset-groups/collection", graph_png, profile,
-                      ready=lambda p: {"landing_zone", "market_ticks", "live_session"} <= set(p.texts),
-                      window="1600,1800")  # tall enough for the whole collection group at the default zoom
-        partition_png = shots / f"market_ticks_partition_{DAY}.png"
-        partition = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={DAY}", partition_png,
-                          profile, ready=lambda p: value(p, "dagster/row_count") is not None)
-        cli_png = shots / f"market_ticks_partition_{CLI_DAY}_by_the_cli.png"
-        cli_day = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={CLI_DAY}", cli_png,
-                        profile, ready=lambda p: value(p, "dagster/row_count") is not None)
-        runs_png = shots / "runs.png"
-        runs = shoot(chromium, f"{base}/runs", runs_png, profile, ready=lambda p: "mia_cli" in "\n".join(p.texts))
-        checks_png = shots / "market_ticks_checks.png"
-        checks = shoot(chromium, f"{base}/assets/market_ticks?view=checks", checks_png, profile,
-                       ready=lambda p: {"has_unique_keys", "ask_above_bid"} <= set(p.texts))
-        schedules_png = shots / "automation_schedules.png"
-        automation = shoot(chromium, f"{base}/automation", schedules_png, profile,
-                           ready=lambda p: SCHEDULES <= set(p.texts), window="1600,1400")
-    finally:
-        stop(server)
+            backfill_id = launch_backfill(base, DATASETS, ROWS)
+            done = poll(f"backfill {backfill_id}", lambda: (b := backfill(base, backfill_id))["status"] not in (
+                "REQUESTED", "CANCELING") and b, 420, log, server)
+            lap("backfill done")
+            assert market_ticks_rows(instance) == {**LANDED, **ROWS}
+            after_backfill = last_dataset_write(instance)
+            views_backfill = poll("views refreshed after the backfill", lambda: refreshed_after(
+                instance, after_backfill), 240, log, server)
+            by_backfill = {v: launched_by(instance, r) for v, r in views_backfill.items()}
+            lap("views refreshed after the backfill")
+            # REFRESH_ON_UPDATE drops a dataset update that lands between the views' own refresh and the
+            # sensor's next tick (that tick sees both; the refresh resets the condition): a known gap, so
+            # the CLI write comes after that tick.
+            refreshed = max(r.timestamp for r in views_backfill.values())
+            poll(f"a tick of {SENSOR} after the views' refresh", lambda: any(
+                t["status"] != "STARTED" and t["timestamp"] > refreshed for t in sensor_state(base)["sensorState"]["ticks"]),
+                 180, log, server)
 
-    print(f"\nUI screenshots ({time.monotonic() - started:.0f}s):")
-    for png in (graph_png, partition_png, cli_png, runs_png, checks_png, schedules_png):
+            with open(layout.streaming_dir / "a.jsonl", "ab") as fh:
+                fh.write(tick(5, f"{CLI_DAY}T10:00:00.000Z") + tick(6, f"{CLI_DAY}T11:00:00.000Z"))
+            collected = mia(layout, "collect", "start", "--once").output
+            assert "not recorded" not in collected, collected
+            after_cli = last_dataset_write(instance)
+            cli_record = newest(instance, "market_ticks")
+            gaps = json.loads(mia(layout, "status", "--by-day", "--json").output)["gaps"]
+            integrity = mia(layout, "check-integrity", code=1).output
+            views_cli = poll("views refreshed after the CLI write", lambda: refreshed_after(
+                instance, after_cli), 240, log, server)
+            by_cli = {v: launched_by(instance, r) for v, r in views_cli.items()}
+            lap("views refreshed after the CLI write")
+
+            synced = stale_status(base, "market_ticks", DAYS)
+            failing = check_results(base, "market_ticks", GAP_CHECK)
+
+            graph_png = shots / "asset_graph_collection.png"
+            graph = shoot(chromium, f"{base}/locations/mia_pipeline/asset-groups/collection", graph_png, profile,
+                          ready=lambda p: {"raw_events", *DATASETS, *VIEWS} <= set(p.texts),
+                          window="1600,3000")  # tall enough for the whole collection group at the default zoom
+            partition_png = shots / f"market_ticks_partition_{DAY}.png"
+            partition = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={DAY}", partition_png,
+                              profile, ready=lambda p: value(p, "dagster/row_count") is not None)
+            empty_png = shots / f"market_ticks_partition_{EMPTY_TRADING_DAY}_empty_trading_day.png"
+            empty = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={EMPTY_TRADING_DAY}",
+                          empty_png, profile, ready=lambda p: value(p, "dagster/row_count") is not None)
+            check_png = shots / f"market_ticks_check_{GAP_CHECK}_history.png"
+            check = shoot_tab(chromium, f"{base}/assets/market_ticks?view=checks&checkDetail={GAP_CHECK}",
+                              "Execution history", check_png, profile,
+                              ready=lambda p: any(EMPTY_TRADING_DAY in row for row in p.rows), size=(1600, 1200))
+            cli_png = shots / f"market_ticks_partition_{CLI_DAY}_by_the_cli.png"
+            cli_day = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={CLI_DAY}", cli_png,
+                            profile, ready=lambda p: value(p, "dagster/row_count") is not None, window="1600,1500")
+            runs_png = shots / "runs.png"
+            runs = shoot(chromium, f"{base}/runs", runs_png, profile, ready=lambda p: "daily_checks" in p.texts)
+            automation_png = shots / "automation.png"
+            automation = shoot(chromium, f"{base}/automation", automation_png, profile,
+                               ready=lambda p: SCHEDULES | {SENSOR} <= set(p.texts), window="1600,1400")
+            lap("screenshots")
+
+            change_raw_lines_without_rebuilding(instance, DAY)
+            changed = stale_status(base, "market_ticks", DAYS)
+            unsynced_png = shots / f"market_ticks_partition_{DAY}_raw_lines_changed.png"
+            unsynced = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={DAY}", unsynced_png,
+                             profile, ready=lambda p: value(p, "dagster/row_count") is not None)
+            assert "rebuilt" in mia(layout, "rebuild", "--date", DAY).output
+            rebuilt = stale_status(base, "market_ticks", DAYS)
+            lap("staleness walk")
+        finally:
+            stop(server)
+
+    print(f"\nUI walk ({time.monotonic() - started:.0f}s; " + ", ".join(f"{k} at {v:.0f}s" for k, v in laps.items())
+          + f"); dagster dev log: {log}")
+    for png in (graph_png, partition_png, empty_png, check_png, cli_png, runs_png, automation_png, unsynced_png):
         print(f"  {png}  ({png.stat().st_size} bytes)")
 
-    assert {"landing_zone", "market_ticks", "live_session", "warehouse_views"} <= set(graph.texts)
-    # The selected partition's metadata table: that day's own row count (3), not the asset's total (4).
+    # The sensor runs by default; the backfill was one run (single-run policy) that succeeded.
+    assert (first["sensorType"], first["sensorState"]["status"]) == ("AUTO_MATERIALIZE", "RUNNING"), first
+    assert done["status"] == "COMPLETED_SUCCESS", done
+    assert [r["status"] for r in done["runs"]] == ["SUCCESS"], done["runs"]
+    assert {t["key"]: t["value"] for t in done["runs"][0]["tags"]}.get("dagster/asset_partition_range_end") == "2025-06-24"
+
+    # Views refreshed with no manual step: by the sensor's runs after the backfill; after the CLI write,
+    # warehouse_views by the sensor (live_session the collector refreshes in the same pass).
+    assert by_backfill == {"warehouse_views": SENSOR, "live_session": SENSOR}, by_backfill
+    assert by_cli["warehouse_views"] == SENSOR, by_cli
+
+    # The empty trading day is a problem everywhere, the weekend nowhere.
+    assert gaps == [EMPTY_TRADING_DAY], gaps
+    assert re.search(rf"^PROBLEM {EMPTY_TRADING_DAY}: a CME Globex \(exchange_calendars CMES\) trading day", integrity,
+                     re.M), integrity
+    assert [d for d, passed in sorted(failing.items()) if not passed] == [EMPTY_TRADING_DAY], failing
+    assert all(failing[d] for d in ("2025-06-21", "2025-06-22", DAY, CLI_DAY)), failing
+    assert value(empty, "dagster/row_count") == "0", empty.rows
+    assert "Materialized" in empty.texts, empty.texts  # materialized with 0 rows ...
+    row = next((r for r in check.rows if EMPTY_TRADING_DAY in r), None)  # ... and its check failed, on the page
+    assert row is not None and row[0] == "Failed", check.rows
+    assert "CME Globex" in " ".join(row), row
+    weekend = next((r for r in check.rows if "2025-06-22" in r), None)
+    assert weekend is not None and weekend[0] == "Passed", check.rows
+
+    # Pages: the collection graph with raw_events; a partition's own row count; the CLI write is runless.
+    assert {"landing_zone", "raw_events", *DATASETS, *VIEWS} <= set(graph.texts), graph.texts
+    assert not [t for t in graph.texts if t.startswith("Unsynced")], graph.texts  # landing 06-25 left the rest Synced
     assert value(partition, "day") == DAY, partition.rows
-    assert value(partition, "dagster/row_count") == str(TICKS[DAY]), partition.rows
-    text = "\n".join(partition.texts)
-    assert re.search(rf"^{DAY}\n(?:Materialized\n)", text, re.M), "the selected partition's header is not shown"
-    assert "has_unique_keys" in checks.texts and "ask_above_bid" in checks.texts, checks.texts
-    # A day written outside any run (the CLI collector) shows its own figures and what wrote it.
+    assert value(partition, "dagster/row_count") == str(ROWS[DAY]), partition.rows
+    assert re.search(rf"^{DAY}\nMaterialized\n", text_of(partition), re.M), "the selected partition's header is not shown"
+    assert "Unsynced" not in text_of(partition)
     assert value(cli_day, "dagster/row_count") == "2", cli_day.rows
-    assert "mia_cli" in "\n".join(cli_day.texts)
-    assert "mia_cli" in "\n".join(runs.texts)
+    assert "collect start --once" in (value(cli_day, "written_by") or ""), cli_day.rows
+    assert cli_record.run_id == "" and cli_record.asset_materialization.tags.get("mia/command"), cli_record
+    assert "daily_checks" in runs.texts and "mia_cli" not in text_of(runs) + text_of(cli_day), runs.texts
     assert SCHEDULES <= set(automation.texts), automation.texts  # the guide's crontab, as Dagster schedules
+    assert SENSOR in automation.texts and "Automation condition sensor" in automation.texts, automation.texts
+
+    # Staleness by day: every day Synced after the writes; a change of 06-23's raw lines makes 06-23
+    # (only) Unsynced, in the API and on its page; `mia rebuild` makes it Synced again.
+    assert synced == dict.fromkeys(DAYS, "FRESH"), synced
+    assert changed == {**dict.fromkeys(DAYS, "FRESH"), DAY: "STALE"}, changed
+    assert re.search(rf"^{DAY}\nMaterialized\nUnsynced", text_of(unsynced), re.M), unsynced.texts[-80:]
+    assert rebuilt == dict.fromkeys(DAYS, "FRESH"), rebuilt
