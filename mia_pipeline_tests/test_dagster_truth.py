@@ -59,10 +59,12 @@ def test_cli_writes_are_runless_and_their_checks_a_daily_checks_run(layout):
     mia(layout, "collect", "start", "--once")
     with open_instance(layout) as instance:
         for asset in ("market_ticks", "raw_events", "landing_zone"):
-            (record,) = instance.fetch_materializations(dg.AssetKey(asset), limit=5).records
+            fetch = instance.fetch_observations if asset == "raw_events" else instance.fetch_materializations
+            (record,) = fetch(dg.AssetKey(asset), limit=5).records
             assert record.run_id == "", f"{asset} was recorded inside a run"
             assert record.event_log_entry.tags["mia/command"] == "mia_collect_start_--once"
-            written_by = record.asset_materialization.metadata["written_by"].value
+            event = record.event_log_entry.asset_observation or record.event_log_entry.asset_materialization
+            written_by = event.metadata["written_by"].value
             assert written_by == f"mia --data-dir {layout.root} collect start --once"
         ticks = instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=1).records[0]
         assert ticks.event_log_entry.tags["dagster/data_version"] == ticks.asset_materialization.metadata["sha256"].value
@@ -118,8 +120,21 @@ def test_views_refresh_by_default_after_a_cli_write(layout):
         mia(layout, "collect", "start", "--once")
         second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.get_num_requested(dg.AssetKey("warehouse_views")) == 1
-    # live_session was rewritten and recorded by the write itself: nothing left to refresh
-    assert second.get_num_requested(dg.AssetKey("live_session")) == 0
+    assert second.get_num_requested(dg.AssetKey("live_session")) == 1
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert third.total_requested == 0  # once per update, not every tick
+
+
+def test_an_update_in_the_same_tick_as_the_views_own_refresh_is_not_lost(layout):
+    """eager() treats the view's own update as 'handled' and drops a dataset update of the same tick."""
+    from mia_pipeline.definitions import defs
+
+    with open_instance(layout) as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="warehouse_views"))  # another run
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="trades", partition="2025-06-23"))
+        second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.get_num_requested(dg.AssetKey("warehouse_views")) == 1
 
 
 def test_collect_status_counts_once_passes_and_lists_every_dataset(layout):

@@ -216,10 +216,10 @@ def market_ticks_rows(instance) -> dict[str, int]:
 
 
 def change_raw_lines_without_rebuilding(instance, day: str) -> None:
-    """What a writer that changes a day's raw lines but rebuilds nothing records: a new ``raw_events``
-    partition with another data version (the event ``recording.materialization`` builds for it). If the
-    package comes to record raw_events another way (e.g. as observations), this is the place to follow it."""
-    instance.report_runless_asset_event(dg.AssetMaterialization(
+    """What a writer that changes a day's raw lines but rebuilds nothing records: a new observation of the
+    ``raw_events`` partition (an external asset: observed, as ``recording.record_events`` does) with
+    another data version."""
+    instance.report_runless_asset_event(dg.AssetObservation(
         asset_key="raw_events", partition=day, tags={"dagster/data_version": "changed-by-test"}))
 
 

@@ -65,13 +65,13 @@ def partition_tags(days: list[str]) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
 
 
-def _tagged(event, command: str):
-    """The event, tagged with the command that wrote it (whole command line in ``written_by``)."""
+def _with(event, tags: Mapping[str, str], extra: Mapping):
+    """A materialization of the command's own (landing_zone, live_session, paper_trading_events), tagged."""
     import dagster as dg
 
     return dg.AssetMaterialization(asset_key=event.asset_key, partition=event.partition,
-                                   metadata={**event.metadata, "written_by": command},
-                                   description=event.description, tags={**(event.tags or {}), **command_tags(command)})
+                                   metadata={**event.metadata, **extra}, description=event.description,
+                                   tags={**(event.tags or {}), **tags})
 
 
 class Recorder:
@@ -109,22 +109,34 @@ class Recorder:
             self._instance = open_instance(self.layout)
         return self._instance
 
-    def _report(self, build) -> None:
-        """Report the runless materializations ``build(store-side)`` returns, then queue their checks."""
-        from mia_pipeline.layout import DATASETS
-
+    def _record(self, record) -> None:
+        """Run ``record(emit, instance)`` (which emits the events of a write), each event reported runless
+        and tagged with the command; then queue the checks of the (dataset, day) pairs it returns."""
         try:
             instance = self._open()
-            for event in build(instance):
-                instance.report_runless_asset_event(_tagged(event, self.command))
-                if event.partition and event.asset_key.to_user_string() in DATASETS:
-                    self._pending.setdefault(event.asset_key.to_user_string(), set()).add(event.partition)
+            tags, extra = command_tags(self.command), {"written_by": self.command}
+            done = record(instance.report_runless_asset_event, instance, tags, extra)
         except Exception as exc:  # the data is stored; only Dagster's view of it is late
             click.echo(f"warning: stored, but not recorded in Dagster ({type(exc).__name__}: {exc}); "
                        "the next write of the same days records them again", err=True)
             return
+        for ds, day in done:
+            self._pending.setdefault(ds, set()).add(day)
         if time.monotonic() - self._last_checks >= self.checks_every_s:
             self.record_checks()
+
+    def _written(self, store, written: Mapping[str, Iterable[str]], before=(), after=()) -> None:
+        from mia_pipeline.defs.recording import record_events
+
+        def record(emit, instance, tags, extra):
+            for event in before:
+                emit(_with(event, tags, extra))
+            done = record_events(emit, instance, store, written, tags=tags, extra=extra)
+            for event in after:
+                emit(_with(event, tags, extra))
+            return done
+
+        self._record(record)
 
     def ingestion(self, store, report) -> None:
         """After an ingestion pass that read lines: landing_zone, raw_events and the datasets of each day
@@ -134,39 +146,40 @@ class Recorder:
         import dagster as dg
 
         from mia_pipeline.defs.collection import ingestion_written, landing_metadata, live_session_event
-        from mia_pipeline.defs.recording import materializations
 
-        self._report(lambda instance: [
-            dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, self.layout)),
-            *materializations(store, ingestion_written(report)),
-            live_session_event(self.layout, report.live_views)])
+        self._written(store, ingestion_written(report),
+                      before=[dg.AssetMaterialization(asset_key="landing_zone", metadata=landing_metadata(report, self.layout))],
+                      after=[live_session_event(self.layout, report.live_views)])
 
     def written(self, store, written: Mapping[str, Iterable[str]]) -> None:
         """After a direct write of (dataset or raw_events, day) partitions (an import, a rebuild, a restore)."""
-        from mia_pipeline.defs.recording import materializations
-
-        self._report(lambda instance: materializations(store, written))
+        self._written(store, written)
 
     def catch_up(self, store) -> None:
         """Record the (dataset, day) partitions on disk that Dagster has not heard of (a writer died
         between committing them and recording them); nothing is recorded when all agree."""
-        from mia_pipeline.defs.recording import materializations, unrecorded
+        from mia_pipeline.defs.recording import record_events, unrecorded
 
-        def build(instance):
+        def record(emit, instance, tags, extra):
             missing = unrecorded(instance, store)
             if missing:
                 click.echo("recording in Dagster what an earlier writer stored but did not record: "
                            + "; ".join(f"{ds} {', '.join(days[:5])}{' ...' if len(days) > 5 else ''}"
                                        for ds, days in missing.items()), err=True)
-            return materializations(store, missing)
+            return record_events(emit, instance, store, missing, tags=tags, extra=extra)
 
-        self._report(build)
+        self._record(record)
 
     def paper_trading(self, summary) -> None:
         """After `mia simulate` wrote days into the landing zone: one paper_trading_events partition per day."""
         from mia_pipeline.defs.sources import paper_trading_events_recorded
 
-        self._report(lambda instance: paper_trading_events_recorded(self.layout.streaming_dir, summary))
+        def record(emit, instance, tags, extra):
+            for event in paper_trading_events_recorded(self.layout.streaming_dir, summary):
+                emit(_with(event, tags, extra))
+            return []
+
+        self._record(record)
 
     def record_checks(self) -> bool:
         """Evaluate and record the checks of the days written since the last time (one ``daily_checks`` run

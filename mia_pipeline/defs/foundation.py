@@ -27,9 +27,16 @@ def data_tree(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.Materia
     )
 
 
-# Derived views: refreshed whenever any upstream partition is updated (by a run or a runless event),
-# not waiting for every day since 2024 to exist (eager() would: its "no dep missing" clause).
-REFRESH_ON_UPDATE = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+# Derived views: refreshed whenever any upstream partition is updated (by a run or a runless event) since
+# the view was last *requested* — not since it was last updated, as eager() has it: eager() drops a dataset
+# update that lands in the same tick as the view's own refresh by another run (the landing run, a CLI
+# write), and would wait for every day since the first partition to exist (its "no dep missing" clause).
+REFRESH_ON_UPDATE = (
+    dg.AutomationCondition.in_latest_time_window()
+    & dg.AutomationCondition.any_deps_updated().since(dg.AutomationCondition.newly_requested())
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("refresh when any dependency was updated since the last request")
 
 
 @dg.asset(group_name="collection", kinds={"duckdb"}, deps=[data_tree, "landing_zone", *DATASETS], pool="duckdb",

@@ -10,7 +10,7 @@ with its new file's figures.
 import dagster as dg
 
 from mia_pipeline.defs.partitions import monthly_partitions
-from mia_pipeline.defs.recording import gx_evaluations, materializations, record_written, unrecorded
+from mia_pipeline.defs.recording import gx_evaluations, record_events, record_written, unrecorded
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
@@ -50,8 +50,7 @@ def snapshot_archive(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.
         report = archive_month(layout, store, month, days)
     except ArchiveError as exc:
         raise dg.Failure(description=str(exc)) from None
-    for event in materializations(store, {ds: report.days for ds in (*DATASETS, RAW_EVENTS)}):
-        context.log_event(event)
+    record_events(context.log_event, context.instance, store, {ds: report.days for ds in (*DATASETS, RAW_EVENTS)})
     return dg.MaterializeResult(metadata={
         "month": month, "days_archived": dg.MetadataValue.json(report.days),
         "day_folders_removed": len(report.removed), "bytes_daily": report.bytes_daily,
@@ -113,8 +112,8 @@ def retention_cleanup(context: dg.OpExecutionContext) -> None:
     # Dagster's SQL storages cannot wipe single partitions: each removed day is recorded as what it now
     # is, a day with nothing stored, saying why.
     removed = {"removed": dg.MetadataValue.md(f"Deleted by retention (before {report.cutoff}).")}
-    for event in materializations(store, {ds: days for ds in (*DATASETS, RAW_EVENTS)}, extra=removed):
-        context.log_event(event)
+    record_events(context.log_event, context.instance, store, {ds: days for ds in (*DATASETS, RAW_EVENTS)},
+                  extra=removed)
     context.log.info(f"retention before {report.cutoff}: removed {len(report.removed)} item(s) "
                      f"({report.bytes_removed:,} bytes): days {days}, months {months}")
     if report.refused:
@@ -138,8 +137,7 @@ def optimize_partitions(context: dg.OpExecutionContext) -> None:
     for item in report.rewritten:
         day, ds = item.split("/")
         written.setdefault(ds, []).append(day)
-    for event in materializations(store, written):
-        context.log_event(event)
+    record_events(context.log_event, context.instance, store, written)
     context.log.info(f"optimised {len(report.rewritten)} partition(s), {report.skipped} already optimised: "
                      f"{report.bytes_before:,} -> {report.bytes_after:,} bytes")
 

@@ -28,9 +28,13 @@ from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.describe import PartitionFacts, describe_partition
 
 Emit = Callable[[object], object]
-# Dagster reads a materialization's data version from this tag (what MaterializeResult(data_version=)
-# writes); runless and logged materializations set it themselves.
+# Tags Dagster reads for data versions and provenance (what MaterializeResult(data_version=) and a run's
+# own materializations carry); events recorded outside a run's outputs set them themselves.
 DATA_VERSION_TAG = "dagster/data_version"
+CODE_VERSION_TAG = "dagster/code_version"
+RAW_INPUT_VERSION_TAG = f"dagster/input_data_version/{RAW_EVENTS}"
+RAW_INPUT_POINTER_TAG = f"dagster/input_event_pointer/{RAW_EVENTS}"
+CODE_VERSION = "mia_pipeline"  # the datasets declare no code version: any constant string
 EMPTY_VERSION = "empty"  # the data version of a day that holds nothing
 
 
@@ -82,16 +86,42 @@ def recorded_pairs(store: PartitionStore, written: Mapping[str, Iterable[str]]) 
     return out
 
 
-def materialization(store: PartitionStore, asset: str, day: str, tags: Mapping[str, str] | None = None,
-                    extra: Mapping | None = None) -> dg.AssetMaterialization:
-    facts = describe_partition(store, day, asset, preview=asset != RAW_EVENTS)
-    return dg.AssetMaterialization(asset_key=asset, partition=day, metadata={**partition_metadata(facts), **(extra or {})},
-                                   tags={DATA_VERSION_TAG: data_version(facts), **(tags or {})})
+def _latest_raw(instance: dg.DagsterInstance, day: str):
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(RAW_EVENTS), asset_partitions=[day]), limit=1).records
+    return records[0] if records else None
 
 
-def materializations(store: PartitionStore, written: Mapping[str, Iterable[str]], tags: Mapping[str, str] | None = None,
-                     extra: Mapping | None = None) -> list[dg.AssetMaterialization]:
-    return [materialization(store, asset, day, tags, extra) for asset, day in recorded_pairs(store, written)]
+def _provenance(instance: dg.DagsterInstance | None, day: str) -> dict[str, str]:
+    """Tags saying a dataset of ``day`` was built from the newest recorded raw lines of that day (so a later
+    change of them makes it Unsynced); none when those raw lines were never recorded."""
+    record = _latest_raw(instance, day) if instance is not None else None
+    if record is None:
+        return {}
+    return {CODE_VERSION_TAG: CODE_VERSION, RAW_INPUT_POINTER_TAG: str(record.storage_id),
+            RAW_INPUT_VERSION_TAG: record.event_log_entry.tags.get(DATA_VERSION_TAG, EMPTY_VERSION)}
+
+
+def record_events(emit: Emit, instance: dg.DagsterInstance | None, store: PartitionStore,
+                  written: Mapping[str, Iterable[str]], *, tags: Mapping[str, str] | None = None,
+                  extra: Mapping | None = None) -> list[tuple[str, str]]:
+    """Emit what a write changed, each with that day's own facts and ``tags``/``extra`` metadata: per day,
+    an observation of ``raw_events`` (external: the raw lines are observed, not made by Dagster) when
+    its raw lines changed, then a materialization of each dataset written (of every dataset stored on
+    that day when its raw lines changed) naming the raw lines it was built from. Returns the (dataset,
+    day) pairs materialized."""
+    done = []
+    for asset, day in recorded_pairs(store, written):
+        facts = describe_partition(store, day, asset, preview=asset != RAW_EVENTS)
+        metadata = {**partition_metadata(facts), **(extra or {})}
+        version = {DATA_VERSION_TAG: data_version(facts), **(tags or {})}
+        if asset == RAW_EVENTS:
+            emit(dg.AssetObservation(asset_key=asset, partition=day, metadata=metadata, tags=version))
+            continue
+        emit(dg.AssetMaterialization(asset_key=asset, partition=day, metadata=metadata,
+                                     tags={**version, **_provenance(instance, day)}))
+        done.append((asset, day))
+    return done
 
 
 GX_COMPLETENESS = "gx_completeness"
@@ -167,15 +197,15 @@ def blocking_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> list[st
 
 
 def latest_records(instance: dg.DagsterInstance, asset: str, days: Iterable[str]) -> dict[str, object]:
-    """``{day: record}``: the newest materialization record of each of ``days`` that has one (pages of
-    newest-first records, stopping once every day is found)."""
+    """``{day: record}``: the newest materialization record (observation, for ``raw_events``) of each of
+    ``days`` that has one (pages of newest-first records, stopping once every day is found)."""
+    fetch = instance.fetch_observations if asset == RAW_EVENTS else instance.fetch_materializations
     days = set(days)
     found: dict[str, object] = {}
     cursor = None
     while len(found) < len(days):
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=sorted(days - set(found))),
-            limit=1000, cursor=cursor, ascending=False)
+        page = fetch(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=sorted(days - set(found))),
+                     limit=1000, cursor=cursor, ascending=False)
         for r in page.records:
             found.setdefault(r.partition_key, r)
         if not page.has_more:
@@ -224,18 +254,23 @@ def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=Non
               (datetime.now(UTC) - timedelta(seconds=window_s)).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
     known_days = set(daily_partitions.get_partition_keys())
     out: dict[str, list[str]] = {}
-    for ds in datasets or (*DATASETS, RAW_EVENTS):
+    for ds in datasets or (*DATASETS, RAW_EVENTS):  # raw_events last: it follows the datasets' findings
         on_disk = {d: m["datasets"][ds].get("written_at") for d, m in manifests.items() if ds in m["datasets"]}
         if not on_disk:
             continue
         keys = sorted(set(on_disk) & known_days)
-        status = (instance.get_status_by_partition(dg.AssetKey(ds), keys, daily_partitions) or {}) if keys else {}
-        missing = {d for d in on_disk if d in known_days and status.get(d) != dg.AssetPartitionStatus.MATERIALIZED}
+        if ds == RAW_EVENTS:  # observed, not materialized: a day whose datasets are missing is re-observed too
+            missing = {d for days in out.values() for d in days if d in on_disk}
+        else:
+            status = (instance.get_status_by_partition(dg.AssetKey(ds), keys, daily_partitions) or {}) if keys else {}
+            missing = {d for d in keys if status.get(d) != dg.AssetPartitionStatus.MATERIALIZED}
         for day, written in on_disk.items():
             if day in missing or (cutoff is not None and day in known_days and str(written or "") < cutoff):
                 continue
             record = latest_records(instance, ds, [day]).get(day)
-            value = record.asset_materialization.metadata.get("written_at") if record is not None else None
+            event = (record.event_log_entry.asset_observation if ds == RAW_EVENTS
+                     else record.event_log_entry.asset_materialization) if record is not None else None
+            value = event.metadata.get("written_at") if event is not None else None
             if getattr(value, "value", None) != written:
                 missing.add(day)
         if missing:
@@ -245,23 +280,17 @@ def unrecorded(instance: dg.DagsterInstance, store: PartitionStore, datasets=Non
 
 def record_written(emit: Emit, instance: dg.DagsterInstance, store: PartitionStore,
                    written: Mapping[str, Iterable[str]], *, before: Iterable = (), after: Iterable = ()) -> list:
-    """Inside a run: emit ``before`` events, the materializations of what was written (see
-    :func:`recorded_pairs`), their check evaluations, then ``after`` events. Returns the evaluations."""
+    """Inside a run: emit ``before`` events, the records of what was written (:func:`record_events`), their
+    check evaluations, then ``after`` events. Returns the evaluations."""
     for event in before:
         emit(event)
-    events = materializations(store, written)
-    for event in events:
-        emit(event)
-    evaluations = check_evaluations(store, _pairs_as_written(events), instance=instance)
+    done = record_events(emit, instance, store, written)
+    by_dataset: dict[str, list[str]] = {}
+    for ds, day in done:
+        by_dataset.setdefault(ds, []).append(day)
+    evaluations = check_evaluations(store, by_dataset, instance=instance)
     for event in evaluations:
         emit(event)
     for event in after:
         emit(event)
     return evaluations
-
-
-def _pairs_as_written(events: Iterable[dg.AssetMaterialization]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for e in events:
-        out.setdefault(e.asset_key.to_user_string(), []).append(e.partition)
-    return out
