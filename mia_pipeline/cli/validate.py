@@ -1,8 +1,10 @@
 """`mia validate`: Great Expectations checks of an ML dataset (``--dataset PATH``) or of the daily
 partitions of a day (``--day``).
 
-Exit codes: 0 every check passed; 1 a check failed (the report names it); 2 the path is not a dataset,
-the config is not valid JSON or has unknown keys, or the arguments are wrong.
+Exit codes: 0 every check ran and passed; 1 a check failed (``validation FAILED``, the report names
+it) or could not run (``validation UNVERIFIED: <checks> could not run: <why>`` -- e.g. the data root
+lacks the dataset's source days); 2 the path is not a dataset, the config is not valid JSON or has
+unknown keys, or the arguments are wrong.
 GX, pandas and the library are imported inside the command (see cli/common.py): GX alone takes seconds.
 """
 
@@ -53,17 +55,21 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
 
     try:
         config = ValidationConfig.from_file(config_path) if config_path else ValidationConfig()
-        bundle = read_bundle(path)
+        bundle = read_bundle(path, lenient_metadata=True)   # no dataset.json: checked, UNVERIFIED
     except DatasetError as exc:
         _usage(f"{exc}")
-    # Data Docs need the data root (exit 2 with how to create it); the lineage and point-in-time
-    # checks use its partitions when it exists, and are reported as skipped otherwise.
+    # Data Docs need the data root (exit 2 with how to create it); the lineage, column, point-in-time
+    # and label checks rebuild from its partitions, and are UNVERIFIED without them.
     docs_dir = state.layout.reports_dir / "gx" if docs else None
     store = state.store if Path(state.settings.data_dir).is_dir() else None
     try:
         report = validate_dataset(bundle, config, docs_dir, store=store)
     except DatasetError as exc:   # e.g. the sources cannot be re-read for the point-in-time check
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"validation UNVERIFIED: {exc}", err=True)
+        raise SystemExit(EXIT_PROBLEM) from None
+    except Exception as exc:      # noqa: BLE001 -- no traceback for any dataset, however it was damaged
+        click.echo(f"validation UNVERIFIED: the validator could not run on this dataset "
+                   f"({type(exc).__name__}: {exc})", err=True)
         raise SystemExit(EXIT_PROBLEM) from None
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.to_text())
     if not report.success:

@@ -50,7 +50,7 @@ DESCRIPTIONS = {
 
 # Each Great Expectations check of `mia validate --dataset` is an asset check on the dataset file it is about.
 CHECK_ASSET = {name: "dataset_splits" if name.startswith("splits_") else
-               "labels_dataset" if name in ("label_balance", "label_times") else "features_dataset"
+               "labels_dataset" if name in ("label_balance", "label_times", "labels_rederived") else "features_dataset"
                for name in CHECKS}
 WARNING_CHECKS = frozenset({"feature_correlation"})  # ValidationConfig.warn_only: reported, never fails a week
 # Partitioned by week like the datasets, so each week keeps its own evaluation (a "preview" feature of
@@ -111,14 +111,17 @@ def ml_dataset(context: dg.AssetExecutionContext, mia: MiaResource):
 
 
 def validation_results(bundle, store, docs_dir):
-    """One ``AssetCheckResult`` per Great Expectations check of the bundle (skipped checks pass with why)."""
+    """One ``AssetCheckResult`` per Great Expectations check of the bundle as written. A check that could
+    not run (UNVERIFIED, e.g. a source day missing) is reported as not passed, with ``status:
+    UNVERIFIED`` and the reason in its metadata: unverified is never green."""
     from mia_pipeline.ml.validation import validate_dataset
 
     report = validate_dataset(bundle, docs_dir=docs_dir, store=store)
     for r in report.results:
         yield dg.AssetCheckResult(
-            asset_key=CHECK_ASSET[r.name], check_name=r.name, passed=bool(r.success or r.skipped),
+            asset_key=CHECK_ASSET[r.name], check_name=r.name, passed=bool(r.success and not r.unverified),
             severity=dg.AssetCheckSeverity.WARN if r.severity == "warning" else dg.AssetCheckSeverity.ERROR,
             description=r.detail,
             metadata={"status": r.status, "detail": r.detail, "gx_expectations": r.gx_expectations,
+                      "unverified": r.unverified,
                       **({"data_docs": dg.MetadataValue.path(str(report.docs_index))} if report.docs_index else {})})

@@ -19,6 +19,7 @@ import pandas as pd
 from mia_pipeline.ml import features as F
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.labels import trade_labels, triple_barrier_labels
+from mia_pipeline.ml.registry import custom_features
 from mia_pipeline.ml.snapshots import (
     Snapshots,
     bars_frame,
@@ -43,6 +44,7 @@ class MLConfig:
     tb_horizon: str = "30min"
     tb_vol_window: int = 20
     exit_days: int = 0                 # extra days read after ``end`` for exits of trades opened in the window
+    custom_features: tuple[str, ...] = ()  # names of registered feature functions (mia_pipeline.ml.registry)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> MLConfig:
@@ -142,6 +144,7 @@ class MLDatasetBuilder:
             F.success_rates(base, snaps.trades, snaps.trade_exits),
             F.battle_navale_features(base, c.lookback_periods),
             F.interaction_features(base, c.correlation_pairs, c.correlation_window),
+            *custom_features(c.custom_features, base, snaps),
         ]
         out = pd.concat(parts, axis=1)
         out = out.set_index("signal_id", drop=True).sort_values(["t0", "symbol"], kind="stable")

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from mia_pipeline.ml.builder import MLConfig, MLDatasetBuilder
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.splits import purged_kfold, splits_frame, walk_forward
-from mia_pipeline.storage.atomic import atomic_write_json, fsync_dir
+from mia_pipeline.storage.atomic import atomic_write_json, fsync_dir, sha256_file
 
 FEATURES_FILE = "features_dataset.parquet"
 LABELS_FILE = "labels_dataset.parquet"
@@ -62,6 +62,7 @@ class DatasetBundle:
     labels: pd.DataFrame
     splits: pd.DataFrame
     metadata: dict = field(default_factory=dict)
+    folder: Path | None = None          # where it was written or read from (None: in memory only)
 
     @property
     def name(self) -> str:
@@ -179,10 +180,11 @@ def write_bundle(bundle: DatasetBundle, folder: Path) -> Path:
                 "files": {FEATURES_FILE: {"columns": columns_of(bundle.features)},
                           LABELS_FILE: {"columns": columns_of(bundle.labels)},
                           SPLITS_FILE: {"columns": columns_of(bundle.splits.set_index("scheme"))}}}
-        atomic_write_json(tmp / META_FILE, meta)
-        for f in (FEATURES_FILE, LABELS_FILE, SPLITS_FILE):
+        for f, frame in ((FEATURES_FILE, bundle.features), (LABELS_FILE, bundle.labels), (SPLITS_FILE, bundle.splits)):
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
+            meta["files"][f].update(rows=len(frame), sha256=sha256_file(tmp / f))
+        atomic_write_json(tmp / META_FILE, meta)
         fsync_dir(tmp)
         old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
         if folder.exists():
@@ -193,7 +195,7 @@ def write_bundle(bundle: DatasetBundle, folder: Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    bundle.metadata = meta
+    bundle.metadata, bundle.folder = meta, folder
     return folder
 
 
@@ -209,20 +211,27 @@ def _locate(path: Path) -> Path:
                        f"{SPLITS_FILE} and {META_FILE}, or its {FEATURES_FILE})")
 
 
-def read_bundle(path: Path) -> DatasetBundle:
+def read_bundle(path: Path, *, lenient_metadata: bool = False) -> DatasetBundle:
     """The bundle in folder ``path`` (or whose ``features_dataset.parquet`` is ``path``).
 
-    Raises :class:`DatasetError` when a file is missing or is not what a bundle holds."""
+    Raises :class:`DatasetError` when a file is missing or is not what a bundle holds. With
+    ``lenient_metadata`` (validation), a missing or unreadable ``dataset.json`` gives a bundle whose
+    ``metadata`` is ``{"unreadable": why}``: the data files are still checked, the verdict cannot pass."""
     folder = _locate(path)
-    missing = [f for f in (FEATURES_FILE, LABELS_FILE, SPLITS_FILE, META_FILE) if not (folder / f).is_file()]
+    needed = (FEATURES_FILE, LABELS_FILE, SPLITS_FILE) + (() if lenient_metadata else (META_FILE,))
+    missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
         raise DatasetError(f"{folder}: not a dataset: missing {', '.join(missing)}")
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         if not isinstance(meta, dict) or "window" not in meta:
             raise ValueError("no 'window' in it")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{folder / META_FILE}: not a dataset description ({exc})") from None
+    except FileNotFoundError:
+        meta = {"unreadable": f"{META_FILE} is missing"}
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        if not lenient_metadata:
+            raise DatasetError(f"{folder / META_FILE}: not a dataset description ({exc})") from None
+        meta = {"unreadable": f"{META_FILE} is not a dataset description ({exc})"}
     frames = {}
     for f in (FEATURES_FILE, LABELS_FILE, SPLITS_FILE):
         try:
@@ -239,4 +248,4 @@ def read_bundle(path: Path) -> DatasetBundle:
         raise DatasetError(f"{folder}: features and labels must be indexed by signal_id")
     if not features.index.equals(labels.index):
         raise DatasetError(f"{folder}: features and labels do not have the same rows")
-    return DatasetBundle(features, labels, splits, meta)
+    return DatasetBundle(features, labels, splits, meta, folder)

@@ -224,7 +224,8 @@ def fold_frame(labels: pd.DataFrame, splits: pd.DataFrame, embargo: pd.Timedelta
     """One row per (scheme, fold): train/test sizes and their broken rules (see module doc).
 
     ``unknown_rows``: split rows naming a signal_id that is not in the dataset."""
-    cols = ["scheme", "fold", "train", "test", "unknown_rows", "in_both", "overlapping", "in_embargo"]
+    cols = ["scheme", "fold", "train", "test", "unknown_rows", "in_both", "overlapping", "in_embargo",
+            "not_before_test"]
     if not len(splits) or not len(labels):
         return pd.DataFrame({c: pd.Series(dtype=object if c == "scheme" else np.int64) for c in cols})
     t0, t1 = to_ns(labels["t0"]), to_ns(labels["t1"])
@@ -244,14 +245,18 @@ def fold_frame(labels: pd.DataFrame, splits: pd.DataFrame, embargo: pd.Timedelta
         mark[test] = True
         both = int(mark[train].sum())
         mark[test] = False
-        overlapping = in_embargo = 0
+        overlapping = in_embargo = not_before = 0
+        first = int(np.flatnonzero(idx)[0])
+        scheme = schemes[scheme_code[first]] if scheme_code[first] >= 0 else "?"
         if len(test) and len(train):
             overlapping = int(overlaps_any(t0[train], t1[train], t0[test], t1[test]).sum())
             end = t1[test].max()
             in_embargo = int(((t0[train] > end) & (t0[train] <= end + e)).sum())
-        first = int(np.flatnonzero(idx)[0])
-        rows.append((schemes[scheme_code[first]], int(fold[first]), len(train), len(test), int((p < 0).sum()),
-                     both, overlapping, in_embargo))
+            if scheme == "walk_forward":     # trains on the past only: every label known before the block
+                start = t0[test].min()
+                not_before = int(((t0[train] >= start) | (t1[train] >= start)).sum())
+        rows.append((scheme, int(fold[first]), len(train), len(test), int((p < 0).sum()),
+                     both, overlapping, in_embargo, not_before))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -300,10 +305,16 @@ def build_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFra
         "label_leaks": ([at_most("no_label_leak", "auc", cfg.leak_auc, True),
                          at_most("no_label_leak", "abs_r", cfg.leak_abs_r, True)], ("feature", "label")),
         "folds": ([at_most("splits_purged", c, 0) for c in ("in_both", "unknown_rows", "overlapping")]
-                  + [at_most("splits_embargoed", "in_embargo", 0)], ("scheme", "fold")),
+                  + [at_most("splits_embargoed", "in_embargo", 0),
+                     at_most("splits_walk_forward_ordered", "not_before_test", 0)], ("scheme", "fold")),
         "sources": ([("sources_unchanged", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
                     ("dataset", "day")),
+        "files": ([("files_match_manifest", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
+                  ("file",)),
+        "columns": ([("columns_accounted", gxe.ExpectColumnValuesToBeInSet(column="accounted", value_set=[True]))],
+                    ("file", "column")),
         "point_in_time": ([at_most("point_in_time", "changed", 0)], ("feature",)),
+        "labels": ([at_most("labels_rederived", "changed", 0)], ("column",)),
     }
     out = [GXBatch("dataset_features", F, feats), GXBatch("dataset_label_times", times, lab)]
     for name, frame in frames.items():
@@ -361,11 +372,22 @@ def summarise(check: str, outcomes: list, frames: dict, cfg, n_features: int, id
         obs = {k: float(g["share"].min()) for k, g in f.groupby("label")}
         head = ", ".join(f"{k} minority share {v:.1%}" for k, v in obs.items()) + \
             f" (bounds {cfg.min_class_share:.0%}..{cfg.max_class_share:.0%})"
-    elif check in ("splits_purged", "splits_embargoed"):
+    elif check in ("splits_purged", "splits_embargoed", "splits_walk_forward_ordered"):
         f = frames["folds"]
-        cols = ["in_both", "unknown_rows", "overlapping"] if check == "splits_purged" else ["in_embargo"]
+        cols = {"splits_purged": ["in_both", "unknown_rows", "overlapping"], "splits_embargoed": ["in_embargo"],
+                "splits_walk_forward_ordered": ["not_before_test"]}[check]
         obs = int(f[cols].to_numpy().sum())
         head = f"{len(f)} folds, {obs} bad training row(s)"
+    elif check in ("point_in_time", "labels_rederived"):
+        f = frames["point_in_time" if check == "point_in_time" else "labels"]
+        obs = int(f["changed"].sum())
+        cut = f.attrs.get("cutoffs")
+        head = (f"{len(f)} columns, {obs:,} stored value(s) differ from the recomputation"
+                + (f" (all rows, then {cut} sampled rows' t0 as cutoffs)" if cut is not None else " (all rows)"))
+    elif check == "files_match_manifest":
+        f = frames["files"]
+        obs = f.loc[~f["same"], "file"].tolist()
+        head = f"{len(f)} files, " + (f"changed since written: {', '.join(obs)}" if obs else "all as recorded")
     else:
         obs = sum(int(o.result.get("unexpected_count") or 0) for o in outcomes)
         head = f"{len(outcomes)} expectation(s), {obs:,} failing row(s)"

@@ -13,8 +13,12 @@ dataset: by default only ``feature_correlation``, because redundant features hur
 interpretability, not its honesty (the built datasets have rolling means of nearby windows with
 |r| > 0.95). Set ``warn_only: []`` to make it blocking.
 
-The lineage and point-in-time checks (:func:`point_in_time_frames`) need the daily partitions the bundle
-was built from: pass ``store``. Without it the check is reported as skipped.
+Nothing the dataset says about itself is trusted: the files are checked against the sha256 and row
+counts ``dataset.json`` recorded, and every column is rebuilt from the daily partitions the dataset was
+built from (:mod:`mia_pipeline.ml.recompute`: lineage, columns accounted for, point-in-time features on
+sampled rows, labels and ``t1``). Those checks need ``store``; a check that cannot run (no store,
+sources missing, lineage missing from ``dataset.json``, a column no registered function produces) is
+UNVERIFIED with the reason, and the verdict is then UNVERIFIED, never PASSED.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from mia_pipeline.ml.features import ASOF_SUFFIX, feature_columns
 from mia_pipeline.ml.leakage import STRICT_ASOF
 
 CHECKS = {
+    "files_match_manifest": "each data file's sha256 and row count equal those dataset.json recorded at write time",
     "critical_values_present": "critical columns (t0, t1, symbol) have no missing value",
     "missing_rate_below_max": "each feature's missing rate after the warm-up rows is <= max_missing_rate",
     "label_balance": "each label class holds between min_class_share and max_class_share of the labelled rows",
@@ -42,9 +47,12 @@ CHECKS = {
     "bar_features_match_label_entry": "bar_close/bar_asof equal the label's entry bar (tb_entry/tb_entry_asof)",
     "splits_purged": "no training row is a test row, names an unknown signal or overlaps the test fold in [t0, t1]",
     "splits_embargoed": "no training row starts within the embargo after its test fold",
+    "splits_walk_forward_ordered": "every walk-forward training row starts and ends (t1) before its test block",
     "no_label_leak": "no feature alone predicts a label almost perfectly (AUC >= leak_auc, |r| >= leak_abs_r)",
-    "sources_unchanged": "the daily partitions the dataset was built from are unchanged (sha256)",
-    "point_in_time": "features recomputed from only the data known at cutoffs equal the stored ones",
+    "sources_unchanged": "the daily partitions the dataset was built from are present and unchanged (sha256)",
+    "columns_accounted": "every column of the features and labels files is produced by a registered function",
+    "point_in_time": "every feature, any dtype, equals its recomputation from the data known at sampled rows' t0",
+    "labels_rederived": "labels and t1 equal their recomputation from the source bars and trade exits",
 }
 
 
@@ -62,7 +70,8 @@ class ValidationConfig:
     leak_abs_r: float = 0.98
     stats_sample_rows: int = 50_000         # correlations and AUCs on at most this many evenly spaced rows
     embargo: str | None = None              # None: the embargo the splits were made with (dataset.json)
-    point_in_time_cutoffs: int = 3
+    point_in_time_rows: int = 16            # sampled rows whose t0 is a cutoff of a point-in-time rebuild
+    point_in_time_seed: int = 0
     warn_only: tuple[str, ...] = ("feature_correlation",)
 
     @classmethod
@@ -107,7 +116,7 @@ class ValidationConfig:
         unit("leak_auc", 0.5)
         if self.min_class_share > self.max_class_share:
             raise DatasetError("validation config min_class_share is above max_class_share")
-        for name in ("stats_sample_rows", "point_in_time_cutoffs", "warmup_rows"):
+        for name in ("stats_sample_rows", "point_in_time_rows", "point_in_time_seed", "warmup_rows"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise DatasetError(f"validation config {name} must be a non-negative integer, got {v!r}")
@@ -132,12 +141,18 @@ class ExpectationResult:
     observed: object
     detail: str
     severity: str = "error"                 # "warning": reported, does not fail the dataset
-    skipped: bool = False
+    unverified: bool = False                # could not run (``detail`` says why): never a pass
     gx_expectations: int = 0
 
     @property
+    def skipped(self) -> bool:      # older name of ``unverified``
+        return self.unverified
+
+    @property
     def status(self) -> str:
-        return "SKIP" if self.skipped else "PASS" if self.success else "WARN" if self.severity == "warning" else "FAIL"
+        if self.unverified:
+            return "UNVERIFIED"
+        return "PASS" if self.success else "WARN" if self.severity == "warning" else "FAIL"
 
 
 @dataclass
@@ -149,23 +164,40 @@ class ValidationReport:
 
     @property
     def success(self) -> bool:
-        return all(r.success or r.severity == "warning" for r in self.results)
+        """True only when every check ran and none failed (warnings aside)."""
+        return not self.failed and not self.unverified
 
     @property
     def failed(self) -> list[ExpectationResult]:
         return [r for r in self.results if r.status == "FAIL"]
+
+    @property
+    def unverified(self) -> list[ExpectationResult]:
+        return [r for r in self.results if r.status == "UNVERIFIED"]
+
+    @property
+    def verdict(self) -> str:
+        """``PASSED``, ``FAILED`` (a check failed) or ``UNVERIFIED`` (none failed, some could not run)."""
+        return "FAILED" if self.failed else "UNVERIFIED" if self.unverified else "PASSED"
+
+    def verdict_line(self) -> str:
+        why = "; ".join(dict.fromkeys(r.detail for r in self.unverified))
+        unv = f"{', '.join(r.name for r in self.unverified)} could not run: {why}"
+        if self.failed:
+            return (f"validation FAILED ({len(self.failed)} of {len(self.results)} checks: "
+                    f"{', '.join(r.name for r in self.failed)})" + (f"; also UNVERIFIED: {unv}" if self.unverified else ""))
+        return f"validation UNVERIFIED: {unv}" if self.unverified else "validation PASSED"
 
     def to_text(self) -> str:
         width = max(len(n) for n in CHECKS)
         lines = [f"dataset {self.dataset}: {self.rows:,} rows"]
         for r in self.results:
             lines.append(f"{r.status}  {r.name:<{width}}  {r.detail}")
-        verdict = "PASSED" if self.success else f"FAILED ({len(self.failed)} of {len(self.results)} checks)"
-        lines.append(f"validation {verdict}" + (f"; Data Docs: {self.docs_index}" if self.docs_index else ""))
+        lines.append(self.verdict_line() + (f"; Data Docs: {self.docs_index}" if self.docs_index else ""))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        out = {"dataset": self.dataset, "rows": self.rows, "success": self.success,
+        out = {"dataset": self.dataset, "rows": self.rows, "success": self.success, "verdict": self.verdict,
                "docs_index": str(self.docs_index) if self.docs_index else None, "results": []}
         for r in self.results:
             d = asdict(r)
@@ -194,45 +226,19 @@ def warmup_of(metadata: dict) -> int:
                 *c.lookback_periods, c.correlation_window, 0])
 
 
-def point_in_time_frames(bundle, store, n_cutoffs: int) -> tuple[dict[str, pd.DataFrame], str]:
-    """``({"sources": ..., "point_in_time": ...}, why)``: the lineage frame (one row per source partition:
-    built-from sha256 vs now) and, when the sources are unchanged, one row per feature with the number
-    of stored values that differ from a recomputation from only the data known at each cutoff (the
-    ``n_cutoffs`` t0 quantiles, then everything). ``why`` says what was not checked and why."""
-    from mia_pipeline.ml.builder import MLDatasetBuilder
-    from mia_pipeline.ml.bundle import source_partitions
+def _embargo(cfg: ValidationConfig, meta: dict) -> tuple[pd.Timedelta, str]:
+    """The embargo of the splits: the config's, else the one dataset.json recorded; why when unknown."""
+    splits = meta.get("splits") if isinstance(meta.get("splits"), dict) else {}
+    raw = cfg.embargo or splits.get("embargo")
+    if raw is None:
+        return pd.Timedelta(0), "dataset.json records no embargo (give one in --config: {\"embargo\": \"30min\"})"
+    try:
+        return pd.Timedelta(raw), ""
+    except (ValueError, TypeError):
+        return pd.Timedelta(0), f"dataset.json's embargo {raw!r} is not a duration"
 
-    meta = bundle.metadata
-    window, built = meta.get("window") or {}, meta.get("source_partitions")
-    if not window.get("start") or built is None:
-        return {}, "the dataset does not record its window and source partitions"
-    now = source_partitions(store, window["start"], window["end"])
-    if not now:
-        return {}, f"the data root holds no partitions of {window['start']}..{window['end']}"
-    key = {(p["dataset"], p["day"]): p.get("sha256") for p in now}
-    was = {(p["dataset"], p["day"]): p.get("sha256") for p in built}
-    pairs = sorted(set(key) | set(was))
-    sources = pd.DataFrame({"dataset": [d for d, _ in pairs], "day": [d for _, d in pairs],
-                            "same": [key.get(k) == was.get(k) for k in pairs]})
-    if not sources["same"].all():
-        return {"sources": sources}, "source partitions changed since the build: rebuild the dataset first"
-    builder = MLDatasetBuilder(store, meta.get("config"))
-    snaps = builder.load_snapshots(window["start"], window["end"])
-    X = bundle.features
-    names = feature_columns(X)
-    t0 = X["t0"].sort_values()
-    cuts = [t0.iloc[int(len(t0) * (k + 1) / (n_cutoffs + 1))] for k in range(n_cutoffs)] if len(t0) else []
-    changed = np.zeros(len(names), dtype=np.int64)
-    compared = 0
-    for cut in [*cuts, None]:
-        part = builder.features_at(snaps, cut).set_index("signal_id")
-        rows = X.index[(X["t0"] <= cut) if cut is not None else slice(None)].intersection(part.index)
-        a = X.loc[rows, names].to_numpy(dtype=np.float64, na_value=np.nan)
-        b = part.loc[rows, names].to_numpy(dtype=np.float64, na_value=np.nan)
-        changed += (~np.isclose(a, b, rtol=1e-7, atol=1e-9, equal_nan=True)).sum(axis=0)
-        compared += len(rows)
-    pit = pd.DataFrame({"feature": names, "compared": compared, "changed": changed})
-    return {"sources": sources, "point_in_time": pit}, ""
+
+RECOMPUTED = ("sources_unchanged", "columns_accounted", "point_in_time", "labels_rederived")
 
 
 def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs_dir: Path | None = None,
@@ -240,15 +246,18 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
     """Run every check of :data:`CHECKS` on ``bundle`` (a :class:`~mia_pipeline.ml.bundle.DatasetBundle`).
 
     ``docs_dir``: render GX Data Docs there (``report.docs_index`` is its index.html). ``store``: the
-    :class:`~mia_pipeline.storage.PartitionStore` holding the bundle's source days, for the lineage
-    and point-in-time checks (skipped without it). Raises :class:`DatasetError` for a bad config."""
+    :class:`~mia_pipeline.storage.PartitionStore` holding the bundle's source days, for the lineage,
+    column, point-in-time and label checks (UNVERIFIED without it: the verdict cannot be PASSED).
+    A check that cannot run is UNVERIFIED with the reason. Raises :class:`DatasetError` for a bad config."""
     from mia_pipeline.collection.gx_daily import run_gx
+    from mia_pipeline.ml.recompute import files_frame, recomputed_frames
 
     cfg = config if isinstance(config, ValidationConfig) else ValidationConfig.from_dict(config)
     F, L = bundle.features, bundle.labels
     names = feature_columns(F)
-    embargo = pd.Timedelta(cfg.embargo or bundle.metadata.get("splits", {}).get("embargo") or 0)
-    warm = cfg.warmup_rows if cfg.warmup_rows is not None else warmup_of(bundle.metadata)
+    meta = bundle.metadata if isinstance(bundle.metadata, dict) else {"unreadable": "dataset.json is not an object"}
+    embargo, no_embargo = _embargo(cfg, meta)
+    warm = cfg.warmup_rows if cfg.warmup_rows is not None else warmup_of(meta)
     sample = S.sample_rows(len(L), cfg.stats_sample_rows)
     X = S.feature_matrix(F.iloc[sample], names)
     frames = {
@@ -258,26 +267,43 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
         "label_leaks": S.leak_frame(X, names, L.iloc[sample], cfg.leak_labels),
         "folds": S.fold_frame(L, bundle.splits, embargo),
     }
-    skipped: dict[str, str] = {}
+    unverified: dict[str, str] = {"splits_embargoed": no_embargo} if no_embargo else {}
+    files, why = files_frame(bundle)
+    in_memory = bundle.folder is None
+    if files is not None:
+        frames["files"] = files
+    elif not in_memory:
+        unverified["files_match_manifest"] = why
     if store is None:
-        skipped.update({"sources_unchanged": "no data root given: lineage not checked",
-                        "point_in_time": "no data root given: features not recomputed"})
+        unverified.update(dict.fromkeys(RECOMPUTED, "no data root given: nothing recomputed from the source days"))
     else:
-        pit, why = point_in_time_frames(bundle, store, cfg.point_in_time_cutoffs)
-        frames.update(pit)
-        skipped.update({check: why for check, frame in (("sources_unchanged", "sources"),
-                                                        ("point_in_time", "point_in_time")) if frame not in pit})
+        try:
+            more, why_not = recomputed_frames(bundle, store, cfg.point_in_time_rows, cfg.point_in_time_seed)
+        except Exception as exc:   # noqa: BLE001 -- whatever the input, the verdict says it could not check
+            more, why_not = {}, dict.fromkeys(RECOMPUTED, f"recomputation could not run ({type(exc).__name__}: {exc})")
+        frames.update(more)
+        unverified.update(why_not)
+        cols = more.get("columns")
+        if cols is not None and not cols["accounted"].all():
+            lost = cols.loc[~cols["accounted"]]
+            why = cols.attrs.get("why") or "no registered feature function produces them"
+            unverified["columns_accounted"] = (f"{len(lost)} column(s) cannot be recomputed: "
+                                               f"{', '.join(lost['file'] + ':' + lost['column'])} ({why})")
     asof = [c for c in F.columns if c.endswith(ASOF_SUFFIX)]
     batches = S.build_batches(F, L, frames, cfg, asof, STRICT_ASOF)
     outcomes, index = run_gx(batches, docs_dir)
-    name = bundle.name if bundle.metadata.get("window") else "(in memory)"
+    name = bundle.name if isinstance(meta.get("window"), dict) else "(in memory)"
     report = ValidationReport(name, len(F), docs_index=index)
     for check in CHECKS:
         mine = [o for o in outcomes if o.check == check]
         severity = "warning" if check in cfg.warn_only else "error"
-        if check in skipped or not mine:
-            reason = skipped.get(check, "nothing to check")
-            report.results.append(ExpectationResult(check, True, None, f"skipped: {reason}", severity, True))
+        if check == "files_match_manifest" and in_memory:
+            report.results.append(ExpectationResult(check, True, None, "bundle in memory, not read from files: "
+                                                    "no file to compare", severity))
+            continue
+        if check in unverified or not mine:
+            reason = unverified.get(check, "nothing to check (the columns it needs are absent)")
+            report.results.append(ExpectationResult(check, False, None, reason, severity, True, len(mine)))
             continue
         observed, detail = S.summarise(check, mine, frames, cfg, len(names), F.index)
         report.results.append(ExpectationResult(check, all(o.success for o in mine), observed, detail, severity,

@@ -82,7 +82,8 @@ def test_each_week_keeps_its_own_check_evaluations(two_weeks_store):
 
 
 def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
-    """t1 moved before t0 for one label row: label_times fails, blocking, and the run fails with it."""
+    """t1 moved before t0 for one label row: label_times fails, and so does the labels' recomputation from
+    the source bars (labels_rederived), both blocking, and the run fails with them."""
     import mia_pipeline.defs.ml as ml_defs
 
     real = ml_defs.build_bundle
@@ -95,7 +96,7 @@ def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
     monkeypatch.setattr(ml_defs, "build_bundle", leaky)
     res = _run(sim_store, WEEK)
     failed = {c.check_name for c in res.get_asset_check_evaluations() if not c.passed}
-    assert failed - {"feature_correlation"} == {"label_times"} and not res.success
+    assert failed - {"feature_correlation"} == {"label_times", "labels_rederived"} and not res.success
 
 
 def test_an_empty_week_fails_with_its_reason_and_writes_nothing(sim_store):
@@ -135,3 +136,22 @@ def test_weekly_schedule_is_the_guides_crontab_line():
     ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 6, 29, 2, tzinfo=ZoneInfo(SCHEDULE_TIMEZONE)))
     req = weekly_ml_dataset_schedule(ctx)
     assert req.partition_key == "2025-06-22" and req.run_key == "ml-2025-06-22"
+
+
+def test_an_unverified_check_is_not_reported_as_passed(sim_store, tmp_path):
+    """Source days absent from the data root: the recomputations cannot run, and Dagster shows them
+    as not passed with status UNVERIFIED and the reason (never green)."""
+    from mia_pipeline.defs.ml import validation_results
+    from mia_pipeline.layout import Layout, init_tree
+    from mia_pipeline.ml.bundle import build_bundle
+    from mia_pipeline.storage.partitions import PartitionStore
+
+    bundle = build_bundle(sim_store, "2025-06-23", "2025-06-25")
+    empty = Layout(tmp_path / "data")
+    init_tree(empty)
+    results = {r.check_name: r for r in validation_results(bundle, PartitionStore(empty), None)}
+    for name in ("sources_unchanged", "columns_accounted", "point_in_time", "labels_rederived"):
+        assert not results[name].passed
+        assert results[name].metadata["status"].value == "UNVERIFIED"
+        assert "the data root lacks" in results[name].metadata["detail"].value
+    assert results["label_times"].passed

@@ -30,16 +30,29 @@ def run(root, *args):
     return CliRunner().invoke(cli, ["--data-dir", str(root), "validate", *args], catch_exceptions=False)
 
 
-def test_honest_dataset_exits_0_with_report_and_data_docs(folders):
-    root, good, _ = folders
+def test_honest_dataset_with_its_sources_exits_0_with_report_and_data_docs(sim_store, folders):
+    _, good, _ = folders
+    root = sim_store.layout.root
     res = run(root, "--dataset", str(good))
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
     assert lines[0].startswith(f"dataset {START}_{END}:")
-    assert any(line.startswith("PASS  no_label_leak") for line in lines)
-    assert any(line.startswith("SKIP  point_in_time") for line in lines), "this root holds no source days"
+    for check in ("no_label_leak", "files_match_manifest", "point_in_time", "labels_rederived", "sources_unchanged"):
+        assert any(line.startswith(f"PASS  {check}") for line in lines), check
+    assert lines[-1].startswith("validation PASSED")
     assert (root / "reports" / "gx" / "index.html").is_file()
     assert "Data Docs:" in lines[-1]
+
+
+def test_honest_dataset_without_its_sources_is_unverified_exit_1(folders):
+    root, good, _ = folders
+    res = run(root, "--dataset", str(good), "--no-docs")
+    assert res.exit_code == 1, res.output
+    lines = res.output.splitlines()
+    assert any(line.startswith("UNVERIFIED  point_in_time") for line in lines), "this root holds no source days"
+    assert lines[-1].startswith("validation UNVERIFIED: sources_unchanged, columns_accounted, point_in_time, "
+                                "labels_rederived could not run: the data root lacks")
+    assert "FAIL" not in res.output
 
 
 def test_leaky_dataset_exits_1_and_names_the_feature(folders):
@@ -49,6 +62,7 @@ def test_leaky_dataset_exits_1_and_names_the_feature(folders):
     out = json.loads(res.output)
     failed = [r for r in out["results"] if r["status"] == "FAIL"]
     assert [r["name"] for r in failed] == ["no_label_leak"] and "feature=leak" in failed[0]["detail"]
+    assert out["verdict"] == "FAILED"
 
 
 def test_bad_inputs_exit_2_with_a_message(folders, tmp_path):
