@@ -117,7 +117,12 @@ def _check_ml(d) -> None:
         if f.name not in d:
             continue
         v, default = d[f.name], f.default
-        if isinstance(default, tuple):
+        if f.name == "custom_features":
+            from mia_pipeline.ml.registry import registered
+
+            ok = isinstance(v, list) and all(isinstance(x, str) and registered(x) for x in v)
+            want = "a list of names of feature functions registered with mia_pipeline.ml.registry.register_feature"
+        elif isinstance(default, tuple):
             flat = [x for item in v for x in (item if isinstance(item, list) else [item])] if isinstance(v, list) else None
             ok = flat is not None and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in flat)
             want = "a non-empty list of positive integers"
