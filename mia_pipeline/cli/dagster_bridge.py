@@ -221,6 +221,21 @@ class Recorder:
         self.close()
 
 
+def record_data_tree(layout: Layout, created: int) -> None:
+    """A runless materialization of ``data_tree`` (what `mia init` just made), so the assets that depend on
+    the tree are not shown Unsynced for a tree Dagster never heard of."""
+    import dagster as dg
+
+    try:
+        with open_instance(layout) as instance:
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                asset_key="data_tree", tags=command_tags(command_line()),
+                metadata={"path": dg.MetadataValue.path(str(layout.root)), "created_dirs": created,
+                          "written_by": command_line()}))
+    except Exception as exc:  # the tree exists; only Dagster's view of it is late
+        click.echo(f"warning: data tree made, but not recorded in Dagster ({type(exc).__name__}: {exc})", err=True)
+
+
 def run_job(instance, job, *, partition_key: str | None = None, tags: Mapping[str, str] | None = None,
             run_config: Mapping | None = None, asset_selection=None):
     """Run ``job`` (a job of the code location) to completion in this process, in ``instance``; the result

@@ -24,6 +24,9 @@ def init(state: CliState) -> None:
     created = init_tree(layout)
     refresh_views(layout)
     home = ensure_dagster_home(layout)
+    from mia_pipeline.cli.dagster_bridge import record_data_tree
+
+    record_data_tree(layout, len(created))  # what the data_tree asset would record: its inputs are there
     click.echo(f"data tree at {layout.root}: {len(created)} folders created, {len(layout.tree()) - len(created)} "
                f"already there; Dagster instance at {home}")
 
