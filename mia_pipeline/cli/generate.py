@@ -63,7 +63,8 @@ def _list_scenarios() -> None:
 @click.option("--minutes", default=120, show_default=True, type=int,
               help=f"Length of each session (1 to {MAX_MINUTES}).")
 @click.option("--days", default=1, show_default=True, type=int,
-              help=f"Consecutive days (one session each; 1 to {MAX_DAYS}).")
+              help=f"Consecutive days (one session each; 1 to {MAX_DAYS}); each day opens at the previous "
+                   "day's close x an overnight move.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Base seed; each day's seed is session_seed(seed, ET day, scenario).")
 @click.option("--leadership", default="NQ_leads", show_default=True,
               help="Which index leads the other; `--list` shows the choices.")
@@ -105,6 +106,7 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
 
     from datetime import UTC
 
+    from mia_pipeline.synthetic.overnight import next_open as open_after
     from mia_pipeline.synthetic.schedule import globex_status
     from mia_pipeline.synthetic.seeding import session_seed
     from mia_pipeline.synthetic.session_dir import (
@@ -133,11 +135,19 @@ def generate(ctx: click.Context, scenario: str, start_text: str | None, minutes:
             raise click.BadParameter(str(exc), param_hint="--out") from None
         plan.append((day_start, target, session_seed(seed, day_start, scenario)))
 
+    closes = []  # each day opens at the previous day's close x an overnight move (synthetic/overnight.py)
+
     def run(item):
         day_start, target, day_seed = item
-        return generate_session_to_dir(target, start=day_start, minutes=minutes, scenario=scenario, seed=day_seed,
-                                       leadership=leadership, strength=strength, options_context=not no_options,
-                                       include_labels=not no_labels)
+        prices = {}
+        if closes and closes[-1] is not None:
+            es, nq = open_after(closes[-1], day_start, seed)
+            prices = {"es_start_price": es, "nq_start_price": nq}
+        summary = generate_session_to_dir(target, start=day_start, minutes=minutes, scenario=scenario, seed=day_seed,
+                                          leadership=leadership, strength=strength, options_context=not no_options,
+                                          include_labels=not no_labels, **prices)
+        closes.append(summary["close"])
+        return summary
 
     summaries = []
     if sys.stdout.isatty():
@@ -169,6 +179,7 @@ def realism_report(sessions: int, seed: int, seed_sets: int, leadership: str, ga
     from mia_pipeline.synthetic import realism
 
     failed = False
+    per_set: dict[str, list[realism.FactResult]] = {fact: [] for fact in realism.SUMMARY_FACTS}
     for k in range(seed_sets):
         if gaussian:
             source = realism.seed_set_sessions(k, seed, n=sessions, leadership="balanced", model=realism.GAUSSIAN_WALK)
@@ -177,7 +188,11 @@ def realism_report(sessions: int, seed: int, seed_sets: int, leadership: str, ga
         results = realism.evaluate(realism.measure(source), leadership="balanced" if gaussian else leadership)
         title = (f"realism battery, seed set {k + 1}/{seed_sets}: {sessions} "
                  f"{'Gaussian-walk' if gaussian else 'normal'} Globex days, base seed {seed}, {leadership}")
-        click.echo(realism.report(results, title) + ("\n" if k + 1 < seed_sets else ""))
+        click.echo(realism.report(results, title) + "\n")
         failed = failed or not all(r.passed for r in results)
+        for r in results:
+            if r.fact in per_set:
+                per_set[r.fact].append(r)
+    click.echo(realism.per_set_summary(per_set))
     if failed:
         click.get_current_context().exit(1)

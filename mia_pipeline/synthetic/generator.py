@@ -49,9 +49,9 @@ class MIA_IA_DataGenerator:  # noqa: N801 - the seed's name
         """The seven tables ``l1, l2, bars, footprint, context, leadership_features, ground_truth``.
 
         ``scenario`` is one of ``SCENARIOS``; ``leadership`` one of ``LEADERSHIPS``; ``strength`` in
-        [0, 0.4] sets the follower's delay (``strength * 5`` seconds). Without ``options_context``
-        the context table is empty and the options features are NaN; without ``include_labels``
-        the ground truth is empty. Raises ``ValueError`` for out-of-vocabulary arguments.
+        [0, 0.4] is the share of the common moves the follower sees 1 s late (the rest at once;
+        ``paths.py``). Without ``options_context`` the context table is empty and the options
+        features are NaN; without ``include_labels`` the ground truth is empty. Raises ``ValueError`` for out-of-vocabulary arguments.
         """
         tables = self.generate_tables(cfg, scenario, leadership, strength, options_context, include_labels)
         return {name: frames.to_pandas(t) for name, t in tables.items()}

@@ -26,7 +26,9 @@ class MarketModel:
     # kurtosis close to the 1-min one, failing aggregational Gaussianity).
     daily_vol_sd: float = 0.15  # lognormal sd of the trading-day volatility factor
     slow_vol_sd: float = 0.25  # sd of a slow log-volatility AR(1) component
-    slow_vol_half_life_s: float = 2400.0
+    # 2.5 h: the slow component carries the |r| autocorrelation out to 30 min, so its power-law decay
+    # exponent stays well inside 0.1..0.6 on any seed set (a 40 min half-life gave 0.35..0.63).
+    slow_vol_half_life_s: float = 9000.0
     # Jumps of the common factor, sized in the time-of-day 1-min sigma (the intraday profile, not the
     # GARCH / slow / day multiplier: a jump's size is the surprise, and it never compounds with a
     # volatility cluster). A deseasonalised 1-min move beyond 15 sigma is a news scenario's signature
@@ -53,7 +55,18 @@ class MarketModel:
     # ES-NQ co-movement and leadership.
     nq_vol_ratio: float = 1.35  # NQ / ES volatility in return terms
     es_nq_corr: float = 0.92  # correlation of the 1-s shocks (the common factor's share)
-    lead_seconds_per_strength: float = 5.0  # follower delay = strength x this (0.15 -> 0.75 s)
+    # Leadership: the follower sees a share (strength x lead_share_per_strength) of the common moves
+    # lead_delay_s late, the rest at once (paths.py). Real index futures move mostly within the same
+    # second; a follower that repeated *every* common move 1-2 s late had a lag-0 correlation of ~0.
+    lead_delay_s: float = 1.0
+    lead_share_per_strength: float = 1.0  # strength 0.15 -> 15 % of the co-movement arrives 1 s late
+    # Overnight moves between consecutive sessions (overnight.py): the Globex-open minutes not simulated
+    # at this fraction of the day's 1-min sigma, plus a variance per closed hour (halt, weekend,
+    # holiday), Student-t(t_nu) shocks clipped at overnight_z_max sigmas. US session to US session:
+    # 0.41 % on a weeknight, 0.58 % over a weekend.
+    overnight_vol_ratio: float = 0.5
+    closed_sigma_per_hour: float = 5.9e-4
+    overnight_z_max: float = 5.0
     # Volume: contracts per Globex day, split over L1 rows by the volume profile.
     es_daily_volume: float = 1.75e6
     nq_daily_volume: float = 0.65e6

@@ -1,10 +1,18 @@
-"""Latent (efficient) ES/NQ log-price paths: common factor, leadership delay, scenario reshaping.
+"""Latent (efficient) ES/NQ log-price paths: common factor, leadership lag, scenario reshaping.
 
-Log-returns per L1 step: ``ES = sqrt(c) F(t - d_ES) + sqrt(1 - c) e_ES`` and
-``NQ = k (sqrt(c) F(t - d_NQ) + sqrt(1 - c) e_NQ)`` with ``F`` the common factor (carrying the
-scenario drift), ``c`` the shock correlation, ``k`` the NQ/ES volatility ratio and ``d`` the
-follower's delay in steps (0 for the leader and for ``balanced``). The follower therefore repeats
-the leader's common moves ``d`` steps later: the leader's 1-s returns predict the follower's.
+Log-returns per L1 step, for the leader ``A`` and the follower ``B`` (the follower's moves scaled by
+the NQ/ES volatility ratio ``k`` when it is NQ)::
+
+    A(t) = sqrt(c) (sqrt(1 - s) F(t) + sqrt(s) G(t))     + D(t)                    + sqrt(1 - c) e_A(t)
+    B(t) = sqrt(c) (sqrt(1 - s) F(t) + sqrt(s) G(t - d)) + (1 - s) D(t) + s D(t - d) + sqrt(1 - c) e_B(t)
+
+``F`` is the simultaneous common factor, ``G`` the common news the leader trades first and the
+follower ``d`` steps later (``model.lead_delay_s``), ``s`` the lagged share (``strength x
+model.lead_share_per_strength``), ``D`` the scenario drift and jumps (``sqrt(c)`` x the factor drift),
+``c`` the shock correlation. Every series is white, so each symbol keeps its 1-s variance and
+the 1-min ES-NQ correlation (~c) whatever the strength; the strength moves only the share ``s`` of
+the co-movement that arrives late: the 1-s cross-correlation is ``c (1 - s)`` at lag 0 and ``c s``
+at lag ``d``. ``balanced`` or strength 0 -> ``s = 0``, everything simultaneous.
 """
 
 from __future__ import annotations
@@ -15,44 +23,57 @@ from mia_pipeline.synthetic.model import MarketModel
 from mia_pipeline.synthetic.volatility import ar1, bridge_steps
 
 
-def leadership_delays(leadership: str, strength: float, model: MarketModel, l1_interval_ms: int) -> tuple[int, int]:
-    """Delay in L1 steps of (ES, NQ): the follower lags by ``strength * lead_seconds_per_strength``."""
-    d = int(round(strength * model.lead_seconds_per_strength * 1000.0 / l1_interval_ms))
+def leadership_lags(leadership: str, strength: float, model: MarketModel,
+                    l1_interval_ms: int) -> tuple[tuple[int, int], tuple[float, float]]:
+    """``((delay ES, delay NQ) in L1 steps, (lagged share ES, lagged share NQ))``: the follower sees a
+    share ``strength * lead_share_per_strength`` of the common moves ``lead_delay_s`` late; the
+    leader (and both under ``balanced`` or strength 0) none."""
+    share = float(strength) * model.lead_share_per_strength
+    d = int(round(model.lead_delay_s * 1000.0 / l1_interval_ms))
+    if share <= 0 or d == 0 or leadership not in ("NQ_leads", "ES_leads"):
+        return (0, 0), (0.0, 0.0)
     if leadership == "NQ_leads":
-        return d, 0
-    if leadership == "ES_leads":
-        return 0, d
-    return 0, 0
+        return (d, 0), (share, 0.0)
+    return (0, d), (0.0, share)
 
 
 def _delayed(x: np.ndarray, d: int, pre: np.ndarray) -> np.ndarray:
     if d == 0:
         return x
-    return np.concatenate([pre[-d:], x])[: len(x)]  # step i sees the factor of step i - d
+    return np.concatenate([pre[-d:], x])[: len(x)]  # step i sees the value of step i - d
 
 
 def latent_log_paths(
     rng: np.random.Generator,
-    shocks_sec: np.ndarray,  # (3, n_sec) unit-variance 1-s shocks: factor, ES idio, NQ idio
+    shocks_sec: np.ndarray,  # (4, n_sec) unit-variance 1-s shocks: factor, ES idio, NQ idio, lagged news
     sigma_sec: np.ndarray,  # (n_sec,) ES log-return sigma per second (scenario included)
     step_sec: np.ndarray,
     factor_drift: np.ndarray,
-    delays: tuple[int, int],
+    lags: tuple[tuple[int, int], tuple[float, float]],
     model: MarketModel,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(L, inc)``: (n_steps, 2) cumulative log-price moves from the start and per-step moves."""
+    """Return ``(L, inc)``: (n_steps, 2) cumulative log-price moves from the start and per-step moves.
+    ``lags`` comes from :func:`leadership_lags`."""
     n = len(step_sec)
     sig = sigma_sec[step_sec]
-    f = bridge_steps(rng, shocks_sec[0], step_sec) * sig + factor_drift
+    f = bridge_steps(rng, shocks_sec[0], step_sec) * sig
     e_es = bridge_steps(rng, shocks_sec[1], step_sec) * sig
     e_nq = bridge_steps(rng, shocks_sec[2], step_sec) * sig
+    g = bridge_steps(rng, shocks_sec[3], step_sec) * sig
+    delays, shares = lags
     dmax = max(delays)
     m = np.bincount(step_sec, minlength=len(sigma_sec))
     pre = rng.standard_normal(dmax) * (sigma_sec[0] / np.sqrt(max(m[0], 1))) if dmax else np.zeros(0)
     c = model.es_nq_corr
+    s_lag = max(shares)
+    common = np.sqrt(1.0 - s_lag) * f
     inc = np.empty((n, 2))
-    inc[:, 0] = np.sqrt(c) * _delayed(f, delays[0], pre) + np.sqrt(1 - c) * e_es
-    inc[:, 1] = model.nq_vol_ratio * (np.sqrt(c) * _delayed(f, delays[1], pre) + np.sqrt(1 - c) * e_nq)
+    for j, e in ((0, e_es), (1, e_nq)):
+        d, s = delays[j], shares[j]
+        news = np.sqrt(s_lag) * _delayed(g, d, pre)
+        drift = (1.0 - s) * factor_drift + s * _delayed(factor_drift, d, np.zeros(d)) if d else factor_drift
+        inc[:, j] = np.sqrt(c) * (common + news + drift) + np.sqrt(1 - c) * e
+    inc[:, 1] *= model.nq_vol_ratio
     return np.cumsum(inc, axis=0), inc
 
 
@@ -136,3 +157,9 @@ def divergence_ramps(L: np.ndarray, sig: np.ndarray, episodes, lookback: int, re
             back = np.linspace(0.0, -0.8 * need, end - b + 1)[1:]
             L[b:end, j] += need + back
             L[end:, j] += need * 0.2
+            # The margin covers the episode's own noise at 2 sigma, not always: top the ramp up so
+            # the episode does end 2 ticks above the prior high (the path after it shifts along).
+            short = prior_high + 2 * ticks[j] - L[b - 1, j]
+            if short > 0:
+                L[a:b, j] += np.linspace(0.0, short, b - a + 1)[1:]
+                L[b:, j] += short

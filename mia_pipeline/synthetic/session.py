@@ -19,7 +19,7 @@ from mia_pipeline.synthetic.features import REGIMES, ground_truth, leadership_fe
 from mia_pipeline.synthetic.microstructure import L1Arrays, book_chunks, build_l1
 from mia_pipeline.synthetic.model import MarketModel
 from mia_pipeline.synthetic.parquet import ROW_GROUP_ROWS
-from mia_pipeline.synthetic.paths import latent_log_paths, leadership_delays
+from mia_pipeline.synthetic.paths import latent_log_paths, leadership_lags
 from mia_pipeline.synthetic.scenarios import PlanInputs, make_plan
 from mia_pipeline.synthetic.schedule import build_grid, vol_profile
 from mia_pipeline.synthetic.volatility import ar1, garch_unit_variance, student_t
@@ -54,7 +54,7 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     ratio = np.array([1.0, model.nq_vol_ratio])
 
     # Volatility per second: GARCH(1,1) on Student-t shocks x intraday profile x trading-day factor.
-    shocks = student_t(rng, model.t_nu, (3, n_sec))
+    shocks = student_t(rng, model.t_nu, (4, n_sec))
     h = garch_unit_variance(shocks[0], model.garch_alpha, model.garch_beta,
                             student_t(rng, model.t_nu, BURN_IN_S), h_max=model.garch_cap**2)
     garch = np.sqrt(h)
@@ -75,7 +75,7 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
 
     plan = make_plan(scenario, PlanInputs(grid, rng, sigma_base, (start[0], start[1]), model.nq_vol_ratio, tick))
     sigma_sec = sigma_base * plan.vol_mult_sec
-    delays = leadership_delays(leadership, strength, model, cfg.l1_interval_ms)
+    lags = leadership_lags(leadership, strength, model, cfg.l1_interval_ms)
     # Scheduled (release / cash-open) jumps belong to `normal`; the other scenarios script their own events.
     # Jumps are sized in the time-of-day sigma (profile x scenario), not the GARCH / slow / day sigma:
     # a jump landing in a volatility cluster must not compound with it (17-25 sigma minutes).
@@ -83,7 +83,7 @@ def simulate(rng: np.random.Generator, cfg: GenConfig, scenario: str, leadership
     sigma_jump = model.es_sigma_1min / np.sqrt(60.0) * profile * np.minimum(plan.vol_mult_sec, 1.0)
     drift = plan.factor_drift + _jumps(rng, model, sigma_jump, step_sec, grid.sec_et_hour,
                                        grid.day_ordinal[grid.sec_day], scenario == "normal")
-    L, _ = latent_log_paths(rng, shocks, sigma_sec, step_sec, drift, delays, model)
+    L, _ = latent_log_paths(rng, shocks, sigma_sec, step_sec, drift, lags, model)
     per_step = np.sqrt(np.maximum(np.bincount(step_sec, minlength=n_sec), 1))
     sig = (sigma_sec / per_step)[step_sec][:, None] * ratio
     for shape in plan.shapes:

@@ -25,6 +25,7 @@ from mia_pipeline.synthetic import frames
 from mia_pipeline.synthetic.config import GenConfig, validate_choice
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
 from mia_pipeline.synthetic.invariants import assert_invariants
+from mia_pipeline.synthetic.overnight import session_close
 from mia_pipeline.synthetic.parquet import ROW_GROUP_ROWS, WRITE_OPTIONS, StreamWriter, write_table_file
 
 META_FILE = "meta.json"
@@ -120,7 +121,8 @@ def generate_session_to_dir(
     fails (nothing is written then). Same arguments -> byte-identical files.
 
     Returns ``{"path", "rows": {table: n}, "files": {table: sha256}, "checks": [InvariantResult
-    dicts], "duration_s"}``.
+    dicts], "duration_s", "close"}`` (``close``: the last quotes, an ``overnight.SessionClose`` or
+    ``None``; the next day of a run opens from it, see ``overnight.next_open``).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -160,6 +162,7 @@ def generate_session_to_dir(
         book_pool.shutdown()
         files = {name: _sha256(p) for name, p in paths.items()}
         rows = {name: t.num_rows for name, t in tables.items()}
+        close = session_close(tables["l1"], cfg.symbol_es, cfg.symbol_nq)
         del tables
         config_json = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(cfg).items()}
         meta = {
@@ -195,4 +198,5 @@ def generate_session_to_dir(
     return {
         "path": str(out_dir), "rows": rows, "files": files,
         "checks": [c.to_dict() for c in checks], "duration_s": round(time.perf_counter() - t0, 3),
+        "close": close,
     }

@@ -12,7 +12,8 @@ MIN = pd.Timedelta("1min")
 def test_trade_labels_from_exits(built):
     _, snaps, _, y = built
     traded = y[y["trade_id"].notna()]
-    assert len(traded) == len(snaps.trades) == 29  # every simulated trade found its signal and exit
+    # 27 since issue 20 (days continue from the previous close, mostly simultaneous lead-lag); was 29
+    assert len(traded) == len(snaps.trades) == 27  # every simulated trade found its signal and exit
     assert traded["executed"].all()
     ex = snaps.trade_exits.set_index("trade_id")
     tr = snaps.trades.set_index("trade_id")

@@ -5,6 +5,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -56,14 +57,30 @@ def test_weekend_alone_writes_nothing(tmp_path):
 
 def test_same_seed_rewrites_identical_bytes_other_seed_differs(run, tmp_path):
     out, _, _ = run
-    again = simulate(tmp_path / "a", start=MONDAY, days=1, seed=7)
-    assert again.files[0].read_bytes() == day_file(out, MONDAY).read_bytes()
-    # re-running into the same folder replaces the file with the same bytes and leaves no temp file
-    simulate(tmp_path / "a", start=MONDAY, days=1, seed=7)
-    assert [p.name for p in (tmp_path / "a").iterdir()] == [again.files[0].name]
-    assert again.files[0].read_bytes() == day_file(out, MONDAY).read_bytes()
-    other = simulate(tmp_path / "b", start=MONDAY, days=1, seed=8)
-    assert other.files[0].read_bytes() != again.files[0].read_bytes()
+    again = simulate(tmp_path / "a", start=FRIDAY, days=4, seed=7)
+    assert [p.read_bytes() for p in again.files] == [p.read_bytes() for p in run[1].files]
+    # re-running into the same folder replaces the files with the same bytes and leaves no temp file
+    simulate(tmp_path / "a", start=FRIDAY, days=4, seed=7)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in again.files)
+    assert day_file(tmp_path / "a", MONDAY).read_bytes() == day_file(out, MONDAY).read_bytes()
+    simulate(tmp_path / "b", start=FRIDAY, days=4, seed=8)
+    assert day_file(tmp_path / "b", MONDAY).read_bytes() != day_file(out, MONDAY).read_bytes()
+
+
+def test_a_day_alone_opens_at_the_base_price_inside_a_run_at_the_previous_close(run, tmp_path):
+    """Documented choice (engine docstring): Monday inside the Friday-Monday run continues from
+    Friday's close; Monday alone is the first day of its run and opens at ES 5000."""
+    out, _, _ = run
+    alone = simulate(tmp_path, start=MONDAY, days=1, seed=7)
+    assert alone.files[0].read_bytes() == simulate(tmp_path, start=MONDAY, days=1, seed=7).files[0].read_bytes()
+    first_open = {}
+    for name, path in (("alone", alone.files[0]), ("run", day_file(out, MONDAY))):
+        bars = [e for e in read_events(path) if e["kind"] == "market_bar" and e["symbol"] == "ES"]
+        first_open[name] = min(bars, key=lambda e: e["timestamp"])["open"]
+    fri = [e for e in read_events(day_file(out, FRIDAY)) if e["kind"] == "market_bar" and e["symbol"] == "ES"]
+    friday_close = max(fri, key=lambda e: e["timestamp"])["close"]
+    assert abs(first_open["alone"] - 5000.0) < 25
+    assert abs(np.log(first_open["run"] / friday_close)) < 5 * 0.0059 + 0.002
 
 
 def test_event_ids_unique_stable_and_in_file_order(run):

@@ -26,7 +26,7 @@ def gaussian_results():
 def test_battery_passes_on_normal_sessions(normal_results):
     failed = [r for r in normal_results if not r.passed]
     assert not failed, realism.report(normal_results)
-    assert {r.fact for r in normal_results} == set(realism.TARGETS) | {"lead_lag_peak_s"}
+    assert {r.fact for r in normal_results} == set(realism.TARGETS) | {"lead_lag_nq_minus_es_share"}
 
 
 @pytest.mark.slow
@@ -91,3 +91,22 @@ def test_realism_cli_reports_each_seed_set():
     res = CliRunner().invoke(realism_report, ["--sessions", "1", "--seed-sets", "2", "--gaussian"])
     assert res.exit_code == 1, res.output
     assert "seed set 1/2" in res.output and "seed set 2/2" in res.output and "max_abs_move_sigma" in res.output
+
+
+DECAY_MARGIN = 0.5  # the exponent's limit is 0.6; every set measured stays below 0.45
+
+
+@pytest.mark.slow
+def test_issue_20_seed_set_passes_with_margin_on_the_decay_exponent():
+    """Seeds 7000-7019, one per Globex day from 2025-01-05, ES_leads 0.3: the set on which the decay
+    exponent of the |r| ACF failed (0.61-0.63). Every fact passes, the exponent with margin, and the
+    lead-lag facts hold at this strength (lag 0 carries most of the mass, ES detected as the leader)."""
+    starts = realism.globex_day_starts(20)
+    sessions = ({"l1": realism.MIA_IA_DataGenerator(seed=7000 + i).generate_tables(
+        realism.GenConfig(start=s, minutes=24 * 60), "normal", "ES_leads", 0.3, tables=("l1",))["l1"]}
+        for i, s in enumerate(starts))
+    m = realism.measure(sessions)
+    results = realism.evaluate(m, leadership="ES_leads")
+    assert all(r.passed for r in results), realism.report(results, "seeds 7000-7019, ES_leads 0.3")
+    assert m["acf_absr_power_exponent"] <= DECAY_MARGIN, m["acf_absr_power_exponent"]
+    assert 0.6 <= m["lead_lag_lag0_share"] <= 0.75 and m["lead_lag_nq_minus_es_share"] <= -0.2, m

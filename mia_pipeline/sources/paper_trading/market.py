@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mia_pipeline.synthetic import GenConfig, MIA_IA_DataGenerator
+from mia_pipeline.synthetic.overnight import SessionClose
 
 ET = ZoneInfo("America/New_York")
 GEN_SYMBOLS = ("ES", "NQ")
@@ -69,6 +70,12 @@ class MarketDay:
     def n(self) -> int:
         return len(self.sec_ms)
 
+    def last_quotes(self) -> SessionClose:
+        """The last quotes of the day (where the next simulated day continues from)."""
+        es, nq = (self.quotes[s] for s in GEN_SYMBOLS)
+        return SessionClose(int(max(es.ts[-1], nq.ts[-1])), float((es.bid[-1] + es.ask[-1]) / 2),
+                            float((nq.bid[-1] + nq.ask[-1]) / 2))
+
 
 def session_bounds(day: date, open_et, minutes: int) -> tuple[int, int]:
     """[open, close) of the day's session in epoch ms UTC."""
@@ -77,11 +84,14 @@ def session_bounds(day: date, open_et, minutes: int) -> tuple[int, int]:
 
 
 def build_market(day: date, scenario: str, leadership: str, strength: float, gen_seed: int,
-                 open_et, minutes: int) -> MarketDay | None:
-    """Generate the day's ES/NQ session; ``None`` when Globex is closed (weekends)."""
+                 open_et, minutes: int, start_prices: tuple[float, float] | None = None) -> MarketDay | None:
+    """Generate the day's ES/NQ session; ``None`` when Globex is closed (weekends). ``start_prices``
+    (ES, NQ) default to the generator's (5000, 18000): a run passes the previous day's close moved
+    overnight (``mia_pipeline.synthetic.overnight``)."""
     symbols = GEN_SYMBOLS
     open_ms, close_ms = session_bounds(day, open_et, minutes)
-    cfg = GenConfig(start=datetime.fromtimestamp(open_ms / 1000, ET), minutes=minutes)
+    prices = {} if start_prices is None else {"es_start_price": start_prices[0], "nq_start_price": start_prices[1]}
+    cfg = GenConfig(start=datetime.fromtimestamp(open_ms / 1000, ET), minutes=minutes, **prices)
     tabs = MIA_IA_DataGenerator(seed=gen_seed).generate_tables(cfg, scenario, leadership, strength, tables=_TABLES)
     if tabs["l1"].num_rows == 0:
         return None

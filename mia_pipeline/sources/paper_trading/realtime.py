@@ -50,17 +50,20 @@ def run_realtime(out_dir: Path, *, seed: int, days: int, symbols: tuple[str, ...
     written = 0
     virtual = today
     index = 0
+    close = None
     try:
         with Appender() as appender:
             while clock() < deadline and (max_events is None or written < max_events):
                 virtual = _next_weekday(virtual)
                 base_ms = _base_ms(clock(), speed)
                 plan = plan_day(seed, virtual, scenario_schedule, index)
-                res = simulate_day(plan, symbols, config, stamp_for=lambda m, b=base_ms: _stamp(m.open_ms, b, speed))
+                res = simulate_day(plan, symbols, config, stamp_for=lambda m, b=base_ms: _stamp(m.open_ms, b, speed),
+                                   after=close, seed=seed)
                 index += 1
                 virtual += timedelta(days=1)
                 if res is None:
                     continue
+                close = res.market.last_quotes()  # the next virtual day continues from here
                 summary.scenarios[plan.day.isoformat()] = plan.scenario
                 events = res.events
                 emits = [e[0] for e in events]
