@@ -244,6 +244,10 @@ def read_bundle(path: Path, *, lenient_metadata: bool = False) -> DatasetBundle:
         lacking = need - set(frame.columns)
         if lacking:
             raise DatasetError(f"{folder / f}: not a dataset file: no column(s) {', '.join(sorted(lacking))}")
+    for f, frame, cols in ((FEATURES_FILE, features, ("t0",)), (LABELS_FILE, labels, ("t0", "t1"))):
+        for c in cols:
+            if not pd.api.types.is_datetime64_any_dtype(frame[c]):
+                raise DatasetError(f"{folder / f}: not a dataset file: {c} holds {frame[c].dtype}, not timestamps")
     if features.index.name != "signal_id" or labels.index.name != "signal_id":
         raise DatasetError(f"{folder}: features and labels must be indexed by signal_id")
     if not features.index.equals(labels.index):

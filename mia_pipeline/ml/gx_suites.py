@@ -285,6 +285,9 @@ def build_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFra
                            columns={"t0": "features_t0"})], axis=1)
     F = F[[c for c in F.columns if c in cfg.critical_columns or c in asof or c == "t0"]].reset_index(drop=True)
     feats = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns if c in F.columns]
+    # a critical column in neither file: its expectation fails on the features batch (which lacks it)
+    feats += [(crit, gxe.ExpectColumnToExist(column=c)) for c in cfg.critical_columns
+              if c not in F.columns and c not in L.columns]
     feats += [pair("asof_not_after_t0", "t0", c, or_equal=c not in strict_asof) for c in asof]
     lab = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns
            if c in L.columns and c not in F.columns]
@@ -315,6 +318,8 @@ def build_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFra
                     ("file", "column")),
         "point_in_time": ([at_most("point_in_time", "changed", 0)], ("feature",)),
         "labels": ([at_most("labels_rederived", "changed", 0)], ("column",)),
+        "splits_rederived": ([at_most("splits_rederived", "extra", 0), at_most("splits_rederived", "missing", 0)],
+                             ("scheme", "fold")),
     }
     out = [GXBatch("dataset_features", F, feats), GXBatch("dataset_label_times", times, lab)]
     for name, frame in frames.items():
@@ -384,6 +389,11 @@ def summarise(check: str, outcomes: list, frames: dict, cfg, n_features: int, id
         cut = f.attrs.get("cutoffs")
         head = (f"{len(f)} columns, {obs:,} stored value(s) differ from the recomputation"
                 + (f" (all rows, then {cut} sampled rows' t0 as cutoffs)" if cut is not None else " (all rows)"))
+    elif check == "splits_rederived":
+        f = frames["splits_rederived"]
+        obs = {"extra": int(f["extra"].sum()), "missing": int(f["missing"].sum())}
+        head = (f"{len(f)} folds, {obs['extra']:,} split row(s) the config does not give, "
+                f"{obs['missing']:,} it gives missing")
     elif check == "files_match_manifest":
         f = frames["files"]
         obs = f.loc[~f["same"], "file"].tolist()

@@ -10,7 +10,8 @@ against a recomputation from the source days.
     value recomputed from only the data known at a sampled row's ``t0`` (each of ``n_rows`` sampled
     rows is a cutoff; every row decided by then is compared), and from all the data;
   * ``labels``: one row per label column, how many stored values differ from the recomputation
-    (triple barrier from the source bars, trade outcomes from the trade exits);
+    (triple barrier from the source bars, trade outcomes from the trade exits; a column the file
+    lacks differs on every row);
   * ``columns``: one row per stored column, whether a registered function produced it.
 
   Values are compared by kind, whatever the dtype: numbers (and bools) within 1e-7 relative, times
@@ -179,9 +180,12 @@ def recomputed_frames(bundle, store, n_rows: int, seed: int = 0) -> tuple[dict[s
     # labels: every stored row against the recomputation (rows the recomputation lacks count as changed)
     common = L.index.intersection(labels.index)
     absent = len(L.index) - len(common)
-    frames["labels"] = pd.DataFrame({"column": l_cols, "compared": len(L),
-                                     "changed": changed_counts(L.loc[common, l_cols], labels.loc[common, l_cols],
-                                                               l_cols) + absent})
+    # a label column the recomputation gives but the file lacks counts as changed on every row
+    dropped = [c for c in labels.columns if c not in L.columns]
+    frames["labels"] = pd.DataFrame({"column": l_cols + dropped, "compared": len(L),
+                                     "changed": np.r_[changed_counts(L.loc[common, l_cols], labels.loc[common, l_cols],
+                                                                     l_cols) + absent,
+                                                      np.full(len(dropped), len(L), dtype=np.int64)]})
     # features: all rows against the full recomputation, then sampled rows as cutoffs
     changed = np.zeros(len(f_cols), dtype=np.int64)
     compared = 0
@@ -197,3 +201,34 @@ def recomputed_frames(bundle, store, n_rows: int, seed: int = 0) -> tuple[dict[s
     frames["point_in_time"] = pd.DataFrame({"feature": f_cols, "compared": compared, "changed": changed})
     frames["point_in_time"].attrs["cutoffs"] = len(cuts) - 1
     return frames, unverified
+
+
+def splits_frame_rederived(bundle) -> tuple[pd.DataFrame | None, str]:
+    """One row per (scheme, fold) of the stored or re-derived splits: split rows missing from the stored
+    file and rows it has that the dataset's split config (``dataset.json``) does not give."""
+    from mia_pipeline.ml.bundle import SplitConfig, make_splits
+
+    meta = bundle.metadata.get("splits") if isinstance(bundle.metadata.get("splits"), dict) else None
+    if meta is None:
+        return None, "dataset.json records no split config"
+    try:
+        cfg = SplitConfig(**{k: meta[k] for k in ("n_splits", "walk_forward_splits", "embargo")})
+        cfg.embargo_td  # noqa: B018 -- refuses a nonsense duration here
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"dataset.json's split config cannot be used ({type(exc).__name__}: {exc})"
+    L = bundle.labels.sort_values("t0", kind="stable")
+    want = make_splits(L, cfg)
+
+    def keyed(s: pd.DataFrame) -> pd.Series:
+        return (s["scheme"].astype(str) + "|" + s["fold"].astype(str) + "|" + s["signal_id"].astype(str)
+                + "|" + s["role"].astype(str))
+
+    have_k, want_k = keyed(bundle.splits), keyed(want)
+    extra = have_k[~have_k.isin(want_k)]
+    missing = want_k[~want_k.isin(have_k)]
+    fold_of = lambda k: k.str.rsplit("|", n=2).str[0]  # noqa: E731 -- "scheme|fold"
+    counts = pd.DataFrame({"extra": fold_of(extra).value_counts(), "missing": fold_of(missing).value_counts()})
+    folds = sorted(set(fold_of(have_k)) | set(fold_of(want_k)))
+    counts = counts.reindex(folds).fillna(0).astype("int64")
+    return pd.DataFrame({"scheme": [f.split("|")[0] for f in folds], "fold": [f.split("|")[1] for f in folds],
+                         "extra": counts["extra"].to_numpy(), "missing": counts["missing"].to_numpy()}), ""

@@ -16,7 +16,8 @@ interpretability, not its honesty (the built datasets have rolling means of near
 Nothing the dataset says about itself is trusted: the files are checked against the sha256 and row
 counts ``dataset.json`` recorded, and every column is rebuilt from the daily partitions the dataset was
 built from (:mod:`mia_pipeline.ml.recompute`: lineage, columns accounted for, point-in-time features on
-sampled rows, labels and ``t1``). Those checks need ``store``; a check that cannot run (no store,
+sampled rows, labels and ``t1``), and the splits are re-derived from the labels with the split config
+``dataset.json`` records. Those rebuild checks run when ``store`` is given; a check that cannot run (no store,
 sources missing, lineage missing from ``dataset.json``, a column no registered function produces) is
 UNVERIFIED with the reason, and the verdict is then UNVERIFIED, never PASSED.
 """
@@ -48,6 +49,7 @@ CHECKS = {
     "splits_purged": "no training row is a test row, names an unknown signal or overlaps the test fold in [t0, t1]",
     "splits_embargoed": "no training row starts within the embargo after its test fold",
     "splits_walk_forward_ordered": "every walk-forward training row starts and ends (t1) before its test block",
+    "splits_rederived": "the splits file holds exactly the folds the split config in dataset.json gives these labels",
     "no_label_leak": "no feature alone predicts a label almost perfectly (AUC >= leak_auc, |r| >= leak_abs_r)",
     "sources_unchanged": "the daily partitions the dataset was built from are present and unchanged (sha256)",
     "columns_accounted": "every column of the features and labels files is produced by a registered function",
@@ -218,12 +220,14 @@ def _jsonable(v):
 
 def warmup_of(metadata: dict) -> int:
     """Rows per symbol before every rolling window of the dataset's ML config is full."""
-    try:
-        c = MLConfig.from_dict(metadata.get("config"))
-    except (DatasetError, TypeError):
-        c = MLConfig()
-    return max([*c.rolling_windows, *(m + 1 for m in c.momentum), *(r + 1 for r in c.rate_of_change),
-                *c.lookback_periods, c.correlation_window, 0])
+    def longest(c: MLConfig) -> int:
+        return max([*c.rolling_windows, *(m + 1 for m in c.momentum), *(r + 1 for r in c.rate_of_change),
+                    *c.lookback_periods, c.correlation_window, 0])
+
+    try:   # a config edited into nonsense falls back to the defaults here (the rebuild reports it)
+        return int(longest(MLConfig.from_dict(metadata.get("config"))))
+    except (DatasetError, TypeError, ValueError, AttributeError):
+        return longest(MLConfig())
 
 
 def _embargo(cfg: ValidationConfig, meta: dict) -> tuple[pd.Timedelta, str]:
@@ -238,7 +242,7 @@ def _embargo(cfg: ValidationConfig, meta: dict) -> tuple[pd.Timedelta, str]:
         return pd.Timedelta(0), f"dataset.json's embargo {raw!r} is not a duration"
 
 
-RECOMPUTED = ("sources_unchanged", "columns_accounted", "point_in_time", "labels_rederived")
+RECOMPUTED = ("splits_rederived", "sources_unchanged", "columns_accounted", "point_in_time", "labels_rederived")
 
 
 def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs_dir: Path | None = None,
@@ -250,7 +254,7 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
     column, point-in-time and label checks (UNVERIFIED without it: the verdict cannot be PASSED).
     A check that cannot run is UNVERIFIED with the reason. Raises :class:`DatasetError` for a bad config."""
     from mia_pipeline.collection.gx_daily import run_gx
-    from mia_pipeline.ml.recompute import files_frame, recomputed_frames
+    from mia_pipeline.ml.recompute import files_frame, recomputed_frames, splits_frame_rederived
 
     cfg = config if isinstance(config, ValidationConfig) else ValidationConfig.from_dict(config)
     F, L = bundle.features, bundle.labels
@@ -280,9 +284,17 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
         try:
             more, why_not = recomputed_frames(bundle, store, cfg.point_in_time_rows, cfg.point_in_time_seed)
         except Exception as exc:   # noqa: BLE001 -- whatever the input, the verdict says it could not check
-            more, why_not = {}, dict.fromkeys(RECOMPUTED, f"recomputation could not run ({type(exc).__name__}: {exc})")
+            more, why_not = {}, dict.fromkeys(RECOMPUTED[1:], f"recomputation could not run ({type(exc).__name__}: {exc})")
         frames.update(more)
         unverified.update(why_not)
+        try:
+            folds, why = splits_frame_rederived(bundle)
+        except Exception as exc:   # noqa: BLE001
+            folds, why = None, f"the splits could not be re-derived ({type(exc).__name__}: {exc})"
+        if folds is not None:
+            frames["splits_rederived"] = folds
+        else:
+            unverified["splits_rederived"] = why
         cols = more.get("columns")
         if cols is not None and not cols["accounted"].all():
             lost = cols.loc[~cols["accounted"]]

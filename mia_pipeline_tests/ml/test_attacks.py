@@ -218,6 +218,7 @@ def test_walk_forward_training_rows_from_after_the_test_block_are_caught(honest,
 
     report = verdict(attack(honest, tmp_path, edit), sim_store)
     assert status(report, "splits_embargoed") == "PASS" and status(report, "splits_purged") == "PASS"
+    assert status(report, "splits_rederived") == "FAIL"
     assert "scheme=walk_forward, fold=0" in refused(report, "splits_walk_forward_ordered", "FAIL").detail
 
 
@@ -228,6 +229,25 @@ def test_test_rows_trained_on_are_caught(honest, sim_store, tmp_path):
         _add_training(b, "purged_kfold", 2, test.astype(str)[:3])
 
     refused(verdict(attack(honest, tmp_path, edit), sim_store), "splits_purged", "FAIL")
+
+
+def test_splits_file_emptied_is_caught(honest, sim_store, tmp_path):
+    """No fold left: nothing for purge and embargo to judge, but the split config gives folds."""
+    def edit(b):
+        b.splits = b.splits.iloc[:0]
+
+    report = verdict(attack(honest, tmp_path, edit), sim_store)
+    assert "missing" in refused(report, "splits_rederived", "FAIL").detail
+
+
+@SLOW
+def test_walk_forward_scheme_renamed_is_caught(honest, sim_store, tmp_path):
+    """Renamed, the walk-forward folds escape the walk-forward ordering check: re-deriving finds them."""
+    def edit(b):
+        s = b.splits["scheme"].astype(str).str.replace("walk_forward", "my_scheme")
+        b.splits["scheme"] = pd.Categorical(s)
+
+    refused(verdict(attack(honest, tmp_path, edit), sim_store), "splits_rederived", "FAIL")
 
 
 # --------------------------------------------------------------------------- labels and t1
@@ -257,6 +277,15 @@ def test_understated_t1_is_caught(honest, sim_store, tmp_path):
     report = verdict(attack(honest, tmp_path, edit), sim_store)
     assert status(report, "label_times") == "PASS"
     assert "column=t1" in refused(report, "labels_rederived", "FAIL").detail
+
+
+@SLOW
+def test_label_columns_dropped_are_caught(honest, sim_store, tmp_path):
+    def edit(b):
+        b.labels = b.labels.drop(columns=["tb_label", "tb_entry"])
+
+    assert "column=tb_label" in refused(verdict(attack(honest, tmp_path, edit), sim_store),
+                                        "labels_rederived", "FAIL").detail
 
 
 @SLOW

@@ -83,7 +83,8 @@ def test_each_week_keeps_its_own_check_evaluations(two_weeks_store):
 
 def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
     """t1 moved before t0 for one label row: label_times fails, and so does the labels' recomputation from
-    the source bars (labels_rederived), both blocking, and the run fails with them."""
+    the source bars (labels_rederived), both blocking, and the run fails with them; the splits cannot be
+    re-derived from such labels (UNVERIFIED, not passed)."""
     import mia_pipeline.defs.ml as ml_defs
 
     real = ml_defs.build_bundle
@@ -96,7 +97,11 @@ def test_a_leak_fails_the_weeks_blocking_check(sim_store, monkeypatch):
     monkeypatch.setattr(ml_defs, "build_bundle", leaky)
     res = _run(sim_store, WEEK)
     failed = {c.check_name for c in res.get_asset_check_evaluations() if not c.passed}
-    assert failed - {"feature_correlation"} == {"label_times", "labels_rederived"} and not res.success
+    evaluations = {c.check_name: c for c in res.get_asset_check_evaluations()}
+    assert failed - {"feature_correlation"} == {"label_times", "labels_rederived", "splits_rederived"}
+    assert not res.success
+    # folds cannot be re-derived from a t1 before its t0: not passed, and said to be unverified
+    assert evaluations["splits_rederived"].metadata["status"].value == "UNVERIFIED"
 
 
 def test_an_empty_week_fails_with_its_reason_and_writes_nothing(sim_store):

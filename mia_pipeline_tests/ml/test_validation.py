@@ -59,12 +59,12 @@ def test_honest_dataset_passes_every_check(honest, bundle):
 
 def test_without_store_the_recomputations_are_unverified_not_passed(bundle):
     report = validate_dataset(bundle)
-    assert {r.name for r in report.unverified} == {"sources_unchanged", "columns_accounted", "point_in_time",
-                                                    "labels_rederived"}
+    assert {r.name for r in report.unverified} == {"splits_rederived", "sources_unchanged", "columns_accounted",
+                                                    "point_in_time", "labels_rederived"}
     assert not report.failed and not report.success and report.verdict == "UNVERIFIED"
     assert report.to_text().splitlines()[-1].startswith(
-        "validation UNVERIFIED: sources_unchanged, columns_accounted, point_in_time, labels_rederived could not run: "
-        "no data root given")
+        "validation UNVERIFIED: splits_rederived, sources_unchanged, columns_accounted, point_in_time, "
+        "labels_rederived could not run: no data root given")
 
 
 def test_missing_values_above_one_percent_fail(bundle):
