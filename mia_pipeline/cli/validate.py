@@ -31,8 +31,9 @@ from mia_pipeline.layout import DATASETS
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 def validate(state: CliState, dataset, config_path, docs: bool, day, dataset_name, as_json: bool) -> None:
-    """Validate an ML dataset (completeness, label balance, correlation, leakage, splits) or a day's
-    partitions (required fields, unique keys, value domains). Exit 1 when a check fails."""
+    """Validate an ML dataset (file checksums, completeness, label balance, correlation, leakage, splits,
+    and every column rebuilt from the data root's source days) or a day's partitions (required fields,
+    unique keys, value domains). Exit 1 when a check fails or could not run (UNVERIFIED)."""
     if bool(dataset) == bool(day):
         raise click.UsageError("give either --dataset PATH (an ML dataset) or --day YYYY-MM-DD (daily partitions)")
     if dataset_name and not day:
