@@ -36,8 +36,11 @@ def test_landing_zone_records_exactly_the_days_it_wrote(layout, store):
     assert result.success
     mats = mats_by_partition(result)
     assert set(mats) == {("landing_zone", None), ("market_ticks", "2025-06-21"), ("market_ticks", "2025-06-23"),
-                         ("trades", "2025-06-23"), ("live_session", None),
-                         ("raw_events", "2025-06-21"), ("raw_events", "2025-06-23")}
+                         ("trades", "2025-06-23"), ("live_session", None)}
+    observed = {(o.asset_key.to_user_string(), o.partition): o.tags["dagster/data_version"]
+                for o in (e.event_specific_data.asset_observation for e in result.all_events
+                          if e.event_type_value == "ASSET_OBSERVATION")}
+    assert observed == {("raw_events", d): store.entry(d, "raw_events").sha256 for d in ("2025-06-21", "2025-06-23")}
     day = mats[("market_ticks", "2025-06-23")]
     assert day["dagster/row_count"].value == 2 and mats[("market_ticks", "2025-06-21")]["dagster/row_count"].value == 1
     assert day["path"].value == str(layout.dataset_file("2025-06-23", "market_ticks"))

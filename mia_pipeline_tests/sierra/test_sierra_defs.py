@@ -21,7 +21,7 @@ def test_one_day_is_landed_and_recorded_with_its_own_figures(layout, store, conf
     mats = {(m.asset_key.to_user_string(), m.materialization.partition): m.materialization.metadata
             for m in result.get_asset_materialization_events()}
     assert set(mats) == {("sierra_market_data", "2025-06-23"), ("market_ticks", "2025-06-23"),
-                         ("market_bars", "2025-06-23"), ("market_depth", "2025-06-23"), ("raw_events", "2025-06-23")}
+                         ("market_bars", "2025-06-23"), ("market_depth", "2025-06-23")}
     day = mats[("sierra_market_data", "2025-06-23")]
     assert day["trades"].value == 600 and day["depth_updates"].value == 26 and day["day"].value == "2025-06-23"
     es = day["symbols"].value["ES"]
