@@ -16,8 +16,6 @@ every re-run; only ``dataset.json``'s ``generated_at`` differs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +27,8 @@ import pyarrow.parquet as pq
 from mia_pipeline.ml.builder import MLConfig, MLDatasetBuilder
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.splits import purged_kfold, splits_frame, walk_forward
-from mia_pipeline.storage.atomic import atomic_write_json, fsync_dir, sha256_file
+from mia_pipeline.storage.atomic import atomic_write_json, sha256_file
+from mia_pipeline.storage.publish import publish_folder
 
 FEATURES_FILE = "features_dataset.parquet"
 LABELS_FILE = "labels_dataset.parquet"
@@ -167,34 +166,15 @@ def write_parquet(frame: pd.DataFrame, path: Path, compression: str = "zstd") ->
 def write_bundle(bundle: DatasetBundle, folder: Path) -> Path:
     """Write the bundle to ``folder`` as a whole (replacing any previous one), durably; returns ``folder``."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        write_parquet(bundle.features, tmp / FEATURES_FILE)
-        write_parquet(bundle.labels, tmp / LABELS_FILE)
-        write_parquet(bundle.splits, tmp / SPLITS_FILE)
+    with publish_folder(folder) as tmp:
         meta = {**bundle.metadata, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": versions(),
-                "files": {FEATURES_FILE: {"columns": columns_of(bundle.features)},
-                          LABELS_FILE: {"columns": columns_of(bundle.labels)},
-                          SPLITS_FILE: {"columns": columns_of(bundle.splits.set_index("scheme"))}}}
-        for f, frame in ((FEATURES_FILE, bundle.features), (LABELS_FILE, bundle.labels), (SPLITS_FILE, bundle.splits)):
-            with open(tmp / f, "rb") as fh:
-                os.fsync(fh.fileno())
-            meta["files"][f].update(rows=len(frame), sha256=sha256_file(tmp / f))
-        atomic_write_json(tmp / META_FILE, meta)
-        fsync_dir(tmp)
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if folder.exists():
-            os.rename(folder, old)
-        os.rename(tmp, folder)
-        fsync_dir(folder.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+                "versions": versions(), "files": {}}
+        for f, frame, described in ((FEATURES_FILE, bundle.features, bundle.features),
+                                    (LABELS_FILE, bundle.labels, bundle.labels),
+                                    (SPLITS_FILE, bundle.splits, bundle.splits.set_index("scheme"))):
+            write_parquet(frame, tmp / f)
+            meta["files"][f] = {"columns": columns_of(described), "rows": len(frame), "sha256": sha256_file(tmp / f)}
+        atomic_write_json(tmp / META_FILE, meta, durable=False)   # the publish fsyncs the whole folder
     bundle.metadata, bundle.folder = meta, folder
     return folder
 

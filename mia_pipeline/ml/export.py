@@ -20,17 +20,18 @@ Formats: ``parquet`` keeps dtypes (read back with ``pd.read_parquet`` equals the
 missing values as an empty cell / ``null``, floats in shortest round-trip form. Compression: Parquet
 ``snappy`` (default) | ``zstd`` | ``gzip``; CSV/JSON none (default) or ``gzip`` (``.csv.gz``, ``.jsonl.gz``).
 
-An export is written as a set: every file goes to a temp folder beside the target first, then each is
-renamed into place (metadata last); any failure restores the previous files and removes the new ones.
+An export is converted from the dataset writer's own output: the bundle is written by ``write_bundle``
+(the weekly asset's writer, same files and ``dataset.json``) into a temp folder beside the target, read
+back and converted there; ``metadata_<tag>.json``'s ``bundle`` names those files by rows and sha256.
+The set is then published with :func:`mia_pipeline.storage.publish.publish_files`: each file renamed
+into place (metadata last); any failure restores the previous files and removes the new ones.
 An export replaces every earlier export file of the same tag in that folder (whatever its format).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
@@ -40,15 +41,25 @@ import pandas as pd
 
 from mia_pipeline.layout import LayoutError, parse_day, parse_month
 from mia_pipeline.ml.builder import MLConfig
-from mia_pipeline.ml.bundle import DatasetBundle, SplitConfig, columns_of, versions
+from mia_pipeline.ml.bundle import (
+    META_FILE,
+    DatasetBundle,
+    SplitConfig,
+    columns_of,
+    read_bundle,
+    versions,
+    write_bundle,
+)
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.export_files import jsonable, statistics, write_frame
-from mia_pipeline.storage.atomic import fsync_dir, sha256_file
+from mia_pipeline.storage.atomic import sha256_file
+from mia_pipeline.storage.publish import publish_files, staging
 
 FORMATS = ("parquet", "csv", "json")
 PARQUET_CODECS = ("snappy", "zstd", "gzip")
 SCHEMES = ("purged_kfold", "walk_forward")
 KINDS = ("features_dataset", "labels_dataset", "splits")
+BUNDLE_DIR = "bundle"        # the staging folder write_bundle fills inside an export's temp folder
 _EXTS = {"parquet": "parquet", "csv": "csv", "json": "jsonl"}
 _TAG_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_\-]{0,63}")
 PERIOD_FORMS = "last_month, YYYY-MM (e.g. 2025-06) or START:END days (e.g. 2025-06-23:2025-06-27)"
@@ -270,27 +281,38 @@ def _write_json(obj, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
 
 
+def _lineage(source: DatasetBundle) -> dict:
+    """What an export was converted from: the bundle ``write_bundle`` wrote, by file rows and sha256."""
+    files = source.metadata["files"]
+    return {"writer": "mia_pipeline.ml.bundle.write_bundle", "generated_at": source.metadata["generated_at"],
+            "files": {f: {"rows": d["rows"], "sha256": d["sha256"]} for f, d in files.items()},
+            META_FILE: sha256_file(source.folder / META_FILE)}
+
+
 def export_dataset(bundle: DatasetBundle, out_dir: Path, config: ExportConfig = PRESETS["standard"], *,
                    tag: str | None = None, store=None, validation=None) -> list[Path]:
     """Write the export of ``bundle`` to ``out_dir`` as a set; returns the paths written (metadata last).
 
-    ``tag`` defaults to :func:`period_tag` of the bundle's window. With ``config.validate`` the bundle
-    is validated first (:func:`validate_for_export` with ``store``; ``validation``: a passed report to use
-    instead): a failure raises :class:`ExportValidationError` and nothing is written. A bad
-    ``columns`` raises :class:`ExportConfigError`. On any failure the folder is left as it was."""
+    The bundle is first written by :func:`~mia_pipeline.ml.bundle.write_bundle` (the writer of the
+    weekly dataset asset) into a staging folder, read back, and those frames are converted; the
+    metadata's ``bundle`` names the bundle files by rows and sha256 (a rebuild of the same window and
+    config gives the same bytes). ``tag`` defaults to :func:`period_tag` of the bundle's window. With
+    ``config.validate`` the bundle is validated first (:func:`validate_for_export` with ``store``;
+    ``validation``: a passed report to use instead): a failure raises :class:`ExportValidationError`
+    and nothing is written. A bad ``columns`` raises :class:`ExportConfigError`. On any failure the
+    folder is left as it was."""
     window = bundle.metadata.get("window") or {}
     if tag is None:
         tag = period_tag(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
     if not _TAG_RE.fullmatch(tag):
         raise ExportConfigError(f"tag {tag!r}: use letters, digits, '_' and '-' (it becomes part of file names)")
-    frames = config.select(bundle)
+    config.select(bundle)  # a bad column subset is refused before anything is written
     if config.validate and validation is None:
         validation = validate_for_export(bundle, store)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".export_{tag}.{secrets.token_hex(6)}.tmp"
-    tmp.mkdir()
-    try:
+    with staging(out_dir, f"export_{tag}") as tmp:
+        source = read_bundle(write_bundle(replace(bundle), tmp / BUNDLE_DIR))  # a copy: the caller's keeps its folder
+        frames = config.select(source)
         names, files = [], []
         for kind, frame in frames.items():
             name = f"{kind}_{tag}.{config.extension}"
@@ -299,14 +321,16 @@ def export_dataset(bundle: DatasetBundle, out_dir: Path, config: ExportConfig = 
             files.append({"name": name, "kind": kind, "rows": len(frame), "columns": columns_of(frame)
                           if kind != "splits" else columns_of(frame.set_index("scheme"))})
         if config.include_statistics:
-            _write_json(statistics(frames, bundle), tmp / f"statistics_{tag}.json")
+            _write_json(statistics(frames, source), tmp / f"statistics_{tag}.json")
             names.append(f"statistics_{tag}.json")
             files.append({"name": names[-1], "kind": "statistics"})
         for f in files:
             f |= {"bytes": (tmp / f["name"]).stat().st_size, "sha256": sha256_file(tmp / f["name"])}
         if config.include_metadata:
-            meta = {**bundle.metadata, "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            meta = {**{k: v for k, v in source.metadata.items() if k != "files"},
+                    "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     "versions": versions(), "columns": {k.split("_")[0]: columns_of(frames[k]) for k in KINDS[:2]},
+                    "bundle": _lineage(source),
                     "export": {"tag": tag, "format": config.format, "compression": config.compression
                                or ("snappy" if config.format == "parquet" else None), "files": files,
                                "timestamps": "ISO-8601 UTC text" if config.format != "parquet" else "typed",
@@ -315,43 +339,6 @@ def export_dataset(bundle: DatasetBundle, out_dir: Path, config: ExportConfig = 
                 meta["validation"] = validation.to_dict()
             _write_json(jsonable(meta), tmp / f"metadata_{tag}.json")
             names.append(f"metadata_{tag}.json")
-        for name in names:
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        fsync_dir(tmp)
-        _commit(tmp, out_dir, names, family_names(tag))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp / BUNDLE_DIR)  # staging only: the export is its converted files
+        publish_files(tmp, out_dir, names, family_names(tag))
     return [out_dir / n for n in names]
-
-
-def _move(src: Path, dst: Path) -> None:
-    os.replace(src, dst)
-
-
-def _commit(tmp: Path, out_dir: Path, names: list[str], family: list[str]) -> None:
-    """Rename ``names`` from ``tmp`` into ``out_dir`` (in order) and retire the other ``family`` files;
-    on any failure put every previous file back and remove the new ones."""
-    old = tmp / ".previous"
-    old.mkdir()
-    kept, placed = [], []
-    try:
-        for name in family:
-            if (out_dir / name).is_file():
-                try:
-                    os.link(out_dir / name, old / name)  # keep the previous version to restore
-                except OSError:
-                    shutil.copy2(out_dir / name, old / name)
-                kept.append(name)
-        for name in names:
-            _move(tmp / name, out_dir / name)
-            placed.append(name)
-        for name in set(kept) - set(names):
-            (out_dir / name).unlink()
-        fsync_dir(out_dir)
-    except BaseException:
-        for name in placed:
-            (out_dir / name).unlink(missing_ok=True)
-        for name in kept:
-            os.replace(old / name, out_dir / name)
-        raise

@@ -1,19 +1,15 @@
 """Generate one session into a directory, atomically: the seven ``<table>.parquet`` + ``meta.json``.
 
-The session is written to a temporary directory next to the target, fsynced, then renamed into
-place. If the target exists it is first renamed aside and deleted after the swap, so a crash leaves
-either the old session, the new one, or nothing at the target path (never a mix); leftovers of a
-crashed run (``.<name>.tmp-*``, ``.<name>.old-*``, older than an hour) are removed by the next run.
+The session is written to a temporary directory next to the target and swapped in as a whole by
+:func:`mia_pipeline.storage.publish.publish_folder`: a crash leaves the old session or the new one
+(never a mix); leftovers of a crashed run are removed by the next run.
 ``meta.json`` holds no wall-clock time, so it is byte-identical across runs too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -21,6 +17,8 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+from mia_pipeline.storage.atomic import sha256_file
+from mia_pipeline.storage.publish import publish_folder
 from mia_pipeline.synthetic import frames
 from mia_pipeline.synthetic.config import GenConfig, validate_choice
 from mia_pipeline.synthetic.generator import MIA_IA_DataGenerator
@@ -40,31 +38,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "unknown"
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _clean_leftovers(target: Path, older_than_s: float = 3600.0) -> None:
-    """Remove what a crashed run left next to ``target`` (not a concurrent run's work in progress)."""
-    now = time.time()
-    for stale in target.parent.glob(f".{target.name}.*-*"):
-        if (stale.is_dir() and (".tmp-" in stale.name or ".old-" in stale.name)
-                and now - stale.stat().st_mtime > older_than_s):
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 class NotASessionFolder(ValueError):
@@ -130,9 +103,19 @@ def generate_session_to_dir(
     gen = MIA_IA_DataGenerator(seed=seed)
     validate_choice(scenario, leadership, strength)
     check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(out_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    with publish_folder(out_dir) as tmp:
+        rows, files, checks, close = _write_session(tmp, gen, cfg, scenario, leadership, strength, options_context,
+                                                    include_labels, seed)
+    return {
+        "path": str(out_dir), "rows": rows, "files": files,
+        "checks": [c.to_dict() for c in checks], "duration_s": round(time.perf_counter() - t0, 3),
+        "close": close,
+    }
+
+
+def _write_session(tmp: Path, gen, cfg: GenConfig, scenario, leadership, strength, options_context, include_labels,
+                   seed) -> tuple:
+    """Generate, check and write the tables and ``meta.json`` into ``tmp``; (rows, files, checks, close)."""
     # Tables are written to the temporary directory as soon as they are generated, while generation
     # and the checks go on: one thread appends the order book chunk by chunk as it is built (the
     # largest file), another writes the other tables. Nothing is moved into place before the checks pass.
@@ -160,7 +143,7 @@ def generate_session_to_dir(
         paths = {name: writes[name].result() for name in frames.TABLES}
         pool.shutdown()
         book_pool.shutdown()
-        files = {name: _sha256(p) for name, p in paths.items()}
+        files = {name: sha256_file(p) for name, p in paths.items()}
         rows = {name: t.num_rows for name, t in tables.items()}
         close = session_close(tables["l1"], cfg.symbol_es, cfg.symbol_nq)
         del tables
@@ -177,26 +160,10 @@ def generate_session_to_dir(
         with open(tmp / META_FILE, "w") as fh:
             json.dump(meta, fh, indent=2, sort_keys=True)
             fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_dir(tmp)
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "session")
-        os.replace(tmp, out_dir)
-        _fsync_dir(out_dir.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         book_pool.shutdown(wait=True, cancel_futures=True)
         for stream in streams.values():
             stream.abort()
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {
-        "path": str(out_dir), "rows": rows, "files": files,
-        "checks": [c.to_dict() for c in checks], "duration_s": round(time.perf_counter() - t0, 3),
-        "close": close,
-    }
+    return rows, files, checks, close

@@ -6,6 +6,7 @@ at any step leaves the folder exactly as it was)."""
 import gzip
 import io
 import json
+import os
 import sys
 import types
 from dataclasses import replace
@@ -17,7 +18,7 @@ import pytest
 from conftest import END, START
 
 from mia_pipeline.ml import export as ex
-from mia_pipeline.ml.bundle import DatasetBundle, build_bundle, columns_of
+from mia_pipeline.ml.bundle import DatasetBundle, build_bundle, columns_of, read_bundle, write_bundle
 from mia_pipeline.ml.export import (
     PRESETS,
     ExportConfig,
@@ -27,6 +28,7 @@ from mia_pipeline.ml.export import (
     parse_period,
     period_tag,
 )
+from mia_pipeline.storage import publish
 from mia_pipeline.storage.atomic import sha256_file
 
 TAG = "20250623_20250625"
@@ -203,6 +205,22 @@ def test_metadata_names_sources_files_and_dtypes(bundle, sim_store, tmp_path):
     assert meta["export"]["format"] == "parquet" and meta["export"]["compression"] == "snappy"
 
 
+def test_export_is_converted_from_the_weekly_writers_bundle(bundle, tmp_path):
+    """Regression (issue 20 item 6): `mia export` builds through write_bundle, the writer of the weekly
+    asset; its rows are the bundle's and its metadata names the bundle files by sha256."""
+    folder = write_bundle(replace(bundle), tmp_path / "weekly")
+    weekly = read_bundle(folder)
+    paths = export_dataset(bundle, tmp_path / "out", PRESETS["full"])
+    for path, frame in zip(paths[:2], (weekly.features, weekly.labels), strict=True):
+        pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+    weekly_meta = json.loads((folder / "dataset.json").read_text())
+    lineage = _strict(paths[-1].read_text())["bundle"]
+    assert lineage["writer"] == "mia_pipeline.ml.bundle.write_bundle"
+    assert lineage["files"] == {f: {"rows": d["rows"], "sha256": d["sha256"]} for f, d in weekly_meta["files"].items()}
+    assert bundle.folder is None, "the caller's bundle does not point at the export's staging folder"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths), "no staging left"
+
+
 def test_statistics_match_pandas_and_balance_labels(bundle, tmp_path):
     paths = export_dataset(bundle, tmp_path, PRESETS["standard"])
     stats = _strict(paths[2].read_text())
@@ -258,13 +276,13 @@ def test_failure_while_renaming_rolls_back(bundle, tmp_path, monkeypatch):
         moves.append(dst.name)
         if len(moves) == 3:
             raise OSError("rename refused")
-        ex.os.replace(src, dst)
+        os.replace(src, dst)
 
-    monkeypatch.setattr(ex, "_move", flaky)
+    monkeypatch.setattr(publish, "_move", flaky)
     with pytest.raises(OSError, match="rename refused"):
         export_dataset(bundle, tmp_path, replace(PRESETS["full"], compression="zstd"))
     assert _snapshot(tmp_path) == before
-    monkeypatch.setattr(ex, "_move", lambda s, d: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(publish, "_move", lambda s, d: (_ for _ in ()).throw(OSError("no")))
     with pytest.raises(OSError):
         export_dataset(bundle, tmp_path / "fresh", PRESETS["quick"])
     assert _snapshot(tmp_path / "fresh") == {}
