@@ -20,10 +20,7 @@ def _publish(target, version, n=3):
             (tmp / f"part_{i}.txt").write_text(f"{version}\n")
 
 
-@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2_exchange", "rename_aside"])
-def test_publish_replaces_the_folder_as_a_whole(tmp_path, monkeypatch, exchange):
-    if not exchange:
-        monkeypatch.setattr(publish, "exchange", lambda a, b: False)
+def test_publish_replaces_the_folder_as_a_whole(tmp_path):
     target = tmp_path / "week"
     _publish(target, "v1", n=4)
     _publish(target, "v2", n=2)
@@ -42,7 +39,7 @@ def test_failure_while_filling_leaves_the_previous_folder(tmp_path):
     assert _snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("step", ["sync_tree", "exchange", "fsync_dir"])
+@pytest.mark.parametrize("step", ["sync_tree", "fsync_dir"])
 def test_failure_while_publishing_leaves_the_previous_folder(tmp_path, monkeypatch, step):
     target = tmp_path / "week"
     _publish(target, "v1")

@@ -5,12 +5,12 @@
     # here the folder holds the new set; on an exception inside the block it still holds the old one
 
 The temp folder is ``.<name>.<token>.tmp`` in the target's parent (same file system, so the swap is a
-rename). On leaving the block every file is fsynced, then the folder, then the temp folder and the
-target are exchanged in one ``renameat2(RENAME_EXCHANGE)`` and the parent is fsynced. Where the kernel
-or file system cannot exchange, the target is renamed aside to ``.<name>.<token>.old`` first; a crash
-between the two renames leaves no target but the ``.old`` folder, which the next publish (or
-:func:`recover`) renames back. Either way a reader, or a process restarted after SIGKILL, finds the
-previous complete folder or the new complete one, never a mix.
+rename). On leaving the block every file is fsynced, then the folder; the target is renamed aside to
+``.<name>.<token>.old``, the temp folder renamed into its place, and the parent fsynced. A crash between
+the two renames leaves no target but the ``.old`` folder, which the next publish (or :func:`recover`)
+renames back: a reader, or a process restarted after SIGKILL, finds the previous complete folder or the
+new complete one, never a mix. (Python has no atomic folder exchange — ``renameat2(RENAME_EXCHANGE)``
+would need ctypes, and the project ships no native code of its own.)
 
 ``durable=False`` keeps that atomicity but skips the fsyncs: for folders whose loss in a power cut is
 harmless (a scratch build that is rebuilt anyway). Published datasets and sessions are durable.
@@ -24,8 +24,6 @@ can leave a mix, which the last file (written last, naming every file with its s
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import os
 import re
 import secrets
@@ -38,31 +36,6 @@ from mia_pipeline.storage.atomic import TMP_SUFFIX, fsync_dir
 
 OLD_SUFFIX = ".old"
 STALE_AFTER_S = 3600.0          # a temp folder this old belongs to a crashed run, not a concurrent one
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
-
-
-def _renameat2():
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return fn
-
-
-_RENAMEAT2 = _renameat2()
-
-
-def exchange(a: Path, b: Path) -> bool:
-    """Swap folders ``a`` and ``b`` in one atomic step; False where the system cannot (nothing moved)."""
-    if _RENAMEAT2 is None:
-        return False
-    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
-        return False
-    raise OSError(err, os.strerror(err), str(a))
 
 
 def sync_tree(folder: Path) -> None:
@@ -118,12 +91,12 @@ def swap_in(tmp: Path, target: Path, durable: bool = True) -> None:
     """Make the complete folder ``tmp`` the ``target`` folder (the previous one ends up in ``tmp``)."""
     if durable:
         sync_tree(tmp)
-    if target.exists() and not exchange(tmp, target):
+    if target.exists():
         old = target.with_name(f".{target.name}.{secrets.token_hex(6)}{OLD_SUFFIX}")
         os.replace(target, old)
         os.replace(tmp, target)
         os.replace(old, tmp)           # so that leaving staging() deletes it
-    elif not target.exists():
+    else:
         os.replace(tmp, target)
     if durable:
         fsync_dir(target.parent)
