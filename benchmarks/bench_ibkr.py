@@ -31,8 +31,8 @@ from mia_pipeline.sources.ibkr.contracts import BAR_SIZES, Instrument, Series  #
 from mia_pipeline.sources.ibkr.pacing import FakeClock, PacingLimiter  # noqa: E402
 from mia_pipeline.sources.ibkr.recorder import LiveRecorder  # noqa: E402
 from mia_pipeline.sources.ibkr.session import close, connect  # noqa: E402
-from mia_pipeline.sources.ibkr.testing import FakeGateway  # noqa: E402
 from mia_pipeline.storage import PartitionStore  # noqa: E402
+from mia_pipeline_tests.fake_ibkr import FakeGateway  # noqa: E402
 
 logging.getLogger("ib_async").setLevel(logging.CRITICAL)
 SERIES = [Series(Instrument(s, "fx"), "5min", "BID_ASK") for s in ("EURUSD", "GBPUSD", "USDJPY")] + [

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from mia_pipeline.settings import load_settings
-from mia_pipeline.sources.ibkr.testing import FakeGateway
+from mia_pipeline_tests.fake_ibkr import FakeGateway
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from mia_pipeline.sources.ibkr.session import ConnectFailure, close, connect
-from mia_pipeline.sources.ibkr.testing import FakeGateway
+from mia_pipeline_tests.fake_ibkr import FakeGateway
 
 
 def attempt(port: int, client_id: int = 1, host: str = "127.0.0.1", timeout: float = 1.5):

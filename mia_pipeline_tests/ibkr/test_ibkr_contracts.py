@@ -16,8 +16,8 @@ from mia_pipeline.sources.ibkr.contracts import (
     single,
 )
 from mia_pipeline.sources.ibkr.session import close, connect
-from mia_pipeline.sources.ibkr.testing import FakeGateway, FakeMarket
-from mia_pipeline.sources.ibkr.testing.market import Listed
+from mia_pipeline_tests.fake_ibkr import FakeGateway, FakeMarket
+from mia_pipeline_tests.fake_ibkr.market import Listed
 
 
 def details_of(port: int, contract):

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from mia_pipeline.sources.ibkr.pacing import FakeClock, HistoricalRequest, PacingLimiter
-from mia_pipeline.sources.ibkr.testing.handlers import Handlers
+from mia_pipeline_tests.fake_ibkr.handlers import Handlers
 
 
 def req(n: int = 0, what: str = "TRADES", contract: str = "1@CME") -> HistoricalRequest:

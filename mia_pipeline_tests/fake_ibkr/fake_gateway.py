@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mia_pipeline.sources.ibkr.testing.handlers import Handlers
-from mia_pipeline.sources.ibkr.testing.market import FakeMarket
-from mia_pipeline.sources.ibkr.testing.wire import WireError, frame, read_hello, read_message
+from mia_pipeline_tests.fake_ibkr.handlers import Handlers
+from mia_pipeline_tests.fake_ibkr.market import FakeMarket
+from mia_pipeline_tests.fake_ibkr.wire import WireError, frame, read_hello, read_message
 
 CALL_TIMEOUT_S = 10.0
 

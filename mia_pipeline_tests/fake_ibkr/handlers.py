@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mia_pipeline.sources.ibkr.testing.wire import WireContract
+from mia_pipeline_tests.fake_ibkr.wire import WireContract
 
 if TYPE_CHECKING:
-    from mia_pipeline.sources.ibkr.testing.fake_gateway import FakeGateway, Session
+    from mia_pipeline_tests.fake_ibkr.fake_gateway import FakeGateway, Session
 
 BAR_SECONDS = {"1 secs": 1, "5 secs": 5, "1 min": 60, "5 mins": 300, "15 mins": 900, "1 hour": 3600, "1 day": 86400}
 UNIT_SECONDS = {"S": 1, "D": 86400, "W": 7 * 86400}
@@ -82,7 +82,7 @@ class Handlers:
         s.send(9, 1, 1)
         broken = self.gw.farms_broken
         for code in ((2103, 2105, 2157) if broken else (2104, 2106, 2158)):
-            from mia_pipeline.sources.ibkr.testing.fake_gateway import STATUS_TEXT
+            from mia_pipeline_tests.fake_ibkr.fake_gateway import STATUS_TEXT
 
             s.send(4, 2, -1, code, STATUS_TEXT[code], "")
         return True
@@ -161,7 +161,7 @@ class Handlers:
 
     # ------------------------------------------------------------------ streaming
     def subscribe(self, s: Session, kind: str, req_id: int, c: WireContract, detail: str) -> None:
-        from mia_pipeline.sources.ibkr.testing.fake_gateway import Subscription
+        from mia_pipeline_tests.fake_ibkr.fake_gateway import Subscription
 
         found = self.find(c)
         if len(found) != 1:

@@ -4,7 +4,7 @@ Not used by the recorder or the backfill themselves; it lives in the package (no
 because ``benchmarks/bench_ibkr.py`` drives the same gateway.
 """
 
-from mia_pipeline.sources.ibkr.testing.fake_gateway import FakeGateway, GatewayError
-from mia_pipeline.sources.ibkr.testing.market import FakeMarket
+from mia_pipeline_tests.fake_ibkr.fake_gateway import FakeGateway, GatewayError
+from mia_pipeline_tests.fake_ibkr.market import FakeMarket
 
 __all__ = ["FakeGateway", "FakeMarket", "GatewayError"]
