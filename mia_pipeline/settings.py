@@ -42,6 +42,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -278,6 +279,32 @@ class BackupConfig(_Section):
     keep_weekly: Kept = 4
 
 
+def _webhook(secret: SecretStr | None) -> SecretStr | None:
+    value = secret.get_secret_value() if secret is not None else ""
+    if value == "":
+        return None
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError("the webhook is not an http(s) URL; set monitoring.webhook_url (or MIA_ALERT_WEBHOOK) to "
+                         "e.g. https://hooks.slack.com/services/..., or leave it unset to write alerts only to "
+                         "reports/alerts.jsonl")
+    return secret
+
+
+class MonitoringConfig(_Section):
+    """Collection monitoring (guide §4.1): alert thresholds, delivery and the system-metrics sampler.
+
+    ``webhook_url`` is a secret (Slack-style incoming webhook): it is never printed or logged."""
+
+    collection_stopped_minutes: _int(1, 24 * 60, "a number of minutes") = 5   # no events while CME is open
+    quality_min: Annotated[float, Field(gt=0, le=1, description="a score in (0, 1]")] = 0.95  # data_quality_low
+    storage_min_free_mb: _int(0, None, "a number of megabytes") = 1024   # storage_full below this (data/backup)
+    storage_min_free_pct: Annotated[float, Field(ge=0, lt=100, description="a percentage")] = 5.0
+    webhook_url: Annotated[SecretStr | None, AfterValidator(_webhook)] = None  # .get_secret_value()
+    webhook_timeout_s: _int(1, 60, "a number of seconds") = 5
+    webhook_retries: _int(0, 10, "a number of retries") = 3
+    system_metrics_interval_s: _int(1, 3600, "a number of seconds") = 60
+
+
 class _Layer(PydanticBaseSettingsSource):
     """One layer already read (mia.yaml or the environment), handed to pydantic-settings whole."""
 
@@ -306,6 +333,7 @@ class Settings(BaseSettings):
     sierra: SierraConfig = Field(default_factory=SierraConfig)
     battle_navale: BattleNavaleConfig = Field(default_factory=BattleNavaleConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
