@@ -202,6 +202,19 @@ class Layout:
         return self.root / "reports"
 
     @property
+    def metrics_dir(self) -> Path:
+        """collection_metrics partitions: one ``YYYY-MM-DD.json`` of figures per day."""
+        return self.reports_dir / "metrics"
+
+    def metrics_file(self, day: str | date) -> Path:
+        return self.metrics_dir / f"{parse_day(day).isoformat()}.json"
+
+    @property
+    def alerts_state_file(self) -> Path:
+        """Open alerts, their delivery outbox and the monitor's last observation (survives restarts)."""
+        return self.reports_dir / "alert_state.json"
+
+    @property
     def dagster_dir(self) -> Path:
         return self.root / ".dagster"
 
