@@ -137,6 +137,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
                                     start_new_session=True, env=os.environ.copy())
         _confirm_detached(layout, proc, log, logged_from)
         click.echo(f"collector started in the background (pid {proc.pid}); log: {log}")
+        click.echo(_sampler_line(state.settings))
         return
     recorders = []  # opened once this process holds the collector lock: a loser never touches the instance
 
@@ -147,6 +148,7 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
         recorder.warm()  # Dagster imported and the instance opened before the first pass, not during it
         recorder.catch_up(state.store)  # days an earlier collector stored but died before recording
         click.echo(f"collecting {layout.streaming_dir} every {interval:g}s — Ctrl-C or `mia collect stop` to stop")
+        click.echo(_sampler_line(state.settings))
 
     def on_report(report) -> None:
         if report.lines:
@@ -157,13 +159,38 @@ def start(state: CliState, interval: float, once: bool, detach: bool, sensor: bo
     try:
         passes = run_collector(layout, state.store, known_symbols=_symbols(state), interval=interval,
                                on_report=on_report, on_start=on_start, reset_state=reset_state,
-                               refused_kinds=state.settings.refused_kinds())
+                               refused_kinds=state.settings.refused_kinds(), settings=state.settings)
     except (CollectorRunning, StateFileError) as exc:
         _state_problem(exc)
     finally:
         for recorder in recorders:
             recorder.close()
     click.echo(f"collector stopped after {passes} pass(es)")
+
+
+def _sampler_line(settings) -> str:
+    """One line: is the system-metrics sampler on, and if not, why (the key named)."""
+    from mia_pipeline.collection.system_sampler import FILE_PREFIX, off_reason
+
+    if why := off_reason(settings):
+        return f"system metrics sampler not started: {why}"
+    return (f"system metrics: host and collector sampled every {settings.monitoring.system_metrics_interval_s}s "
+            f"into {FILE_PREFIX}<day>.jsonl (performance events)")
+
+
+def _sampler_status(col: dict) -> str | None:
+    sm = col.get("system_metrics")
+    if not isinstance(sm, dict):
+        return None
+    text = str(sm.get("state"))
+    if text == "on" and col.get("state") != "running":
+        text = "off (its collector is not running)"
+    if sm.get("samples"):
+        text += f", {sm['samples']} sample(s), the last at {sm.get('last_sample_at')}"
+    errors = (sm.get("errors") or 0)
+    if errors:
+        text += f"; {errors} error(s) (of which {sm.get('write_errors') or 0} failed writes), last: {sm.get('last_error')}"
+    return text
 
 
 DETACH_WAIT_S = 30.0
@@ -234,6 +261,8 @@ def status(state: CliState, days: int, as_json: bool) -> None:
                                                          if col.get("state") == "running" else "")
                + (f"; {col['once_passes']} `--once` pass(es), the last at {col.get('last_once_at')}"
                   if col.get("once_passes") else ""))
+    if (sampler := _sampler_status(col)) is not None:
+        click.echo(f"system metrics: {sampler}")
     click.echo(f"landing zone  : {st['landing_files']} file(s); lag {st['lag']['pending_lines']:,} complete line(s) "
                f"({st['lag']['pending_bytes']:,} bytes) not ingested yet"
                + (f"; {sum(st['lag']['in_progress_bytes'].values())} bytes of lines being written"

@@ -65,6 +65,23 @@ def partition_tags(days: list[str]) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
 
 
+def contiguous_spans(days: Iterable[str]) -> list[list[str]]:
+    """Sorted ISO days cut into runs of consecutive days: a range run over ``days`` covers exactly them.
+
+    >>> contiguous_spans(["2025-06-24", "2026-12-04", "2025-06-23"])
+    [['2025-06-23', '2025-06-24'], ['2026-12-04']]
+    """
+    from datetime import date, timedelta
+
+    spans: list[list[str]] = []
+    for day in sorted(set(days)):
+        if spans and date.fromisoformat(spans[-1][-1]) + timedelta(days=1) == date.fromisoformat(day):
+            spans[-1].append(day)
+        else:
+            spans.append([day])
+    return spans
+
+
 def _with(event, tags: Mapping[str, str], extra: Mapping):
     """A materialization of the command's own (landing_zone, live_session, paper_trading_events), tagged."""
     import dagster as dg
@@ -183,26 +200,33 @@ class Recorder:
 
     def record_checks(self) -> bool:
         """Evaluate and record the checks of the days written since the last time (one ``daily_checks`` run
-        over their range); print each failure. False when a check failed or the run could not be made."""
+        per range of consecutive days: days far apart, e.g. an imported old day and today's system
+        metrics, never run the checks of every day between); print each failure. False when a check
+        failed or a run could not be made."""
         self._last_checks = time.monotonic()
         days = sorted({d for ds_days in self._pending.values() for d in ds_days})
         if not days:
             return True
         from mia_pipeline.defs.recording import failed_checks
 
-        try:
-            job = code_location_defs().resolve_job_def(CHECKS_JOB)
-            result = job.execute_in_process(instance=self._open(), run_config=QUIET, raise_on_error=False,
-                                            tags={**command_tags(self.command), **partition_tags(days)})
-        except Exception as exc:
-            click.echo(f"warning: stored, but the checks of {days[0]}..{days[-1]} were not recorded in Dagster "
-                       f"({type(exc).__name__}: {exc})", err=True)
-            return False
+        ok = True
+        for span in contiguous_spans(days):
+            try:
+                job = code_location_defs().resolve_job_def(CHECKS_JOB)
+                result = job.execute_in_process(instance=self._open(), run_config=QUIET, raise_on_error=False,
+                                                tags={**command_tags(self.command), **partition_tags(span)})
+            except Exception as exc:
+                click.echo(f"warning: stored, but the checks of {span[0]}..{span[-1]} were not recorded in Dagster "
+                           f"({type(exc).__name__}: {exc})", err=True)
+                return False  # the days not recorded stay pending
+            for ds_days in self._pending.values():
+                ds_days.difference_update(span)
+            failures = failed_checks(result.get_asset_check_evaluations())
+            for line in failures:
+                click.echo(f"check failed: {line}", err=True)
+            ok = ok and result.success and not failures
         self._pending.clear()
-        failures = failed_checks(result.get_asset_check_evaluations())
-        for line in failures:
-            click.echo(f"check failed: {line}", err=True)
-        return result.success and not failures
+        return ok
 
     def close(self) -> None:
         """Record the checks still pending, then release the instance."""

@@ -29,7 +29,9 @@ from mia_pipeline.collection import landing
 from mia_pipeline.collection.ingest import IngestReport, ingest_landing_zone
 from mia_pipeline.collection.landing import StateFileError
 from mia_pipeline.collection.live import update_live_views
+from mia_pipeline.collection.system_sampler import SystemSampler, off_reason
 from mia_pipeline.layout import Layout
+from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore, atomic_write_json
 
 LOCK_RETRY_S = 1.0  # a probe of the lock (``lock_holder``) holds it for microseconds: retry that long
@@ -188,8 +190,15 @@ def run_collector(
     reset_state: bool = False,
     on_start: Callable[[list[tuple[Path, Path]]], None] | None = None,
     refused_kinds=None,
+    settings: Settings | None = None,
+    sampler: SystemSampler | None = None,
 ) -> int:
     """Ingest until stopped (signal, ``stop`` event, or ``max_passes``). Returns passes made.
+
+    System metrics: ``sampler`` runs for the loop's life (started once the lock is held, stopped with
+    the loop); without one, ``settings`` builds it when ``system_sampler.off_reason(settings)`` is None
+    and otherwise that reason is recorded in collector.json (``system_metrics.state: "off: <why>"``).
+    Neither given: no sampler (``state: "off: not configured"``).
 
     Raises :class:`CollectorRunning` when another collector holds the data root's lock, and
     :class:`StateFileError` when a state file is damaged (``reset_state`` moves it aside instead).
@@ -205,7 +214,13 @@ def run_collector(
             check_state_files(layout)
             if on_start:
                 on_start(moved)
-            return _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds)
+            sampler_off = None
+            if sampler is None:
+                sampler_off = off_reason(settings) if settings is not None else "not configured"
+                if sampler_off is None:
+                    sampler = SystemSampler.from_settings(settings, layout)
+            return _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds,
+                         sampler=sampler, sampler_off=sampler_off)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -239,16 +254,25 @@ def note_once_pass(layout: Layout, report: IngestReport) -> None:
     atomic_write_json(layout.collector_control_file, control)
 
 
-def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds=None) -> int:
+def _sampler_status(sampler: SystemSampler | None, off: str | None) -> dict:
+    return sampler.status() if sampler is not None else {"state": f"off: {off}", "samples": 0, "last_sample_at": None}
+
+
+def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, refused_kinds=None, *,
+          sampler: SystemSampler | None = None, sampler_off: str | None = None) -> int:
     control = {"pid": os.getpid(), "state": "running", "started_at": _now(), "interval_s": interval,
                **_once_counts(layout)}
-    atomic_write_json(layout.collector_control_file, control)
+    if sampler is not None:
+        sampler.start()  # its first sample now: the first pass lands it
+    control["system_metrics"] = _sampler_status(sampler, sampler_off)
     passes = 0
     try:
+        atomic_write_json(layout.collector_control_file, control)
         while not stop.is_set():
             report = ingest_once(layout, store, known_symbols, refused_kinds=refused_kinds)
             passes += 1
-            control.update(last_run_at=_now(), last_report=report.as_dict())
+            control.update(last_run_at=_now(), last_report=report.as_dict(),
+                           system_metrics=_sampler_status(sampler, sampler_off))
             atomic_write_json(layout.collector_control_file, control)
             if on_report:
                 on_report(report)
@@ -256,7 +280,9 @@ def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, r
                 break
             stop.wait(interval)
     finally:
-        control.update(state="stopped", stopped_at=_now())
+        if sampler is not None:
+            sampler.stop()
+        control.update(state="stopped", stopped_at=_now(), system_metrics=_sampler_status(sampler, sampler_off))
         with contextlib.suppress(OSError):  # a full disk must not hide the error that stopped the loop
             atomic_write_json(layout.collector_control_file, control)
     return passes
