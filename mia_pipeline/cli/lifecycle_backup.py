@@ -35,7 +35,7 @@ def _oserror_line(exc: OSError) -> str:
 
 
 def _alert(state: CliState, message: str, **context) -> None:
-    from mia_pipeline.lifecycle.alerts import record_alert
+    from mia_pipeline.quality.alerts import report_alert as record_alert
 
     try:
         record_alert(state.layout, "WARNING", "backup", message, **context)

@@ -19,7 +19,7 @@ GX_RECENT_DAYS = 7  # the nightly integrity run evaluates the Great Expectations
 
 
 def _alert(layout, level: str, source: str, message: str, **context) -> None:
-    from mia_pipeline.lifecycle.alerts import record_alert
+    from mia_pipeline.quality.alerts import report_alert as record_alert
 
     try:
         record_alert(layout, level, source, message, **context)

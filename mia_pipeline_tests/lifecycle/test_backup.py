@@ -11,10 +11,10 @@ import json
 import pyarrow as pa
 import pytest
 
-from mia_pipeline.lifecycle.alerts import read_alerts, record_alert
 from mia_pipeline.lifecycle.backup import run_backup
 from mia_pipeline.lifecycle.blobstore import TargetError, TargetSetupError
 from mia_pipeline.lifecycle.catalog import backed_up_files, list_backups, target_for, verified_backups
+from mia_pipeline.quality.alerts import read_alerts, record_alert
 from mia_pipeline.storage import sha256_file
 from mia_pipeline_tests.lifecycle._backup_data import DAYS, build, flip, settings_for
 

@@ -25,7 +25,7 @@ from mia_pipeline.defs.lifecycle import (
 from mia_pipeline.defs.recording import unrecorded
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS
-from mia_pipeline.lifecycle.alerts import read_alerts
+from mia_pipeline.quality.alerts import read_alerts
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline_tests.lifecycle._archive_data import DAYS, rows
 

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from mia_pipeline.cli.dagster_bridge import open_instance
 from mia_pipeline.cli.main import cli
-from mia_pipeline.lifecycle.alerts import read_alerts
 from mia_pipeline.lifecycle.backup import run_backup
 from mia_pipeline.lifecycle.catalog import list_backups, target_for
 from mia_pipeline.lifecycle.recover import validate_and_repair
 from mia_pipeline.lifecycle.restore import RestoreError, RestoreInputError, restore_day
+from mia_pipeline.quality.alerts import open_alerts, read_alerts
 from mia_pipeline_tests.lifecycle._backup_data import DAYS, build, contents, flip, settings_for
 
 
@@ -205,5 +205,7 @@ def test_a_backup_target_that_is_missing_full_or_read_only_is_exit_1_with_an_ale
         res = mia(layout, "backup", "--full")
         assert res.exit_code == 1 and words in res.output and "previous backups are intact" in res.output
         assert res.output.count("\n") == 1 and "Traceback" not in res.output
-        assert words in read_alerts(layout)[-1]["message"]
+        # one alert per incident: the first failure of --full fires backup_failed, the next updates it
+        (incident,) = [a for a in open_alerts(layout) if a["name"] == "backup_failed" and a["key"] == "full"]
+        assert words in incident.get("last_message", incident["message"])
         assert sorted(p.relative_to(disk) for p in disk.rglob("*") if p.is_file()) == kept
