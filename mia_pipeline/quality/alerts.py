@@ -34,6 +34,7 @@ runs inside the collector's ingest loop.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -271,9 +272,34 @@ def deliver_outbox(layout: Layout, settings: Settings, notes: list[str] | None =
 
     Bounded: one webhook budget (:func:`.webhook.budget_s`) for the whole outbox; after an event
     fails every retry the rest wait for the next evaluation. The lock is not held while posting."""
+    notes = [] if notes is None else notes
+    with _delivery_lock(layout) as mine:
+        if not mine:  # another process is posting this outbox now: posting it too could deliver twice
+            notes.append("another process is delivering alerts to the webhook; left to it")
+            return 0, 0
+        return _deliver(layout, settings, notes)
+
+
+@contextlib.contextmanager
+def _delivery_lock(layout: Layout) -> Iterator[bool]:
+    """Non-blocking flock: yields False when another process holds it (released if that one dies)."""
+    path = layout.alerts_state_file.with_name(".alert_delivery.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _deliver(layout: Layout, settings: Settings, notes: list[str]) -> tuple[int, int]:
     from mia_pipeline.quality import webhook
 
-    notes = [] if notes is None else notes
     mon = settings.monitoring
     with _state_lock(layout):
         state, _ = _read_state(layout)
@@ -301,10 +327,6 @@ def deliver_outbox(layout: Layout, settings: Settings, notes: list[str] | None =
         if state is None:
             return len(done), 0
         state["outbox"] = [e for e in state["outbox"] if (e.get("incident"), e.get("state")) not in done]
-        if len(state["outbox"]) > OUTBOX_MAX:
-            dropped = len(state["outbox"]) - OUTBOX_MAX
-            state["outbox"] = state["outbox"][dropped:]
-            notes.append(f"{dropped} undelivered alert(s) dropped from the webhook outbox (they stay in alerts.jsonl)")
         _save_state(layout, state)
         return len(done), len(state["outbox"])
 
@@ -375,7 +397,10 @@ def _collection_stopped(layout: Layout, settings: Settings, state: dict, now: da
     if market_open and was_open:
         prog["stalled_s"] = float(prog.get("stalled_s", 0.0)) + delta
     limit = settings.monitoring.collection_stopped_minutes
-    if settings.off_reason() or prog["stalled_s"] < limit * 60:
+    if settings.off_reason():  # collection is off on purpose: no decision, and no minutes piling up
+        prog["stalled_s"] = 0.0
+        return None, "", {}
+    if prog["stalled_s"] < limit * 60:
         return None, "", {}
     from mia_pipeline.collection.collector import collector_state
     from mia_pipeline.collection.landing import landing_lag

@@ -79,9 +79,9 @@ def _scrub(text: str, url: str) -> str:
 
 def _attempt(url: str, data: bytes, timeout_s: float) -> tuple[bool, bool, str]:
     """(ok, worth retrying, why)."""
-    req = urllib.request.Request(url, data=data, method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "mia-pipeline"})
     try:
+        req = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json", "User-Agent": "mia-pipeline"})
         with _OPENER.open(req, timeout=timeout_s) as resp:
             resp.read(65536)
             return True, False, ""
@@ -99,7 +99,9 @@ def _attempt(url: str, data: bytes, timeout_s: float) -> tuple[bool, bool, str]:
             return False, True, f"did not answer within {timeout_s:.2g} s"
         why = getattr(reason, "strerror", None) or type(reason).__name__
         return False, True, f"could not be reached ({why})"
-    except (OSError, ValueError) as exc:  # connection reset mid-answer, malformed URL, …
+    except ValueError as exc:  # a malformed URL: its text would quote the URL, so only the type is said
+        return False, False, f"is not a usable URL ({type(exc).__name__})"
+    except OSError as exc:  # connection reset mid-answer, …
         return False, True, f"failed ({type(exc).__name__})"
 
 

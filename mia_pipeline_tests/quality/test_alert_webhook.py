@@ -121,3 +121,20 @@ def test_alert_lines_do_not_carry_the_url(layout, caplog):
         evaluate(layout, hook.url)
     assert all(SECRET not in json.dumps(a) for a in read_alerts(layout))
     assert_no_secret(layout, caplog)
+
+
+def test_one_delivery_at_a_time_so_nothing_is_posted_twice(layout):
+    """The alert sensor and the run-failure sensor may deliver at once: the second leaves it to the first."""
+    import fcntl
+
+    from mia_pipeline.quality.alerts import deliver_outbox
+
+    with Webhook("ok") as hook:
+        fire(layout)
+        settings = settings_for(layout, webhook_url=hook.url)
+        with open(layout.alerts_state_file.with_name(".alert_delivery.lock"), "a+") as held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # another process is delivering
+            notes = []
+            assert deliver_outbox(layout, settings, notes) == (0, 0) and "another process" in notes[0]
+        assert deliver_outbox(layout, settings) == (1, 0)
+    assert len(hook.received) == 1
