@@ -383,8 +383,11 @@ def _cursor(layout: Layout) -> tuple[list, int]:
     return sig, sum(s[1] for s in sig)
 
 
-def _collection_stopped(layout: Layout, settings: Settings, state: dict, now: datetime, wall: float,
+def _collection_stopped(layout: Layout, settings: Settings, state: dict, ev: Evaluation, wall: float,
                         mono: float, boot: str, delta: float, market_open: bool) -> tuple[bool | None, str, dict]:
+    """Fires after ``collection_stopped_minutes`` of open market without any change of the ingestion
+    cursor (committed offsets in ingest_state.json; a lower one counts: a reset is progress too).
+    Open minutes are summed from monotonic deltas between evaluations that both saw the market open."""
     sig, total = _cursor(layout)
     prog = state.get("progress")
     if prog is None or prog.get("sig") != sig:
@@ -405,8 +408,11 @@ def _collection_stopped(layout: Layout, settings: Settings, state: dict, now: da
     from mia_pipeline.collection.collector import collector_state
     from mia_pipeline.collection.landing import landing_lag
 
-    since = (mono - prog["mono"]) if prog.get("boot") == boot else (wall - prog["wall"])
     collector = collector_state(layout)
+    if not sig and collector.get("state") == "never started":  # a fresh data root: nothing to miss yet
+        ev.notes.append("collection has never run on this data root: collection_stopped is armed by its first event")
+        return None, "", {}
+    since = (mono - prog["mono"]) if prog.get("boot") == boot else (wall - prog["wall"])
     try:
         waiting = sum(landing_lag(layout).values())
     except OSError:
@@ -534,7 +540,7 @@ def evaluate_alerts(layout: Layout, settings: Settings, *, now: datetime | None 
             if not market_open:
                 ev.notes.append(f"CME market closed ({why})")
         try:
-            decision, message, context = _collection_stopped(layout, settings, state, now, wall, mono, boot, delta,
+            decision, message, context = _collection_stopped(layout, settings, state, ev, wall, mono, boot, delta,
                                                              market_open)
             _apply(layout, state, ev, "collection_stopped", decision, message, context, now)
         except (OSError, ValueError) as exc:

@@ -241,3 +241,23 @@ def test_event_driven_incidents_open_and_close_once(layout):
     assert resolve_incident(layout, "job_failed", "job x succeeded", key="run-1")["state"] == "resolved"
     assert resolve_incident(layout, "job_failed", "job x succeeded", key="run-1") is None
     assert [a["key"] for a in open_alerts(layout)] == ["run-2"]
+
+
+def test_a_data_root_that_never_collected_does_not_raise_collection_stopped(layout):
+    """Fresh or demo roots: no cursor and a collector never started — nothing to miss until the first event."""
+    settings, clock = settings_for(layout), Clock()
+    run(layout, settings, clock)
+    ev = run(layout, settings, clock.advance(30))
+    assert ev.fired == [] and any("never run" in n for n in ev.notes)
+    set_cursor(layout, 10)  # the first event lands: armed
+    run(layout, settings, clock.advance(1))
+    assert len(run(layout, settings, clock.advance(5)).fired) == 1
+
+
+def test_collection_turned_off_raises_nothing(layout):
+    settings, clock = settings_for(layout), Clock()
+    off = settings.model_copy(update={"data_collection": settings.data_collection.model_copy(update={"enabled": False})})
+    set_cursor(layout, 10)
+    run(layout, off, clock)
+    assert run(layout, off, clock.advance(60)).fired == []
+    assert run(layout, settings, clock.advance(1)).fired == []  # turned on again: the count starts afresh
