@@ -40,6 +40,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/mia demo
+	$(VENV)/bin/mia health
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

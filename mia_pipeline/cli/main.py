@@ -14,6 +14,7 @@ COMMANDS = {
     "init": "mia_pipeline.cli.status:init",
     "status": "mia_pipeline.cli.status:status",
     "check-integrity": "mia_pipeline.cli.status:check_integrity",
+    "health": "mia_pipeline.cli.health:health",
     "collect": "mia_pipeline.cli.collect:collect",
     "import": "mia_pipeline.cli.collect:import_",
     "rebuild": "mia_pipeline.cli.collect:rebuild",

@@ -161,5 +161,8 @@ def check_integrity(state: CliState, day, start, end) -> None:
         summary = (f"checked {len(days)} day(s)" + (f", {archived} archived day(s)" if archived else "")
                    + f" and the range across them: {len(problems)} problem(s)")
     click.echo(summary)
+    from mia_pipeline.collection.integrity import record_integrity_result
+
+    record_integrity_result(state.layout, problems, "day " + days[0] if day else summary.split(":")[0], "mia check-integrity")
     if problems:
         raise SystemExit(EXIT_PROBLEM)

@@ -24,6 +24,7 @@ from mia_pipeline.collection.quarantine import DAMAGED_MARK
 from mia_pipeline.layout import Layout
 from mia_pipeline.storage import PartitionStore, StorageError, archive_index, sha256_file
 
+INTEGRITY_RESULT = "integrity_last.json"
 
 def _state_file_problem(path) -> str | None:
     try:
@@ -105,3 +106,25 @@ def archive_problems(layout: Layout) -> list[str]:
                     problems.append(f"{where}: {rows} rows on disk, manifest says {entry['rows']} "
                                     f"({per_day} over its days)")
     return problems
+
+
+def record_integrity_result(layout: Layout, problems: list[str], scope: str, by: str) -> dict:
+    """Keep the latest integrity verdict (``reports/integrity_last.json``) for `mia health`."""
+    from datetime import UTC, datetime
+
+    from mia_pipeline.storage.atomic import atomic_write_json
+
+    result = {"checked_at": datetime.now(UTC).isoformat(timespec="seconds"), "scope": scope, "by": by,
+              "problems": len(problems), "first": problems[:5]}
+    layout.reports_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(layout.reports_dir / INTEGRITY_RESULT, result)
+    return result
+
+
+def last_integrity_result(layout: Layout) -> dict | None:
+    """The latest verdict recorded by `mia check-integrity` or the nightly job (None: never, or damaged)."""
+    try:
+        result = json.loads((layout.reports_dir / INTEGRITY_RESULT).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and "problems" in result else None

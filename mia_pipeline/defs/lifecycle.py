@@ -149,7 +149,7 @@ def integrity_check(context: dg.OpExecutionContext) -> None:
     the run. Also evaluates the daily Great Expectations suites (``gx_completeness``) of the newest 7 days, and
     records in Dagster every stored day it does not know as stored (a writer that died before recording)."""
     from mia_pipeline.collection.audit import audit
-    from mia_pipeline.collection.integrity import integrity_problems
+    from mia_pipeline.collection.integrity import integrity_problems, record_integrity_result
 
     mia: MiaResource = context.resources.mia
     layout, store = mia.layout(), mia.store()
@@ -162,6 +162,7 @@ def integrity_check(context: dg.OpExecutionContext) -> None:
     recent = layout.days_present()[-GX_RECENT_DAYS:]
     for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance):
         context.log_event(event)
+    record_integrity_result(layout, problems, "every stored day and the range across them", "daily_integrity job")
     if problems:
         _alert(layout, "ERROR", "integrity", f"{len(problems)} integrity problem(s): {problems[0]}",
                problems=problems[:50])

@@ -26,7 +26,7 @@ reads one back (None when absent or damaged).
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pyarrow.compute as pc
