@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mia_pipeline.ml import gx_suites as S  # noqa: E402
 from mia_pipeline.ml.bundle import DatasetBundle, SplitConfig, make_splits  # noqa: E402
 from mia_pipeline.ml.features import feature_columns  # noqa: E402
 from mia_pipeline.ml.leakage import univariate_auc  # noqa: E402
 from mia_pipeline.ml.splits import Split, split_problems  # noqa: E402
 from mia_pipeline.ml.validation import ValidationConfig, validate_dataset  # noqa: E402
+from mia_pipeline.quality import ml_checks as S  # noqa: E402
 
 ROWS, FEATURES, SYMBOLS = 1_000_000, 60, 4
 GOAL_S = 2.0

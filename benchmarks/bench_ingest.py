@@ -122,9 +122,9 @@ def throughput(repeats: int = 3) -> bool:
 
 def _library_only(layout: Layout, day_list: list[str]) -> tuple[float, float]:
     """The year's landing and rebuild (with the checks) done by the library alone: the baseline."""
-    from mia_pipeline.collection.checks import run_day_checks
     from mia_pipeline.collection.collector import ingest_once
     from mia_pipeline.collection.rebuild import rebuild_day
+    from mia_pipeline.quality.checks import run_day_checks
 
     store = PartitionStore(layout)
     t0 = time.perf_counter()

@@ -41,10 +41,10 @@ if part == "rebuild":
     from mia_pipeline.collection.rebuild import rebuild_day
     rebuild_day(store, "{DAY}", None)
 elif part == "checks":
-    from mia_pipeline.collection.checks import run_day_checks
+    from mia_pipeline.quality.checks import run_day_checks
     run_day_checks(store, ["{DAY}"])
 else:
-    from mia_pipeline.collection.gx_daily import validate_days
+    from mia_pipeline.quality.gx import validate_days
     validate_days(store, ["{DAY}"])
 print(time.perf_counter() - t)
 """

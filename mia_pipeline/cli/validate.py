@@ -78,7 +78,7 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
 
 
 def _validate_day(state: CliState, day: str, datasets, docs: bool, as_json: bool) -> None:
-    from mia_pipeline.collection.gx_daily import validate_days
+    from mia_pipeline.quality.gx import validate_days
 
     layout = state.layout
     out = validate_days(state.store, [day], datasets, layout.reports_dir / "gx" if docs else None)

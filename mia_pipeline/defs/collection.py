@@ -19,7 +19,6 @@ import warnings
 
 import dagster as dg
 
-from mia_pipeline.collection.checks import BLOCKING, CHECK_DESCRIPTIONS, checks_for
 from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.collection.landing import landing_lag
 from mia_pipeline.collection.live import update_live_views
@@ -39,6 +38,7 @@ from mia_pipeline.defs.recording import (
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sources import paper_trading_events
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
+from mia_pipeline.quality.checks import BLOCKING, CHECK_DESCRIPTIONS, checks_for
 from mia_pipeline.storage import StorageError
 from mia_pipeline.storage.describe import describe_partition
 

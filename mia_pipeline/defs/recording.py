@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from mia_pipeline.collection.checks import run_day_checks
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
+from mia_pipeline.quality.checks import run_day_checks
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.describe import PartitionFacts, describe_partition
 
@@ -138,7 +138,7 @@ def gx_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]],
                    instance: dg.DagsterInstance | None = None) -> list[dg.AssetCheckEvaluation]:
     """One ``gx_completeness`` evaluation per (dataset, day) (tied to its newest materialization when
     ``instance`` is given)."""
-    from mia_pipeline.collection.gx_daily import validate_days
+    from mia_pipeline.quality.gx import validate_days
 
     written = _datasets_only(written)
     if not written:

@@ -6,7 +6,7 @@
 Every check is one or more GX 1.x expectations run in one ephemeral context (:func:`run_gx`); rows
 GX finds failing name the column, feature, pair or fold. Raw-row checks run on the dataset itself
 (critical values, as-of times, label times); statistics run on one small frame per check built by
-:mod:`mia_pipeline.ml.gx_suites` (see there why). The checks, in report order, are :data:`CHECKS`.
+:mod:`mia_pipeline.quality.ml_checks` (see there why). The checks, in report order, are :data:`CHECKS`.
 
 A check whose name is in ``ValidationConfig.warn_only`` is reported (``WARN``) but does not fail the
 dataset: by default only ``feature_correlation``, because redundant features hurt a model's
@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mia_pipeline.ml import gx_suites as S
 from mia_pipeline.ml.builder import MLConfig
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.features import ASOF_SUFFIX, feature_columns
 from mia_pipeline.ml.leakage import STRICT_ASOF
+from mia_pipeline.quality import ml_checks as S
 
 CHECKS = {
     "files_match_manifest": "each data file's sha256 and row count equal those dataset.json recorded at write time",
@@ -253,8 +253,8 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
     :class:`~mia_pipeline.storage.PartitionStore` holding the bundle's source days, for the lineage,
     column, point-in-time and label checks (UNVERIFIED without it: the verdict cannot be PASSED).
     A check that cannot run is UNVERIFIED with the reason. Raises :class:`DatasetError` for a bad config."""
-    from mia_pipeline.collection.gx_daily import run_gx
     from mia_pipeline.ml.recompute import files_frame, recomputed_frames, splits_frame_rederived
+    from mia_pipeline.quality.gx import ml_batches, run_gx
 
     cfg = config if isinstance(config, ValidationConfig) else ValidationConfig.from_dict(config)
     F, L = bundle.features, bundle.labels
@@ -302,7 +302,7 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
             unverified["columns_accounted"] = (f"{len(lost)} column(s) cannot be recomputed: "
                                                f"{', '.join(lost['file'] + ':' + lost['column'])} ({why})")
     asof = [c for c in F.columns if c.endswith(ASOF_SUFFIX)]
-    batches = S.build_batches(F, L, frames, cfg, asof, STRICT_ASOF)
+    batches = ml_batches(F, L, frames, cfg, asof, STRICT_ASOF)
     outcomes, index = run_gx(batches, docs_dir)
     name = bundle.name if isinstance(meta.get("window"), dict) else "(in memory)"
     report = ValidationReport(name, len(F), docs_index=index)

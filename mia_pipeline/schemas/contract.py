@@ -141,67 +141,7 @@ PAYLOADS: dict[str, pa.StructType] = {
 ENVELOPE_PARSE = [("kind", S), ("schema_version", INT), ("event_id", S), ("source", S), ("timestamp", S)]
 ENVELOPE_REQUIRED = ("kind", "schema_version", "event_id", "source", "timestamp")
 
-# Value rules per kind, by dotted path. Checked in this order; the first failing rule names the reason.
-RULES: dict[str, dict] = {
-    "trade": {
-        "required": ("trade_id", "symbol", "action", "quantity", "price"),
-        "price": ("price", "market_context.bid", "market_context.ask", "execution.fill_price",
-                  "risk_management.stop_loss", "risk_management.take_profit"),
-        "quantity_positive": ("quantity",),
-        "quantity": ("market_context.volume",),
-        "nonnegative": ("market_context.spread", "market_context.volatility", "execution.latency_ms",
-                        "execution.commission", "risk_management.position_size_pct",
-                        "risk_management.risk_reward_ratio", "risk_management.portfolio_heat"),
-        "unit_interval": ("battle_navale.confluence_score",),
-        "enum": {"action": ACTIONS},
-        "quote": ("market_context.bid", "market_context.ask"),
-    },
-    "trade_exit": {
-        "required": ("trade_id", "symbol", "quantity", "exit_price", "reason"),
-        "price": ("exit_price", "entry_price"),
-        "quantity_positive": ("quantity",),
-        "nonnegative": ("commission", "holding_time_s"),
-        "enum": {"action": ACTIONS, "reason": EXIT_REASONS},
-    },
-    "signal": {
-        "required": ("signal_id", "symbol", "timeframe"),
-        "nonnegative": ("decision.execution_delay_ms",),
-        "unit_interval": ("decision.confidence", "battle_navale_analysis.confluence_levels.technical",
-                          "battle_navale_analysis.confluence_levels.fundamental",
-                          "battle_navale_analysis.confluence_levels.sentiment",
-                          "battle_navale_analysis.confluence_levels.overall"),
-        "enum": {"timeframe": TIMEFRAMES, "decision.action": DECISION_ACTIONS},
-        "feature_vectors": ("features_snapshot.raw_features", "features_snapshot.normalized_features",
-                            "features_snapshot.feature_importance"),
-    },
-    "market_bar": {
-        "required": ("symbol", "timeframe", "open", "high", "low", "close", "volume"),
-        "price": ("open", "high", "low", "close", "vwap"),
-        "quantity": ("volume", "bid_volume", "ask_volume", "trade_count"),
-        "enum": {"timeframe": TIMEFRAMES},
-        "bar": True,
-    },
-    "market_tick": {
-        "required": ("symbol", "seq"),
-        "any_of": ("bid", "ask", "last"),
-        "price": ("bid", "ask", "last"),
-        "quantity": ("bid_size", "ask_size", "last_size"),
-        "nonnegative": ("seq",),
-        "quote": ("bid", "ask"),
-    },
-    "market_depth": {
-        "required": ("symbol", "seq", "command"),
-        "price": ("price",),
-        "quantity": ("quantity", "num_orders"),
-        "nonnegative": ("seq",),
-        "enum": {"command": DEPTH_COMMANDS},
-    },
-    "performance": {"required": ("metric", "value")},
-    "system_status": {
-        "required": ("component", "status"),
-        "enum": {"status": STATUSES},
-    },
-}
+# Value rules: the rule table, mia_pipeline.quality.rules (one place for every data rule).
 SYMBOL_FIELD = {"trade": "symbol", "trade_exit": "symbol", "signal": "symbol", "market_bar": "symbol",
                 "market_tick": "symbol", "market_depth": "symbol"}
 

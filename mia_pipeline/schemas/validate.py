@@ -3,7 +3,8 @@
 Input: one kind's rows in its parse schema (timestamps still strings), their line numbers and the
 unknown keys captured per line. Output: the typed table (stored schema + ``_line``) of the rows that
 pass every rule, and ``(line, reason, detail)`` for the others. Rules run in a fixed order and the
-first failing one names the reason (see ``contract.RULES`` and ``contract.REASONS``).
+first failing one names the reason: the rows of the rule table (:mod:`mia_pipeline.quality.rules`) that
+have a ``reason`` (a key of ``contract.REASONS``), in :func:`~mia_pipeline.quality.rules.ingest_rules` order.
 """
 
 from __future__ import annotations
@@ -16,19 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mia_pipeline.quality import rules as rule_table  # (a module: rules imports schemas.contract)
 from mia_pipeline.schemas import timestamps
 from mia_pipeline.schemas.contract import (
-    ENVELOPE_REQUIRED,
-    FEATURE_COUNT,
     KIND_PARSE_SCHEMAS,
     PAYLOADS,
-    RULES,
     SYMBOL_FIELD,
     TABLE_SCHEMAS,
 )
 from mia_pipeline.schemas.hashing import record_hash
-
-_I32_MAX = 2**31 - 1
 
 
 def _field_paths(t: pa.DataType, wanted, prefix: str = "") -> list[str]:
@@ -114,22 +111,16 @@ def _set_path(d: dict, path: str, value) -> None:
     d[last] = value
 
 
-def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: int,
-           known_symbols: frozenset[str] | None) -> dict[str, np.ndarray]:
-    """Apply every rule; return the epoch-ms arrays of the timestamp paths (valid where ok)."""
-    rules = RULES[kind]
-    for name in ENVELOPE_REQUIRED[1:] + rules["required"]:
-        arr = leaf(t, name)
-        missing = pc.is_null(arr)
-        if pa.types.is_string(arr.type):
-            missing = pc.or_kleene(missing, pc.equal(pc.binary_length(arr), 0))
-        v.flag(missing, "missing_field", name)
-    sv = leaf(t, "schema_version")
-    v.flag(pc.or_(pc.less(sv, 1), pc.greater(sv, _I32_MAX)), "unsupported_schema_version",
-           lambda i: f"schema_version {sv[i].as_py()}")
-    ts_paths_, float_paths_, decimal_paths_ = _paths(PAYLOADS[kind])
-    ts_ms: dict[str, np.ndarray] = {}
-    for path in ["timestamp"] + ts_paths_:
+def _required(t: pa.Table, v: _Verdicts, r) -> None:
+    arr = leaf(t, r.columns[0])
+    missing = pc.is_null(arr)
+    if pa.types.is_string(arr.type):
+        missing = pc.or_kleene(missing, pc.equal(pc.binary_length(arr), 0))
+    v.flag(missing, r.reason, r.columns[0])
+
+
+def _timestamps(t: pa.Table, v: _Verdicts, paths: list[str], ts_ms: dict[str, np.ndarray]) -> None:
+    for path in paths:
         arr = leaf(t, path)
         ms, ok, errors, noncanonical = timestamps.parse_column(arr)
         for code in ("bad_timestamp", "timestamp_no_zone"):
@@ -141,16 +132,19 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
         ts_ms[path] = ms
         ts_ms[path + "#ok"] = ok
         ts_ms[path + "#respell"] = noncanonical & ok
-    limit = now_ms + max_future_ms
-    v.flag(ts_ms["timestamp"] > limit, "timestamp_in_future",
-           lambda i: f"timestamp {timestamps.format_ms(ts_ms['timestamp'][i])} is after now + {max_future_ms} ms")
-    for path in decimal_paths_:  # Arrow's reader lets an integer part wider than the precision through
+
+
+def _decimals(t: pa.Table, v: _Verdicts, paths: list[str], code: str) -> None:
+    for path in paths:  # Arrow's reader lets an integer part wider than the precision through
         arr = leaf(t, path)
         limit = decimal.Decimal(10) ** (arr.type.precision - arr.type.scale)
         wide = [x is not None and abs(x) >= limit for x in arr.to_pylist()] if arr.null_count < len(arr) else []
         if any(wide):
-            v.flag(np.asarray(wide), "wrong_type", lambda i, a=arr, p=path: f"{p}: {a[i].as_py()} does not fit {a.type}")
-    for path in float_paths_:
+            v.flag(np.asarray(wide), code, lambda i, a=arr, p=path: f"{p}: {a[i].as_py()} does not fit {a.type}")
+
+
+def _finite(t: pa.Table, v: _Verdicts, paths: list[str], code: str) -> None:
+    for path in paths:
         arr = leaf(t, path)
         if pa.types.is_list(arr.type):
             flat = pc.list_flatten(arr)
@@ -160,47 +154,78 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
                 rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[_np(bad_items)]] = True
         else:
             rows = pc.invert(pc.is_finite(arr))
-        v.flag(rows, "non_finite_number", path)
-    for group, code, test in (
-        ("price", "invalid_price", lambda a: pc.less_equal(a, 0)),
-        ("quantity_positive", "invalid_quantity", lambda a: pc.less_equal(a, 0)),
-        ("quantity", "invalid_quantity", lambda a: pc.less(a, 0)),
-        ("nonnegative", "negative_value", lambda a: pc.less(a, 0)),
-        ("unit_interval", "out_of_range", lambda a: pc.or_(pc.less(a, 0), pc.greater(a, 1))),
-    ):
-        for path in rules.get(group, ()):
-            arr = leaf(t, path)
-            v.flag(test(arr), code, lambda i, a=arr, p=path: f"{p} = {a[i].as_py()!r}")
-    for path, allowed in rules.get("enum", {}).items():
-        arr = leaf(t, path)
+        v.flag(rows, code, path)
+
+
+_COMPARE = {"gt0": lambda a: pc.less_equal(a, 0), "ge0": lambda a: pc.less(a, 0),
+            "unit": lambda a: pc.or_(pc.less(a, 0), pc.greater(a, 1))}
+
+
+def _value(t: pa.Table, v: _Verdicts, r) -> None:
+    """One value row of the rule table (see ``quality.rules.TESTS``)."""
+    if r.test in _COMPARE:
+        arr = leaf(t, r.columns[0])
+        v.flag(_COMPARE[r.test](arr), r.reason, lambda i, a=arr, p=r.columns[0]: f"{p} = {a[i].as_py()!r}")
+    elif r.test == "in_set":
+        arr, allowed = leaf(t, r.columns[0]), r.values
         bad = pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=pa.array(allowed))))
-        v.flag(bad, "invalid_enum", lambda i, a=arr, p=path, al=allowed: f"{p} = {a[i].as_py()!r}; allowed: {', '.join(al)}"[:300])
-    if "any_of" in rules:
+        v.flag(bad, r.reason, lambda i, a=arr, p=r.columns[0]: f"{p} = {a[i].as_py()!r}; allowed: {', '.join(allowed)}"[:300])
+    elif r.test == "any_not_null":
         none = np.ones(t.num_rows, dtype=bool)
-        for path in rules["any_of"]:
+        for path in r.columns:
             none &= ~pc.is_valid(leaf(t, path)).to_numpy(zero_copy_only=False)
-        v.flag(none, "missing_field", " or ".join(rules["any_of"]))
-    if "quote" in rules:
-        bid, ask = (leaf(t, p) for p in rules["quote"])
-        v.flag(pc.less(ask, bid), "crossed_quote", lambda i: f"ask {ask[i].as_py()} < bid {bid[i].as_py()}")
-    if rules.get("bar"):
-        o, h, lo, c = (leaf(t, p) for p in ("open", "high", "low", "close"))
+        v.flag(none, r.reason, " or ".join(r.columns))
+    elif r.test == "a_ge_b":
+        a, b = (leaf(t, p) for p in r.columns)
+        v.flag(pc.less(a, b), r.reason, lambda i: f"ask {a[i].as_py()} < bid {b[i].as_py()}")
+    elif r.test == "ohlc":
+        o, h, lo, c = (leaf(t, p) for p in r.columns)
         bad = pc.or_(pc.or_(pc.greater(lo, h), pc.or_(pc.greater(o, h), pc.less(o, lo))),
                      pc.or_(pc.greater(c, h), pc.less(c, lo)))
-        v.flag(bad, "inconsistent_bar", lambda i: f"o/h/l/c = {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
-    for path in rules.get("feature_vectors", ()):
-        arr = leaf(t, path)
-        wrong = pc.not_equal(pc.list_value_length(arr), FEATURE_COUNT)
+        v.flag(bad, r.reason, lambda i: f"o/h/l/c = {o[i]}/{h[i]}/{lo[i]}/{c[i]}")
+    elif r.test == "vector_len":
+        arr, n = leaf(t, r.columns[0]), r.values[0]
+        wrong = pc.not_equal(pc.list_value_length(arr), n)
         if pc.any(pc.is_null(pc.list_flatten(arr))).as_py():
             nulls = _np(pc.is_null(pc.list_flatten(arr)))
             rows = np.zeros(len(arr), dtype=bool)
             rows[pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)[nulls]] = True
             wrong = pc.or_(wrong, pa.array(rows))
-        v.flag(wrong, "bad_feature_vector", lambda i, a=arr, p=path: f"{p} has {len(a[i].as_py())} values, expected {FEATURE_COUNT} numbers")
-    if known_symbols is not None and kind in SYMBOL_FIELD:
-        arr = leaf(t, SYMBOL_FIELD[kind])
-        bad = pc.invert(pc.is_in(arr, value_set=pa.array(sorted(known_symbols), pa.string())))
-        v.flag(bad, "unknown_symbol", lambda i: f"symbol {arr[i].as_py()!r}")
+        v.flag(wrong, r.reason, lambda i, a=arr, p=r.columns[0]: f"{p} has {len(a[i].as_py())} values, expected {n} numbers")
+    else:
+        raise ValueError(f"rule {r.rule}: no ingestion form for test {r.test!r}")
+
+
+def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: int,
+           known_symbols: frozenset[str] | None) -> dict[str, np.ndarray]:
+    """Apply the kind's rows of the rule table in order; return the epoch-ms arrays of the timestamp
+    paths (valid where ok)."""
+    ts_paths_, float_paths_, decimal_paths_ = _paths(PAYLOADS[kind])
+    ts_ms: dict[str, np.ndarray] = {}
+    for r in rule_table.ingest_rules(kind):
+        if r.test == "not_null":
+            _required(t, v, r)
+        elif r.test == "between":
+            arr, (lo, hi) = leaf(t, r.columns[0]), r.values
+            v.flag(pc.or_(pc.less(arr, lo), pc.greater(arr, hi)), r.reason,
+                   lambda i, a=arr, p=r.columns[0]: f"{p} {a[i].as_py()}")
+        elif r.test == "timestamps":
+            _timestamps(t, v, ["timestamp"] + ts_paths_, ts_ms)
+        elif r.test == "not_future":
+            limit = now_ms + max_future_ms
+            v.flag(ts_ms["timestamp"] > limit, r.reason,
+                   lambda i: f"timestamp {timestamps.format_ms(ts_ms['timestamp'][i])} is after now + {max_future_ms} ms")
+        elif r.test == "decimal_fits":
+            _decimals(t, v, decimal_paths_, r.reason)
+        elif r.test == "finite":
+            _finite(t, v, float_paths_, r.reason)
+        elif r.test == "known_symbol":
+            if known_symbols is not None and kind in SYMBOL_FIELD:
+                arr = leaf(t, SYMBOL_FIELD[kind])
+                bad = pc.invert(pc.is_in(arr, value_set=pa.array(sorted(known_symbols), pa.string())))
+                v.flag(bad, r.reason, lambda i, a=arr: f"symbol {a[i].as_py()!r}")
+        else:
+            _value(t, v, r)
     return ts_ms
 
 

@@ -9,13 +9,13 @@ import pyarrow as pa
 import pytest
 from conftest import append, tick
 
-from mia_pipeline.collection.checks import BLOCKING, checks_for, run_checks, run_day_checks
 from mia_pipeline.defs.collection import daily_datasets, landing_zone, live_session
 from mia_pipeline.defs.recording import GX_COMPLETENESS, blocking_failures, check_evaluations
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sensors import landing_zone_sensor
 from mia_pipeline.defs.sources import paper_trading_events
 from mia_pipeline.layout import DATASETS
+from mia_pipeline.quality.checks import BLOCKING, checks_for, run_checks, run_day_checks
 from mia_pipeline.schemas.guide_examples import TRADE_EXAMPLE, to_line
 
 RANGE = {"dagster/asset_partition_range_start": "2025-06-21", "dagster/asset_partition_range_end": "2025-06-23"}

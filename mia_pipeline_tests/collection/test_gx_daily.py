@@ -9,7 +9,8 @@ import pyarrow.compute as pc
 import pytest
 
 from mia_pipeline.collection.collector import ingest_once
-from mia_pipeline.collection.gx_daily import (
+from mia_pipeline.layout import Layout, init_tree
+from mia_pipeline.quality.gx import (
     DAILY_DATASETS,
     DOMAIN,
     KEYS,
@@ -18,7 +19,6 @@ from mia_pipeline.collection.gx_daily import (
     validate_daily,
     validate_days,
 )
-from mia_pipeline.layout import Layout, init_tree
 from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.sources.paper_trading import simulate
 from mia_pipeline.storage import PartitionStore

@@ -84,7 +84,7 @@ def test_not_a_dataset_is_refused(bundle, tmp_path):
 def test_split_ids_are_categories_in_dataset_order(bundle, tmp_path):
     """A reader maps split rows to dataset rows by code (no string hashing): the categories written are
     the dataset's rows in order, and the codes read back equal a hash lookup."""
-    from mia_pipeline.ml.gx_suites import _positions
+    from mia_pipeline.quality.ml_checks import _positions
 
     back = read_bundle(write_bundle(bundle, tmp_path / "d"))
     ids = back.splits["signal_id"]

@@ -8,7 +8,7 @@ import pytest
 from conftest import T0
 from sierra_writer import append_scid, es_session, f32, scid_header, write_scid
 
-from mia_pipeline.collection.checks import checks_for, run_day_checks
+from mia_pipeline.quality.checks import checks_for, run_day_checks
 from mia_pipeline.sources.sierra import SierraFileError, order_flow_bars, scid_ticks
 from mia_pipeline.sources.sierra.files import configured_files, import_file, symbol_from_name
 from mia_pipeline.sources.sierra.ingest import land_depth, land_scid
@@ -158,7 +158,7 @@ def test_raw_lines_rebuild_the_same_rows(layout, store, sierra_dir, tmp_path):
 
 
 def test_daily_gx_suite_covers_market_depth(layout, store, sierra_dir):
-    from mia_pipeline.collection.gx_daily import validate_daily
+    from mia_pipeline.quality.gx import validate_daily
 
     land_depth(layout, store, sierra_dir / "MarketDepthData" / "ESU25_FUT_CME.2025-06-23.depth", "ES")
     outcome = validate_daily(store, DAY, "market_depth")

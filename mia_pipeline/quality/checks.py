@@ -1,7 +1,8 @@
 """Partition checks for the daily datasets (library side of the Dagster asset checks), per day.
 
-Each check is one property of one dataset's day partition. A check exists on a dataset only where it
-can fail there: ``ask_above_bid`` only on tables with a bid and an ask, ``prices_positive`` only on
+Each check is one property of one dataset's day partition, a row of the rule table
+(:mod:`mia_pipeline.quality.rules`: its name, severity and description; the row rules it re-verifies
+give its columns). A check exists on a dataset only where it can fail there: ``ask_above_bid`` only on tables with a bid and an ask, ``prices_positive`` only on
 tables with prices. One DuckDB scan per dataset over every committed file of the requested days
 computes all its checks grouped by day, so a one-run backfill of a year costs a few scans, not
 thousands of file reads. Column names follow ``mia_pipeline.schemas``; nested struct fields are
@@ -15,52 +16,35 @@ from dataclasses import dataclass, field
 import duckdb
 
 from mia_pipeline.layout import RAW_EVENTS
+from mia_pipeline.quality import rules as R
+from mia_pipeline.quality.rules import (
+    ASK_ABOVE_BID,
+    HAS_UNIQUE_KEYS,
+    NON_EMPTY_WHEN_EVENTS_EXIST,
+    PRICES_POSITIVE,
+    TIMESTAMPS_INSIDE_PARTITION_DAY,
+    TRADING_DAY_HAS_DATA,
+)
 from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET
 from mia_pipeline.storage import PartitionStore
 
 CHECKED_DATASETS = tuple(d for d in dict.fromkeys(KIND_TO_DATASET.values()) if d)
-PRICE_COLUMNS = {
-    "trades": ("price", "execution.fill_price", "market_context.bid", "market_context.ask"),
-    "trade_exits": ("exit_price", "entry_price"),
-    "market_bars": ("open", "high", "low", "close"),
-    "market_ticks": ("bid", "ask"),
-    "market_depth": ("price",),  # null for "clear" updates, which carry no price
-}
-BID_ASK = {"trades": ("market_context.bid", "market_context.ask"), "market_ticks": ("bid", "ask")}
+# the per-day checks built from row rules read their columns from the rule table
+PRICE_COLUMNS = {ds: cols for ds in CHECKED_DATASETS
+                 if (cols := tuple(r.columns[0] for r in R.check_columns(ds, PRICES_POSITIVE)))}
+BID_ASK = {ds: tuple(reversed(rows[0].columns)) for ds in CHECKED_DATASETS
+           if (rows := R.check_columns(ds, ASK_ABOVE_BID))}          # (bid, ask): the rule says ask >= bid
 
-HAS_UNIQUE_KEYS = "has_unique_keys"
-NON_EMPTY_WHEN_EVENTS_EXIST = "non_empty_when_events_exist"
-PRICES_POSITIVE = "prices_positive"
-ASK_ABOVE_BID = "ask_above_bid"
-TIMESTAMPS_INSIDE_PARTITION_DAY = "timestamps_inside_partition_day"
-TRADING_DAY_HAS_DATA = "trading_day_has_data"
-
-CHECK_DESCRIPTIONS = {
-    HAS_UNIQUE_KEYS: "No two rows of the day share the dataset key (trade_id, signal_id, or the composite key). "
-                     "Blocking: live views and joins rely on one row per key.",
-    NON_EMPTY_WHEN_EVENTS_EXIST: "A day whose stored raw lines hold events of this kind has a non-empty partition "
-                                 "(rows were not lost between the raw lines and the dataset). Blocking.",
-    PRICES_POSITIVE: "Every price column of the day is > 0 (warning: flags damaged or mis-scaled prices).",
-    ASK_ABOVE_BID: "Quotes of the day have ask >= bid, never crossed (warning).",
-    TIMESTAMPS_INSIDE_PARTITION_DAY: "Every row's ts falls inside the UTC day its partition names. Blocking: a "
-                                     "partition key means exactly the data of that day.",
-    TRADING_DAY_HAS_DATA: "A CME Globex trading day (exchange_calendars CMES; weekends and CME holidays are not) has data "
-                          "stored in some dataset: a trading day with nothing stored is the gap `mia check-integrity` "
-                          "reports (warning; the same day fails on every dataset).",
-}
-# Blocking checks: a downstream asset (live views, warehouse) must not run on a day that fails them.
-BLOCKING = frozenset({HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST, TIMESTAMPS_INSIDE_PARTITION_DAY})
+CHECK_DESCRIPTIONS = {name: R.check_description(name) for name in (
+    HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST, PRICES_POSITIVE, ASK_ABOVE_BID, TIMESTAMPS_INSIDE_PARTITION_DAY,
+    TRADING_DAY_HAS_DATA)}
+# Blocking checks (severity ERROR in the table): a downstream asset must not run on a day that fails them.
+BLOCKING = frozenset(name for name in CHECK_DESCRIPTIONS if R.check_severity(name) == R.ERROR)
 
 
 def checks_for(dataset: str) -> tuple[str, ...]:
     """The checks that can fail on ``dataset`` (in display order)."""
-    names = [HAS_UNIQUE_KEYS, NON_EMPTY_WHEN_EVENTS_EXIST]
-    if dataset in PRICE_COLUMNS:
-        names.append(PRICES_POSITIVE)
-    if dataset in BID_ASK:
-        names.append(ASK_ABOVE_BID)
-    names += [TIMESTAMPS_INSIDE_PARTITION_DAY, TRADING_DAY_HAS_DATA]
-    return tuple(names)
+    return tuple(r.check for r in R.day_checks(dataset))
 
 
 _DAY_OF_FILE = r"regexp_extract(filename, '(\d{4}-\d{2}-\d{2})[/\\][^/\\]+$', 1)"

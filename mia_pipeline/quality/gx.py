@@ -1,42 +1,42 @@
-"""Great Expectations (1.x) completeness suites of the seven daily datasets, and the shared GX runner.
+"""Great Expectations (1.x): the suites of the seven daily datasets and of ML datasets, and the runner.
+This is the project's only Great Expectations import (inside functions: GX takes seconds to import).
 
-Per dataset, derived from the event contract (:data:`mia_pipeline.schemas.contract.RULES`, the rules the
-collector enforces on every event, so real data never violates them):
+Daily suites are built from the rule table (:mod:`mia_pipeline.quality.rules`, the rules ingestion
+enforces on every event, so real data never violates them): every row with a GX form becomes
+expectations of its group:
 
 - ``required_fields_present``: the envelope (``ts``, ``event_id``, ``source``, ``schema_version``) and
-  the kind's required fields are not null;
+  the dataset's required fields are not null;
 - ``keys_unique``: the dataset key (:data:`~mia_pipeline.schemas.DATASET_KEYS`) is unique within a day;
 - ``values_in_domain``: enums in their sets, prices > 0, quantities >= 0 (> 0 for a position size),
-  scores and confidences in [0, 1], non-negative amounts, ask >= bid, bar low <= high,
-  ``schema_version`` in 1..current.
+  scores and confidences in [0, 1], non-negative amounts, ask >= bid, OHLC consistent,
+  ``schema_version`` >= 1.
 
 :func:`validate_days` reads every requested day of a dataset into **one** GX batch with a ``_day``
 column and splits the failing rows back per day (GX reports them with ``unexpected_index_column_names``),
 so a year of days costs one validation per dataset, not one per day.
 
-:func:`run_gx` is the runner shared with :mod:`mia_pipeline.ml.validation` (it lives here because
-collection is the lowest layer that runs GX): one ephemeral context per call, progress bars off,
-optional Data Docs rendered to a local folder. GX is imported inside functions: it takes seconds.
+:func:`ml_batches` are the ML dataset suites over the frames :mod:`mia_pipeline.quality.ml_checks`
+computes; :func:`run_gx` runs any batches: one ephemeral context per call, progress bars off, optional
+Data Docs rendered to a local folder.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from mia_pipeline.schemas import CURRENT_SCHEMA_VERSION, DATASET_KEYS, KIND_TO_DATASET
-from mia_pipeline.schemas.contract import RULES
+from mia_pipeline.quality.rules import DOMAIN, KEYS, REQUIRED, rules_for
+from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET
 
 DAY = "_day"
-ENVELOPE = ("ts", "event_id", "source", "schema_version")
 DAILY_DATASETS = tuple(d for d in KIND_TO_DATASET.values() if d)
 DATASET_KIND = {d: k for k, d in KIND_TO_DATASET.items() if d}
-REQUIRED, KEYS, DOMAIN = "required_fields_present", "keys_unique", "values_in_domain"
 DAILY_EXPECTATIONS = (REQUIRED, KEYS, DOMAIN)
 
 
@@ -138,45 +138,46 @@ def _columns(dataset: str) -> list[str]:
     return flat.column_names
 
 
-def daily_expectations(dataset: str, columns: Iterable[str] | None = None) -> list[tuple[str, object]]:
-    """The (check, GX expectation) pairs of ``dataset``'s suite (only on columns the frame has)."""
+def _stored(column: str) -> str:
+    return "ts" if column == "timestamp" else column
+
+
+def expectations_of(rule, have: set) -> list[object]:
+    """The GX expectations of one rule-table row (none when a column is absent from the frame)."""
     import great_expectations.expectations as gxe
 
-    rules = RULES[DATASET_KIND[dataset]]
+    cols = [_stored(c) for c in rule.columns]
+    if rule.gx is None or any(c not in have for c in cols):
+        return []
+    t = rule.test
+    if t == "not_null":
+        return [gxe.ExpectColumnValuesToNotBeNull(column=cols[0])]
+    if t in ("gt0", "ge0", "unit", "between"):
+        lo, hi = {"gt0": (0, None), "ge0": (0, None), "unit": (0, 1)}.get(t, rule.values)
+        return [gxe.ExpectColumnValuesToBeBetween(column=cols[0], min_value=lo, max_value=hi, strict_min=t == "gt0")]
+    if t == "in_set":
+        return [gxe.ExpectColumnValuesToBeInSet(column=cols[0], value_set=list(rule.values))]
+    pairs = {"a_ge_b": [tuple(cols)], "ohlc": [("high", "low"), ("high", "open"), ("open", "low"),
+                                               ("high", "close"), ("close", "low")]}.get(t)
+    if pairs is None:
+        raise ValueError(f"rule {rule.rule}: no GX form for test {t!r}")
+    return [gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True,
+                                                        ignore_row_if="either_value_is_missing") for a, b in pairs]
+
+
+def daily_expectations(dataset: str, columns: Iterable[str] | None = None) -> list[tuple[str, object]]:
+    """The (check, GX expectation) pairs of ``dataset``'s suite: every row of the rule table with a GX
+    form (only on columns the frame has); the key row is the day's compound-key uniqueness."""
+    import great_expectations.expectations as gxe
+
     have = set(columns if columns is not None else _columns(dataset))
     out: list[tuple[str, object]] = []
-    for c in (*ENVELOPE, *rules.get("required", ())):
-        if c in have:
-            out.append((REQUIRED, gxe.ExpectColumnValuesToNotBeNull(column=c)))
-    keys = [k for k in DATASET_KEYS[dataset] if k in have]
-    out.append((KEYS, gxe.ExpectCompoundColumnsToBeUnique(column_list=[DAY, *keys])))
-
-    def between(c: str, lo=None, hi=None, strict_min=False) -> None:
-        if c in have:
-            out.append((DOMAIN, gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi,
-                                                                  strict_min=strict_min)))
-
-    between("schema_version", 1, CURRENT_SCHEMA_VERSION)
-    for c in rules.get("price", ()):
-        between(c, 0, strict_min=True)
-    for c in rules.get("quantity_positive", ()):
-        between(c, 0, strict_min=True)
-    for c in (*rules.get("quantity", ()), *rules.get("nonnegative", ())):
-        between(c, 0)
-    for c in rules.get("unit_interval", ()):
-        between(c, 0, 1)
-    for c, allowed in rules.get("enum", {}).items():
-        if c in have:
-            out.append((DOMAIN, gxe.ExpectColumnValuesToBeInSet(column=c, value_set=list(allowed))))
-    pairs = []
-    if rules.get("quote"):
-        pairs.append(tuple(reversed(rules["quote"])))          # ask >= bid
-    if rules.get("bar"):
-        pairs += [("high", "low")]
-    for a, b in pairs:
-        if a in have and b in have:
-            out.append((DOMAIN, gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing")))
+    for rule in rules_for(dataset):
+        if rule.test == "unique_key":
+            keys = [k for k in DATASET_KEYS[dataset] if k in have]
+            out.append((KEYS, gxe.ExpectCompoundColumnsToBeUnique(column_list=[DAY, *keys])))
+        else:
+            out += [(rule.gx, e) for e in expectations_of(rule, have)]
     return out
 
 
@@ -245,3 +246,69 @@ def _day_outcome(day: str, outcomes: list[GXOutcome]) -> DailyOutcome:
 def validate_daily(store, day, dataset: str) -> DailyOutcome:
     """The suite of one dataset on one day."""
     return validate_days(store, [day], [dataset])[dataset][str(day)]
+
+
+# ------------------------------------------------------------------------------------------ ML suites
+def ml_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg,
+                  asof: Sequence[str], strict_asof) -> list:
+    """The GX batches of a dataset: the raw rows (features, label times) and each derived frame."""
+    import great_expectations.expectations as gxe
+
+    def pair(check, a, b, **kw):
+        return check, gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b,
+                                                                  ignore_row_if="either_value_is_missing", **kw)
+
+    def at_most(check, column, limit, strict=False):
+        return check, gxe.ExpectColumnValuesToBeBetween(column=column, max_value=limit, strict_max=strict)
+
+    crit = "critical_values_present"
+    # raw batches: only the columns checked, positional index (GX fingerprints frames under 1 GB by
+    # hashing every cell; a string index costs seconds on 1 M rows). Examples map back to signal_id.
+    # features and labels rows side by side, by position (read_bundle checks they are the same rows;
+    # the features_t0 == t0 expectation catches a misaligned in-memory bundle)
+    times = pd.concat([L[[c for c in ("t0", "t1", "tb_entry", "tb_entry_asof") if c in L.columns]].reset_index(drop=True),
+                       F[[c for c in ("t0", "bar_close", "bar_asof") if c in F.columns]].reset_index(drop=True).rename(
+                           columns={"t0": "features_t0"})], axis=1)
+    F = F[[c for c in F.columns if c in cfg.critical_columns or c in asof or c == "t0"]].reset_index(drop=True)
+    feats = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns if c in F.columns]
+    # a critical column in neither file: its expectation fails on the features batch (which lacks it)
+    feats += [(crit, gxe.ExpectColumnToExist(column=c)) for c in cfg.critical_columns
+              if c not in F.columns and c not in L.columns]
+    feats += [pair("asof_not_after_t0", "t0", c, or_equal=c not in strict_asof) for c in asof]
+    lab = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns
+           if c in L.columns and c not in F.columns]
+    lab += [pair("label_times", "t1", "t0"),
+            ("label_times", gxe.ExpectColumnPairValuesToBeEqual(column_A="t0", column_B="features_t0"))]
+    if "tb_entry_asof" in times.columns:
+        lab.append(pair("asof_not_after_t0", "t0", "tb_entry_asof", or_equal=True))
+    for a, b in (("bar_close", "tb_entry"), ("bar_asof", "tb_entry_asof")):
+        if a in times.columns and b in times.columns:
+            lab.append(("bar_features_match_label_entry", gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=a, column_B=b, ignore_row_if="either_value_is_missing")))
+    suites = {
+        "feature_missing": ([at_most("missing_rate_below_max", "missing_rate", cfg.max_missing_rate)], ("feature",)),
+        "label_balance": ([("label_balance", gxe.ExpectColumnValuesToBeBetween(
+            column="share", min_value=cfg.min_class_share, max_value=cfg.max_class_share))], ("label", "class")),
+        "feature_pairs": ([at_most("feature_correlation", "abs_corr", cfg.max_abs_correlation)],
+                          ("feature_a", "feature_b")),
+        "label_leaks": ([at_most("no_label_leak", "auc", cfg.leak_auc, True),
+                         at_most("no_label_leak", "abs_r", cfg.leak_abs_r, True)], ("feature", "label")),
+        "folds": ([at_most("splits_purged", c, 0) for c in ("in_both", "unknown_rows", "overlapping")]
+                  + [at_most("splits_embargoed", "in_embargo", 0),
+                     at_most("splits_walk_forward_ordered", "not_before_test", 0)], ("scheme", "fold")),
+        "sources": ([("sources_unchanged", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
+                    ("dataset", "day")),
+        "files": ([("files_match_manifest", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
+                  ("file",)),
+        "columns": ([("columns_accounted", gxe.ExpectColumnValuesToBeInSet(column="accounted", value_set=[True]))],
+                    ("file", "column")),
+        "point_in_time": ([at_most("point_in_time", "changed", 0)], ("feature",)),
+        "labels": ([at_most("labels_rederived", "changed", 0)], ("column",)),
+        "splits_rederived": ([at_most("splits_rederived", "extra", 0), at_most("splits_rederived", "missing", 0)],
+                             ("scheme", "fold")),
+    }
+    out = [GXBatch("dataset_features", F, feats), GXBatch("dataset_label_times", times, lab)]
+    for name, frame in frames.items():
+        exps, ids = suites[name]
+        out.append(GXBatch(f"dataset_{name}", frame, exps, ids))
+    return out

@@ -1,8 +1,10 @@
-"""The small frames the ML dataset suites validate, computed with numpy (vectorised, fast on 1 M rows).
+"""The ML dataset checks as pure functions: the small frames the ML suites validate, computed with numpy
+(vectorised, fast on 1 M rows), and the sentence each check reports (:func:`summarise`).
 
 GX's pandas engine checks a condition per row; a correlation, an AUC or a fold's purge is a statistic
 over many rows. So each such check is turned into a frame with one row per thing it judges, and a
-standard GX expectation judges each row (the failing rows name the feature, pair or fold):
+standard GX expectation (:func:`mia_pipeline.quality.gx.ml_batches`) judges each row (the failing rows
+name the feature, pair or fold):
 
 - :func:`missing_frame`: one row per feature, its missing rate after the warm-up rows;
 - :func:`balance_frame`: one row per (label, class), the class's share of the labelled rows;
@@ -258,74 +260,6 @@ def fold_frame(labels: pd.DataFrame, splits: pd.DataFrame, embargo: pd.Timedelta
         rows.append((scheme, int(fold[first]), len(train), len(test), int((p < 0).sum()),
                      both, overlapping, in_embargo, not_before))
     return pd.DataFrame(rows, columns=cols)
-
-
-# ------------------------------------------------------------------------------------------ suites
-def build_batches(F: pd.DataFrame, L: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg,
-                  asof: Sequence[str], strict_asof) -> list:
-    """The GX batches of a dataset: the raw rows (features, label times) and each derived frame."""
-    import great_expectations.expectations as gxe
-
-    from mia_pipeline.collection.gx_daily import GXBatch
-
-    def pair(check, a, b, **kw):
-        return check, gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b,
-                                                                  ignore_row_if="either_value_is_missing", **kw)
-
-    def at_most(check, column, limit, strict=False):
-        return check, gxe.ExpectColumnValuesToBeBetween(column=column, max_value=limit, strict_max=strict)
-
-    crit = "critical_values_present"
-    # raw batches: only the columns checked, positional index (GX fingerprints frames under 1 GB by
-    # hashing every cell; a string index costs seconds on 1 M rows). Examples map back to signal_id.
-    # features and labels rows side by side, by position (read_bundle checks they are the same rows;
-    # the features_t0 == t0 expectation catches a misaligned in-memory bundle)
-    times = pd.concat([L[[c for c in ("t0", "t1", "tb_entry", "tb_entry_asof") if c in L.columns]].reset_index(drop=True),
-                       F[[c for c in ("t0", "bar_close", "bar_asof") if c in F.columns]].reset_index(drop=True).rename(
-                           columns={"t0": "features_t0"})], axis=1)
-    F = F[[c for c in F.columns if c in cfg.critical_columns or c in asof or c == "t0"]].reset_index(drop=True)
-    feats = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns if c in F.columns]
-    # a critical column in neither file: its expectation fails on the features batch (which lacks it)
-    feats += [(crit, gxe.ExpectColumnToExist(column=c)) for c in cfg.critical_columns
-              if c not in F.columns and c not in L.columns]
-    feats += [pair("asof_not_after_t0", "t0", c, or_equal=c not in strict_asof) for c in asof]
-    lab = [(crit, gxe.ExpectColumnValuesToNotBeNull(column=c)) for c in cfg.critical_columns
-           if c in L.columns and c not in F.columns]
-    lab += [pair("label_times", "t1", "t0"),
-            ("label_times", gxe.ExpectColumnPairValuesToBeEqual(column_A="t0", column_B="features_t0"))]
-    if "tb_entry_asof" in times.columns:
-        lab.append(pair("asof_not_after_t0", "t0", "tb_entry_asof", or_equal=True))
-    for a, b in (("bar_close", "tb_entry"), ("bar_asof", "tb_entry_asof")):
-        if a in times.columns and b in times.columns:
-            lab.append(("bar_features_match_label_entry", gxe.ExpectColumnPairValuesToBeEqual(
-                column_A=a, column_B=b, ignore_row_if="either_value_is_missing")))
-    suites = {
-        "feature_missing": ([at_most("missing_rate_below_max", "missing_rate", cfg.max_missing_rate)], ("feature",)),
-        "label_balance": ([("label_balance", gxe.ExpectColumnValuesToBeBetween(
-            column="share", min_value=cfg.min_class_share, max_value=cfg.max_class_share))], ("label", "class")),
-        "feature_pairs": ([at_most("feature_correlation", "abs_corr", cfg.max_abs_correlation)],
-                          ("feature_a", "feature_b")),
-        "label_leaks": ([at_most("no_label_leak", "auc", cfg.leak_auc, True),
-                         at_most("no_label_leak", "abs_r", cfg.leak_abs_r, True)], ("feature", "label")),
-        "folds": ([at_most("splits_purged", c, 0) for c in ("in_both", "unknown_rows", "overlapping")]
-                  + [at_most("splits_embargoed", "in_embargo", 0),
-                     at_most("splits_walk_forward_ordered", "not_before_test", 0)], ("scheme", "fold")),
-        "sources": ([("sources_unchanged", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
-                    ("dataset", "day")),
-        "files": ([("files_match_manifest", gxe.ExpectColumnValuesToBeInSet(column="same", value_set=[True]))],
-                  ("file",)),
-        "columns": ([("columns_accounted", gxe.ExpectColumnValuesToBeInSet(column="accounted", value_set=[True]))],
-                    ("file", "column")),
-        "point_in_time": ([at_most("point_in_time", "changed", 0)], ("feature",)),
-        "labels": ([at_most("labels_rederived", "changed", 0)], ("column",)),
-        "splits_rederived": ([at_most("splits_rederived", "extra", 0), at_most("splits_rederived", "missing", 0)],
-                             ("scheme", "fold")),
-    }
-    out = [GXBatch("dataset_features", F, feats), GXBatch("dataset_label_times", times, lab)]
-    for name, frame in frames.items():
-        exps, ids = suites[name]
-        out.append(GXBatch(f"dataset_{name}", frame, exps, ids))
-    return out
 
 
 def _examples(o, ids: pd.Index, n: int = 3) -> str:
