@@ -226,7 +226,24 @@ class Recorder:
                 click.echo(f"check failed: {line}", err=True)
             ok = ok and result.success and not failures
         self._pending.clear()
+        self._record_metrics(days)
         return ok
+
+    def _record_metrics(self, days: list[str]) -> None:
+        """Recompute the collection metrics of the days written and record each ``collection_metrics``
+        partition runless (the same figures as the asset's own runs)."""
+        from mia_pipeline.defs.quality import metrics_materialization
+        from mia_pipeline.storage import PartitionStore
+
+        store = PartitionStore(self.layout)
+        tags, extra = command_tags(self.command), {"written_by": self.command}
+        try:
+            instance = self._open()
+            for day in days:
+                instance.report_runless_asset_event(_with(metrics_materialization(self.layout, store, day), tags, extra))
+        except Exception as exc:  # the data is stored; the figures are recomputed at the next write
+            click.echo(f"warning: the collection metrics of {days[0]}..{days[-1]} were not recorded "
+                       f"({type(exc).__name__}: {exc})", err=True)
 
     def close(self) -> None:
         """Record the checks still pending, then release the instance."""

@@ -33,6 +33,14 @@ def metrics_metadata(figures: dict, path) -> dict:
     return meta
 
 
+def metrics_materialization(layout, store, day: str) -> dg.AssetMaterialization:
+    """Compute and store one day's figures; the runless record of ``collection_metrics[day]`` that a
+    writer outside a run (a collector, an import, a restore) reports for a day it wrote."""
+    figures = write_day_metrics(layout, store, day)
+    return dg.AssetMaterialization(asset_key="collection_metrics", partition=day,
+                                   metadata=metrics_metadata(figures, layout.metrics_file(day)))
+
+
 @dg.asset(group_name="quality", partitions_def=daily_partitions, kinds={"duckdb"},
           deps=["landing_zone", RAW_EVENTS, *DATASETS], automation_condition=REFRESH_ON_UPDATE)
 def collection_metrics(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.MaterializeResult:
