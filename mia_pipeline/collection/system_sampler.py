@@ -55,6 +55,7 @@ from mia_pipeline.layout import Layout
 from mia_pipeline.settings import Settings
 
 SOURCE = "mia.system_metrics"
+EVENT_ID_PREFIX = "system_metrics:"   # every sample event id starts with it (quality metrics leave them out)
 FILE_PREFIX = "system_metrics_"
 JOIN_TIMEOUT_S = 5.0
 MB = 1024 * 1024
@@ -191,7 +192,7 @@ class SystemSampler:
     # ------------------------------------------------------------------------------------- writing
     def events(self, ts_ms: int, figures: list[tuple[str, float, str, dict]]) -> list[dict]:
         stamp = _iso(ts_ms)
-        return [{"kind": "performance", "schema_version": 1, "event_id": f"system_metrics:{metric}:{ts_ms}",
+        return [{"kind": "performance", "schema_version": 1, "event_id": f"{EVENT_ID_PREFIX}{metric}:{ts_ms}",
                  "source": SOURCE, "timestamp": stamp, "metric": metric, "value": round(float(value), 3),
                  "unit": unit, "tags": {"component": metric.split(".", 1)[0]}, **extra}
                 for metric, value, unit, extra in figures]

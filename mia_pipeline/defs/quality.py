@@ -13,7 +13,7 @@ from mia_pipeline.defs.foundation import REFRESH_ON_UPDATE
 from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
-from mia_pipeline.quality.metrics import TARGETS, within, write_day_metrics
+from mia_pipeline.quality.metrics import TARGETS, target_text, within, write_day_metrics
 
 FIGURES = ("events", "quarantined", "snapshots_per_hour", "data_quality_score", "completeness", "missing_data_rate",
            "validity", "timeliness", "session_coverage", "ingestion_lag_p50_s", "ingestion_lag_p99_s", "storage_mb")
@@ -26,7 +26,7 @@ def metrics_metadata(figures: dict, path) -> dict:
         if figures.get(name) is not None:
             meta[name] = float(figures[name])
     meta["live"] = bool(figures.get("live"))
-    missed = [f"{n} {figures[n]} (target {'-'.join(str(x) for x in TARGETS[n] if x is not None)})"
+    missed = [f"{n} {figures[n]} (target {target_text(n)})"
               for n in TARGETS if within(n, figures.get(n)) is False]
     meta["targets"] = dg.MetadataValue.md(
         "All figures within the guide's targets." if not missed else "Outside target: " + "; ".join(missed))

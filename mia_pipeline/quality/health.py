@@ -20,7 +20,7 @@ import shutil
 from datetime import UTC, datetime
 
 from mia_pipeline.layout import RAW_EVENTS, Layout
-from mia_pipeline.quality.metrics import TARGETS, compute_day_metrics, within
+from mia_pipeline.quality.metrics import TARGETS, compute_day_metrics, target_text, within
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore
 
@@ -76,13 +76,8 @@ def _metrics(layout: Layout, store: PartitionStore, day: str, label: str) -> dic
               else f"landed after the fact (lag p50 {m['ingestion_lag_p50_s'] / 3600:.1f} h: not live)")]
     summary = f"{day}: " + ", ".join(parts)
     if missed:
-        summary += "; outside target: " + ", ".join(f"{n} (target {_target(n)})" for n in missed)
+        summary += "; outside target: " + ", ".join(f"{n} (target {target_text(n)})" for n in missed)
     return _item(label, WARN if missed else OK, summary, **m)
-
-
-def _target(name: str) -> str:
-    lo, hi = TARGETS[name]
-    return f"{lo}-{hi}" if lo is not None and hi is not None else (f"> {lo}" if lo is not None else f"< {hi}")
 
 
 def _alerts(layout: Layout) -> dict:

@@ -1,7 +1,8 @@
 """Collection metrics of one UTC day (guide §4.1), computed from what is stored, not from a writer's claims.
 
 Inputs: the day's stored raw lines (``raw_events``: every landed event with its ``ts`` and the time it was
-``received_at``), its ``trades`` and ``signals`` partitions, its quarantine and the size of its folder.
+``received_at``; the collector's own system-metrics samples are left out: they run all day whatever the
+market data does), its ``trades`` and ``signals`` partitions, its quarantine and the size of its folder.
 
 - ``snapshots_per_hour`` (target 50-200): trade and signal snapshots stored, per hour of the *recorded
   session* (from the day's first to its last event); ``hourly`` lists the count of every UTC hour.
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pyarrow.compute as pc
 
+from mia_pipeline.collection.system_sampler import EVENT_ID_PREFIX
 from mia_pipeline.layout import RAW_EVENTS, Layout, parse_day
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.atomic import atomic_write_json
@@ -74,13 +76,21 @@ def within(name: str, value) -> bool | None:
     return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
+def target_text(name: str) -> str:
+    """The guide's target of a figure, e.g. ``50-200``, ``> 0.95``, ``< 0.01``."""
+    lo, hi = TARGETS[name]
+    return f"{lo}-{hi}" if lo is not None and hi is not None else (f"> {lo}" if lo is not None else f"< {hi}")
+
+
 def compute_day_metrics(layout: Layout, store: PartitionStore, day: str | date) -> dict:
     """The figures of one day (see the module docstring); every value is a plain JSON type."""
     from mia_pipeline.collection.quarantine import counts_by_reason
 
     d = parse_day(day)
     key = d.isoformat()
-    raw = store.read(key, RAW_EVENTS, columns=["ts", "received_at", "kind"])
+    raw = store.read(key, RAW_EVENTS, columns=["ts", "received_at", "kind", "event_id"])
+    if raw is not None and raw.num_rows:  # the collector's own host samples say nothing about the market data
+        raw = raw.filter(pc.invert(pc.starts_with(raw.column("event_id"), EVENT_ID_PREFIX)))
     n = raw.num_rows if raw is not None else 0
     quarantined = sum(counts_by_reason(layout, [key]).get(key, {}).values())
     out: dict = {"day": key, "events": n, "quarantined": int(quarantined),

@@ -104,9 +104,6 @@ def test_the_daily_halt_is_not_a_hole(layout, store):
     assert m["session_coverage"] == pytest.approx(20 / 1380, abs=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: every stored event counts for completeness and the recorded "
-                   "session, so the collector's own system-metrics samples (one a minute, all day) hide holes "
-                   "in the trading data and stretch the session snapshots/hour is divided by")
 def test_system_metrics_samples_do_not_fill_holes_in_the_trading_data(layout, store):
     from mia_pipeline.collection.system_sampler import SOURCE
 
