@@ -138,9 +138,12 @@ def _disk(layout: Layout, settings: Settings) -> dict:
 
 
 def _integrity(layout: Layout) -> dict:
-    from mia_pipeline.collection.integrity import last_integrity_result
+    from mia_pipeline.collection.integrity import INTEGRITY_RESULT, last_integrity_result
 
     r = last_integrity_result(layout)
+    if r is None and (layout.reports_dir / INTEGRITY_RESULT).exists():
+        return _item("last integrity", WARN, f"the verdict file reports/{INTEGRITY_RESULT} is damaged: run "
+                     "`mia check-integrity` to record a new one")
     if r is None:
         return _item("last integrity", WARN, "never run (`mia check-integrity`; the daily_integrity job runs 04:00)")
     if r["problems"]:

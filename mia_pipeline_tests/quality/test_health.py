@@ -181,11 +181,13 @@ def test_a_recorded_integrity_run_with_problems_fails(layout, store, settings):
 
 @pytest.mark.parametrize("content", ["", "{broken", "[]", '{"checked_at": "x"}'],
                          ids=["empty", "not-json", "not-an-object", "no-problems-field"])
-def test_a_damaged_integrity_verdict_reads_as_never_run(layout, content):
+def test_a_damaged_integrity_verdict_is_reported_as_damaged(layout, store, settings, content):
     record_integrity_result(layout, [], "all", "test")
     path = next(layout.reports_dir.glob("integrity*.json"))
     path.write_text(content)
     assert last_integrity_result(layout) is None
+    item = items(report(layout, store, settings))["last integrity"]
+    assert item["status"] == "warn" and "damaged" in item["summary"] and "never run" not in item["summary"]
 
 
 def test_a_stored_past_day_is_reported_as_landed_after_the_fact(layout, store, settings):
