@@ -162,6 +162,11 @@ def _read_state(layout: Layout) -> tuple[dict | None, str | None]:
     return state, None
 
 
+def state_problem(layout: Layout) -> str | None:
+    """Why the alert state file is damaged (None when sound or absent): the next evaluation rebuilds it."""
+    return _read_state(layout)[1]
+
+
 def _load_state(layout: Layout, now: datetime, notes: list[str]) -> dict:
     """The state; a damaged file is moved aside, reported and rebuilt from the log (caller holds the lock)."""
     state, why = _read_state(layout)

@@ -81,15 +81,18 @@ def _metrics(layout: Layout, store: PartitionStore, day: str, label: str) -> dic
 
 
 def _alerts(layout: Layout) -> dict:
-    from mia_pipeline.quality.alerts import open_alerts
+    from mia_pipeline.quality.alerts import open_alerts, state_problem
 
     alerts = open_alerts(layout)
+    damaged = state_problem(layout)
+    note = (f" (the alert state file is damaged: {damaged}; open alerts read from alerts.jsonl; the next "
+            "alert_sensor tick rebuilds it)") if damaged else ""
     if not alerts:
-        return _item("open alerts", OK, "none", alerts=[])
+        return _item("open alerts", WARN if damaged else OK, "none" + note, alerts=[])
     worst = FAIL if any(a.get("level") in ("CRITICAL", "ERROR") for a in alerts) else WARN
     text = "; ".join(f"{a.get('level')} {a.get('name')} since {a.get('opened_at')}: "
                      f"{a.get('last_message', a.get('message'))}" for a in alerts)
-    return _item("open alerts", worst, text, alerts=alerts)
+    return _item("open alerts", worst, text + note, alerts=alerts)
 
 
 def _backup(layout: Layout, settings: Settings) -> dict:

@@ -257,3 +257,10 @@ def test_mia_health_as_a_process_exits_1_without_a_traceback(layout, config):
     rep = json.loads(proc.stdout)
     assert rep["healthy"] is False
     assert [i["status"] for i in rep["items"] if i["name"] == "collector"] == ["fail"]
+
+
+def test_a_damaged_alert_state_is_said_and_open_alerts_still_come_from_the_log(layout, store, settings):
+    raise_incident(layout, "collection_stopped", "nothing landed for 5 minutes")
+    layout.alerts_state_file.write_text("{garbage")
+    item = items(report(layout, store, settings))["open alerts"]
+    assert item["status"] == "fail" and "collection_stopped" in item["summary"] and "damaged" in item["summary"]
