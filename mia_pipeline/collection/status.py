@@ -12,18 +12,22 @@ from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout
 from mia_pipeline.storage import PartitionStore, archive_index
 
 
+def last_event_time(store: PartitionStore, days: list[str]):
+    """The newest stored event's ts (the newest of ``days`` holding raw lines), or None."""
+    for day in reversed(days):
+        raw = store.read(day, RAW_EVENTS, columns=["ts"])
+        if raw is not None and raw.num_rows:
+            return pc.max(raw.column("ts")).as_py()
+    return None
+
+
 def collection_status(layout: Layout, store: PartitionStore, last_days: int = 10) -> dict:
     manifests, damaged = store.readable_manifests()
     per_day = {}
     for day in list(manifests)[-last_days:]:
         ds = manifests[day]["datasets"]
         per_day[day] = {name: ds[name]["rows"] for name in DATASETS if name in ds}
-    last_event = None
-    for day in reversed(list(manifests)):
-        raw = store.read(day, RAW_EVENTS, columns=["ts"])
-        if raw is not None and raw.num_rows:
-            last_event = pc.max(raw.column("ts")).as_py()
-            break
+    last_event = last_event_time(store, list(manifests))
     try:
         landing.load_state(layout, strict=True)
         state_problem = None

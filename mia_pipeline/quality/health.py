@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 
-from mia_pipeline.layout import RAW_EVENTS, Layout
+from mia_pipeline.layout import Layout
 from mia_pipeline.quality.metrics import TARGETS, compute_day_metrics, target_text, within
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore
@@ -48,17 +48,11 @@ def _collector(layout: Layout) -> dict:
 
 
 def _lag(layout: Layout, store: PartitionStore) -> dict:
-    import pyarrow.compute as pc
-
     from mia_pipeline.collection.landing import landing_lag
+    from mia_pipeline.collection.status import last_event_time
 
     pending = sum(landing_lag(layout).values())
-    last = None
-    for day in reversed(layout.days_present()):
-        raw = store.read(day, RAW_EVENTS, columns=["ts"])
-        if raw is not None and raw.num_rows:
-            last = pc.max(raw.column("ts")).as_py()
-            break
+    last = last_event_time(store, layout.days_present())
     when = last.isoformat() if last else "none stored"
     return _item("landing lag", OK, f"{pending:,} byte(s) waiting in the landing zone; last stored event {when}",
                  pending_bytes=pending, last_event=last.isoformat() if last else None)
