@@ -34,6 +34,7 @@ DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "
 RAW_EVENTS = "raw_events"
 STORED_DATASETS = (*DATASETS, RAW_EVENTS)
 BACKUP_KINDS = ("hourly", "daily", "weekly")
+REPORT_KINDS = ("quality", "performance", "features")
 LIVE_VIEWS = ("live_signals.json", "open_positions.json", "system_status.json")
 
 
@@ -208,6 +209,30 @@ class Layout:
 
     def metrics_file(self, day: str | date) -> Path:
         return self.metrics_dir / f"{parse_day(day).isoformat()}.json"
+
+    def report_file(self, kind: str, start: str | date, end: str | date, suffix: str = ".html") -> Path:
+        """One report page over the closed day interval [start, end]: ``reports/<end>/<kind>_<start>_<end>.html``
+        (``<kind>_<day>.html`` for one day); its figures sit beside it with ``suffix=".json"``."""
+        if kind not in REPORT_KINDS:
+            raise LayoutError(f"unknown report {kind!r}; reports: {', '.join(REPORT_KINDS)}")
+        a, b = parse_day(start).isoformat(), parse_day(end).isoformat()
+        if a > b:
+            raise LayoutError(f"report period {a}..{b} ends before it starts")
+        return self.reports_dir / b / (f"{kind}_{a}" + ("" if a == b else f"_{b}") + suffix)
+
+    @property
+    def report_index_file(self) -> Path:
+        """The page linking every report and the latest validation results."""
+        return self.reports_dir / "index.html"
+
+    @property
+    def validations_dir(self) -> Path:
+        """Latest Great Expectations results per asset and partition (``<asset>/<partition>.json``)."""
+        return self.reports_dir / "validations"
+
+    def report_days(self) -> list[str]:
+        """Report folders ``reports/YYYY-MM-DD`` present, sorted."""
+        return _day_folders(self.reports_dir)
 
     @property
     def alerts_state_file(self) -> Path:

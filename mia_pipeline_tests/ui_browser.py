@@ -166,3 +166,70 @@ def shoot_tab(chromium: str, url: str, tab: str, png: Path, profile: Path, ready
             browser.wait(timeout=10)
     assert png.is_file() and png.stat().st_size > 20_000, f"no real screenshot of {url} ({tab}): {png}"
     return page
+
+
+def open_local_page(chromium: str, url: str, png: Path, profile: Path, size=(1400, 1000), timeout: float = 90) -> dict:
+    """Open a local page in headless Chromium over the DevTools Protocol, wait until it has loaded, and
+    return what a person would see and what the browser did: ``{"page": _Text, "text": str, "images":
+    [{"src", "complete", "width", "height"}], "requests": [every URL the page asked for]}``; a full-page
+    screenshot goes to ``png``."""
+    from websockets.sync.client import connect
+
+    profile.mkdir(parents=True, exist_ok=True)
+    port_file = profile / "DevToolsActivePort"
+    port_file.unlink(missing_ok=True)
+    browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                                "--allow-file-access-from-files", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    requests: list[str] = []
+    try:
+        while not port_file.is_file() or not port_file.read_text().strip():
+            assert browser.poll() is None and time.monotonic() < deadline, "chromium's DevTools port never opened"
+            time.sleep(0.2)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
+            target = next(t for t in json.load(resp) if t["type"] == "page")
+        with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=30) as ws:
+            ids = iter(range(1, 1_000_000))
+
+            def call(method: str, **params):
+                n = next(ids)
+                ws.send(json.dumps({"id": n, "method": method, "params": params}))
+                while True:
+                    msg = json.loads(ws.recv(timeout=60))
+                    if msg.get("method") == "Network.requestWillBeSent":
+                        requests.append(msg["params"]["request"]["url"])
+                    if msg.get("id") == n:
+                        assert "error" not in msg, f"{method}: {msg['error']}"
+                        return msg["result"]
+
+            def js(expression: str):
+                return call("Runtime.evaluate", expression=expression, returnByValue=True,
+                            awaitPromise=True)["result"].get("value")
+
+            call("Network.enable")
+            call("Page.enable")
+            call("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1], deviceScaleFactor=1, mobile=False)
+            call("Page.navigate", url=url)
+            while js("document.readyState") != "complete" or not js(
+                    "[...document.images].every(i => i.complete)"):
+                assert time.monotonic() < deadline, f"{url} did not finish loading within {timeout:.0f}s"
+                time.sleep(0.2)
+            images = js("[...document.images].map(i => ({src: i.src.slice(0, 40), complete: i.complete, "
+                        "width: i.naturalWidth, height: i.naturalHeight}))")
+            dom = js("document.documentElement.outerHTML") or ""
+            width, height = js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                        clip={"x": 0, "y": 0, "width": width, "height": min(height, 16000), "scale": 1})
+            png.write_bytes(base64.b64decode(shot["data"]))
+            js("1")  # drain events sent after the screenshot
+    finally:
+        browser.terminate()
+        try:
+            browser.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            browser.kill()
+            browser.wait(timeout=10)
+    page = parse(dom)
+    return {"page": page, "text": text_of(page), "images": images, "requests": requests}

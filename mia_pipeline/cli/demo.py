@@ -89,6 +89,9 @@ def demo(state: CliState) -> None:
         click.echo(f"  ML dataset : {folder.parent} (features, labels, splits; `mia validate --dataset {folder.parent}`)")
     backtest = sorted(state.layout.backtest_dir.glob("*/*/meta.json"))
     click.echo(f"  sessions   : {len(backtest)} synthetic session(s) under {state.layout.backtest_dir}")
+    if state.layout.report_index_file.is_file():
+        click.echo(f"  reports    : {state.layout.report_index_file} (each day's data quality; the week's "
+                   "performance and feature importance; `mia report all` for the last 30 days)")
     if failed:
         click.echo(f"demo failed in: {', '.join(failed)} (see `make ui` for the run logs)", err=True)
         raise SystemExit(EXIT_PROBLEM)

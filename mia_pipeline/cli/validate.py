@@ -18,6 +18,8 @@ import click
 from mia_pipeline.cli.common import DAY, EXIT_PROBLEM, EXIT_USAGE, CliState, pass_state
 from mia_pipeline.layout import DATASETS
 
+CLI_RUN = "mia validate (no Dagster run)"
+
 
 @click.command("validate")
 @click.option("--dataset", "dataset", type=click.Path(), help="ML dataset folder (or its features_dataset.parquet).")
@@ -64,7 +66,7 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
     docs_dir = state.layout.reports_dir / "gx" if docs else None
     store = state.store if Path(state.settings.data_dir).is_dir() else None
     try:
-        report = validate_dataset(bundle, config, docs_dir, store=store)
+        report = validate_dataset(bundle, config, docs_dir, store=store, run_name=CLI_RUN)
     except DatasetError as exc:   # e.g. the sources cannot be re-read for the point-in-time check
         click.echo(f"validation UNVERIFIED: {exc}", err=True)
         raise SystemExit(EXIT_PROBLEM) from None
@@ -72,6 +74,10 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
         click.echo(f"validation UNVERIFIED: the validator could not run on this dataset "
                    f"({type(exc).__name__}: {exc})", err=True)
         raise SystemExit(EXIT_PROBLEM) from None
+    if store is not None and isinstance(bundle.metadata.get("window"), dict):
+        from mia_pipeline.quality import validation_log
+
+        validation_log.record_dataset(state.layout, report, bundle.metadata["window"]["start"], CLI_RUN)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.to_text())
     if not report.success:
         raise SystemExit(EXIT_PROBLEM)
@@ -81,7 +87,11 @@ def _validate_day(state: CliState, day: str, datasets, docs: bool, as_json: bool
     from mia_pipeline.quality.gx import validate_days
 
     layout = state.layout
-    out = validate_days(state.store, [day], datasets, layout.reports_dir / "gx" if docs else None)
+    from mia_pipeline.quality import validation_log
+
+    out = validate_days(state.store, [day], datasets, layout.reports_dir / "gx" if docs else None, run_name=CLI_RUN)
+    if layout.root.is_dir():
+        validation_log.record_daily(layout, out, CLI_RUN)
     failed = False
     if as_json:
         click.echo(json.dumps({ds: {"passed": o[day].passed, "failing_rows": o[day].failing_rows,

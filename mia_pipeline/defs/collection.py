@@ -33,6 +33,7 @@ from mia_pipeline.defs.recording import (
     data_version,
     partition_metadata,
     record_written,
+    run_name,
     unrecorded,
 )
 from mia_pipeline.defs.resources import MiaResource
@@ -188,7 +189,7 @@ def daily_datasets(context: dg.AssetExecutionContext, mia: MiaResource):
         yield dg.MaterializeResult(asset_key=ds, data_version=version)
     selected_checks = set(context.selected_asset_check_keys)
     evaluations = check_evaluations(store, {ds: days for ds in checked}, selected=selected_checks,
-                                    instance=context.instance)
+                                    instance=context.instance, run=run_name(context))
     yield from evaluations
     # Each evaluation above carries its own day; the markers tell Dagster every selected check was
     # reported (otherwise it logs "did not yield expected outputs" for a range run).

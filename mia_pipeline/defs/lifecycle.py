@@ -10,7 +10,7 @@ with its new file's figures.
 import dagster as dg
 
 from mia_pipeline.defs.partitions import monthly_partitions
-from mia_pipeline.defs.recording import gx_evaluations, record_events, record_written, unrecorded
+from mia_pipeline.defs.recording import gx_evaluations, record_events, record_written, run_name, unrecorded
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
 
@@ -160,7 +160,7 @@ def integrity_check(context: dg.OpExecutionContext) -> None:
         context.log.warning(f"recording days stored but not recorded: {missing}")
         record_written(context.log_event, context.instance, store, missing)
     recent = layout.days_present()[-GX_RECENT_DAYS:]
-    for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance):
+    for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance, run_name(context)):
         context.log_event(event)
     record_integrity_result(layout, problems, "every stored day and the range across them", "daily_integrity job")
     if problems:

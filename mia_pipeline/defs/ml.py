@@ -13,6 +13,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from mia_pipeline.defs.partitions import weekly_partitions
+from mia_pipeline.defs.recording import run_name
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.ml import DatasetError
 from mia_pipeline.ml.bundle import (
@@ -107,16 +108,20 @@ def ml_dataset(context: dg.AssetExecutionContext, mia: MiaResource):
     context.log.info(f"dataset of {start}..{end}: {len(bundle.features)} decisions -> {folder}")
     for name in ML_DATASETS:
         yield dg.MaterializeResult(asset_key=name, metadata=_file_metadata(folder / FILES[name], common))
-    yield from validation_results(bundle, store, layout.reports_dir / "gx")
+    yield from validation_results(bundle, store, layout.reports_dir / "gx", context.partition_key,
+                                  run_name(context))
 
 
-def validation_results(bundle, store, docs_dir):
+def validation_results(bundle, store, docs_dir, week: str | None = None, run: str | None = None):
     """One ``AssetCheckResult`` per Great Expectations check of the bundle as written. A check that could
     not run (UNVERIFIED, e.g. a source day missing) is reported as not passed, with ``status:
     UNVERIFIED`` and the reason in its metadata: unverified is never green."""
     from mia_pipeline.ml.validation import validate_dataset
+    from mia_pipeline.quality import validation_log
 
-    report = validate_dataset(bundle, docs_dir=docs_dir, store=store)
+    report = validate_dataset(bundle, docs_dir=docs_dir, store=store, run_name=run)
+    if week and run:
+        validation_log.record_dataset(store.layout, report, week, run)
     for r in report.results:
         yield dg.AssetCheckResult(
             asset_key=CHECK_ASSET[r.name], check_name=r.name, passed=bool(r.success and not r.unverified),

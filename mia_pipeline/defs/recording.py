@@ -135,16 +135,21 @@ def _datasets_only(written: Mapping[str, Iterable[str]]) -> dict[str, list[str]]
 
 
 def gx_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]],
-                   instance: dg.DagsterInstance | None = None) -> list[dg.AssetCheckEvaluation]:
+                   instance: dg.DagsterInstance | None = None, run: str | None = None) -> list[dg.AssetCheckEvaluation]:
     """One ``gx_completeness`` evaluation per (dataset, day) (tied to its newest materialization when
-    ``instance`` is given)."""
+    ``instance`` is given). ``run`` (e.g. :func:`run_name` of the context): the results are also kept for
+    the report index under that run's name (``reports/validations/``)."""
+    from mia_pipeline.quality import validation_log
     from mia_pipeline.quality.gx import validate_days
 
     written = _datasets_only(written)
     if not written:
         return []
     days = sorted({d for ds_days in written.values() for d in ds_days})
-    outcomes = validate_days(store, days, list(written))
+    outcomes = validate_days(store, days, list(written), run_name=run)
+    if run:
+        validation_log.record_daily(store.layout, {ds: {d: outcomes[ds][d] for d in ds_days}
+                                                   for ds, ds_days in written.items()}, run)
     targets = check_targets(instance, written)
     return [dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(ds), check_name=GX_COMPLETENESS, passed=o.passed, partition=day,
@@ -157,7 +162,7 @@ def gx_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]],
 
 
 def check_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]], selected: set | None = None,
-                      instance: dg.DagsterInstance | None = None) -> list[dg.AssetCheckEvaluation]:
+                      instance: dg.DagsterInstance | None = None, run: str | None = None) -> list[dg.AssetCheckEvaluation]:
     """One evaluation per check per (dataset, day) written; ``selected`` limits to those check keys (the
     Great Expectations check runs only when ``selected`` names it). With ``instance``, each evaluation
     names the partition's newest materialization (what the UI shows it against)."""
@@ -169,7 +174,7 @@ def check_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]
     targets = check_targets(instance, written)
     out = gx_evaluations(store, {ds: ds_days for ds, ds_days in written.items()
                                  if selected is not None and dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) in selected},
-                         instance)
+                         instance, run)
     for ds, ds_days in written.items():
         for day in ds_days:
             for o in outcomes[ds][day]:
@@ -183,6 +188,13 @@ def check_evaluations(store: PartitionStore, written: Mapping[str, Iterable[str]
                     blocking=o.blocking, description=o.detail, target_materialization_data=targets.get((ds, day)),
                 ))
     return out
+
+
+def run_name(context) -> str:
+    """How a validation made in a run is named on the report index: the run id and its job."""
+    from mia_pipeline.quality.validation_log import dagster_run_name
+
+    return dagster_run_name(context.run.run_id, context.run.job_name)
 
 
 def failed_checks(evaluations: Iterable[dg.AssetCheckEvaluation], *, blocking_only: bool = False) -> list[str]:

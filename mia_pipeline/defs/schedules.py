@@ -26,6 +26,7 @@ from mia_pipeline.defs.lifecycle import (
 )
 from mia_pipeline.defs.ml import ml_dataset
 from mia_pipeline.defs.partitions import weekly_partitions
+from mia_pipeline.defs.reports import battle_navale_performance, feature_importance
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.ml.bundle import week_of
 from mia_pipeline.settings import defaults_if_broken
@@ -34,9 +35,10 @@ SCHEDULE_TIMEZONE = defaults_if_broken().timezone  # a broken mia.yaml: commands
 
 weekly_ml_dataset_job = dg.define_asset_job(
     "weekly_ml_dataset",
-    selection=dg.AssetSelection.assets(ml_dataset),
-    executor_def=dg.in_process_executor,  # one step: a subprocess would only add its start-up
-    description="The week's ML dataset (features, labels, splits): the guide's `generate_ml_dataset.py --weekly`.",
+    selection=dg.AssetSelection.assets(ml_dataset, battle_navale_performance, feature_importance),
+    executor_def=dg.in_process_executor,  # a few steps: a subprocess each would only add its start-up
+    description="The week's ML dataset (features, labels, splits): the guide's `generate_ml_dataset.py --weekly`; "
+                "then the week's Battle Navale performance and feature importance reports.",
 )
 
 

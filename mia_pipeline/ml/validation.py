@@ -246,13 +246,14 @@ RECOMPUTED = ("splits_rederived", "sources_unchanged", "columns_accounted", "poi
 
 
 def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs_dir: Path | None = None,
-                     *, store=None) -> ValidationReport:
+                     *, store=None, run_name: str | None = None) -> ValidationReport:
     """Run every check of :data:`CHECKS` on ``bundle`` (a :class:`~mia_pipeline.ml.bundle.DatasetBundle`).
 
     ``docs_dir``: render GX Data Docs there (``report.docs_index`` is its index.html). ``store``: the
     :class:`~mia_pipeline.storage.PartitionStore` holding the bundle's source days, for the lineage,
     column, point-in-time and label checks (UNVERIFIED without it: the verdict cannot be PASSED).
-    A check that cannot run is UNVERIFIED with the reason. Raises :class:`DatasetError` for a bad config."""
+    A check that cannot run is UNVERIFIED with the reason. ``run_name`` names the GX run.
+    Raises :class:`DatasetError` for a bad config."""
     from mia_pipeline.ml.recompute import files_frame, recomputed_frames, splits_frame_rederived
     from mia_pipeline.quality.gx import ml_batches, run_gx
 
@@ -303,7 +304,7 @@ def validate_dataset(bundle, config: ValidationConfig | dict | None = None, docs
                                                f"{', '.join(lost['file'] + ':' + lost['column'])} ({why})")
     asof = [c for c in F.columns if c.endswith(ASOF_SUFFIX)]
     batches = ml_batches(F, L, frames, cfg, asof, STRICT_ASOF)
-    outcomes, index = run_gx(batches, docs_dir)
+    outcomes, index = run_gx(batches, docs_dir, run_name=run_name)
     name = bundle.name if isinstance(meta.get("window"), dict) else "(in memory)"
     report = ValidationReport(name, len(F), docs_index=index)
     for check in CHECKS:

@@ -69,10 +69,12 @@ def _describe(cfg) -> str:
 
 
 def run_gx(batches: list[GXBatch], docs_dir: Path | None = None,
-           site_name: str = "mia") -> tuple[list[GXOutcome], Path | None]:
+           site_name: str = "mia", run_name: str | None = None) -> tuple[list[GXOutcome], Path | None]:
     """Validate each batch with its suite in one ephemeral GX context; render Data Docs to ``docs_dir``
-    (a local site) when given. Returns the outcome of every expectation and the docs index path."""
+    (a local site) when given. ``run_name`` names the GX run (its Data Docs say ``__none__`` otherwise).
+    Returns the outcome of every expectation and the docs index path."""
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")
@@ -90,7 +92,8 @@ def run_gx(batches: list[GXBatch], docs_dir: Path | None = None,
         fmt = {"result_format": "COMPLETE" if b.complete else "SUMMARY", "partial_unexpected_count": 10}
         if b.id_columns:
             fmt["unexpected_index_column_names"] = list(b.id_columns)
-        run = definition.run(batch_parameters={"dataframe": b.frame}, result_format=fmt)
+        run = definition.run(batch_parameters={"dataframe": b.frame}, result_format=fmt,
+                             run_id=RunIdentifier(run_name=run_name) if run_name else None)
         for r in run.results:
             cfg = r.expectation_config
             raised = (r.exception_info or {}).get("raised_exception")
@@ -203,7 +206,7 @@ def _no_rows(day: str) -> DailyOutcome:
 
 
 def validate_days(store, days: Iterable, datasets: Iterable[str] | None = None,
-                  docs_dir: Path | None = None) -> dict[str, dict[str, DailyOutcome]]:
+                  docs_dir: Path | None = None, run_name: str | None = None) -> dict[str, dict[str, DailyOutcome]]:
     """``{dataset: {day: DailyOutcome}}``: each dataset's days read once and validated as one GX batch.
 
     A day without rows passes ("no rows"). ``failing_rows`` counts failing (row, expectation) pairs."""
@@ -215,7 +218,7 @@ def validate_days(store, days: Iterable, datasets: Iterable[str] | None = None,
         frames[ds] = frame = _frame(store, ds, days)
         if len(frame):
             batches.append(GXBatch(f"daily_{ds}", frame, daily_expectations(ds, frame.columns), (DAY,), True))
-    outcomes, _ = run_gx(batches, docs_dir) if batches else ([], None)
+    outcomes, _ = run_gx(batches, docs_dir, run_name=run_name) if batches else ([], None)
     out: dict[str, dict[str, DailyOutcome]] = {}
     for ds, frame in frames.items():
         mine = [o for o in outcomes if o.batch == f"daily_{ds}"]
