@@ -253,6 +253,9 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
         else:
             row["quality score"], row["completeness"] = m.get("data_quality_score"), m.get("completeness")
         table.append(row)
+    if present:
+        page.table([{"dataset": ds, "rows": int(rows[ds]), "days with rows": sum(1 for d in days if per_day[ds].get(d))}
+                    for ds in present], caption="Rows per dataset over the period")
     page.table(table, caption="Rows per dataset and day (session from the CME calendar; score and completeness "
                               "from the collection metrics)")
     if first and first > period.start:
