@@ -67,8 +67,9 @@ views_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Declarative automation of the derived views: warehouse_views and live_session are refreshed "
-                "after any dataset partition changes (a backfill, a landing run, a `mia` command's write). Runs "
+    description="Declarative automation of what is derived: warehouse_views and live_session are refreshed "
+                "after any dataset partition changes (a backfill, a landing run, a `mia` command's write), and the "
+                "newest partitions of collection_metrics and the reports after their inputs change. Runs "
                 "by default while `make ui` (or dagster-daemon) runs; stop it in the UI (Automation) or with "
                 "`dagster sensor stop views_automation_sensor -w <data>/.dagster/workspace.yaml`.",
 )

@@ -137,3 +137,24 @@ def test_empty_data_root_gives_pages_that_say_no_data(layout):
         assert doc["status"] == "no data", (kind, doc["status"])
         html = layout.report_file(kind, "2025-06-23", "2025-06-27").read_text()
         assert "<img" not in html, f"{kind}: no empty plot"
+
+
+def test_reports_are_requested_by_automation_after_their_inputs_change():
+    """Two ticks of declarative automation: nothing at first; after today's trades (and the current week's
+    ML dataset) change, the day's quality report and the week's two reports are requested, once."""
+    from datetime import UTC, datetime
+
+    from mia_pipeline.ml.bundle import week_of
+
+    today = datetime.now(UTC).date().isoformat()
+    week = week_of(today)[0]
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert all(first.get_num_requested(dg.AssetKey(a)) == 0 for a in REPORTS)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="trades", partition=today))
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="features_dataset", partition=week))
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    for name in REPORTS:
+        assert second.get_num_requested(dg.AssetKey(name)) == 1, name
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert all(third.get_num_requested(dg.AssetKey(a)) == 0 for a in REPORTS)
