@@ -61,12 +61,22 @@ def latest(layout: Layout, limit: int = 500) -> tuple[list[dict], list[str]]:
     for path in sorted(root.glob("*/*.json")) if root.is_dir() else ():
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            doc["results"] = list(doc["results"])
+        except (OSError, ValueError):
+            damaged.append(str(path))
+            continue
+        if _well_formed(doc):
             found.append(doc)
-        except (OSError, ValueError, KeyError, TypeError):
+        else:
             damaged.append(str(path))
     found.sort(key=lambda d: (str(d.get("recorded_at")), str(d.get("partition"))), reverse=True)
     return found[:limit], damaged
+
+
+def _well_formed(doc) -> bool:
+    return (isinstance(doc, dict) and all(isinstance(doc.get(k), str) for k in ("asset", "partition", "status"))
+            and isinstance(doc.get("results"), list)
+            and all(isinstance(r, dict) and isinstance(r.get("check"), str) and isinstance(r.get("status"), str)
+                    for r in doc["results"]))
 
 
 def dagster_run_name(run_id: str, job_name: str | None) -> str:

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 
 from mia_pipeline.layout import DATASETS, Layout, parse_day
 from mia_pipeline.reports.page import Page
+from mia_pipeline.storage import StorageError
 from mia_pipeline.storage.atomic import atomic_write_bytes, atomic_write_json
 
 STATUSES = ("ok", "problem", "no data", "unverified")
@@ -82,22 +84,86 @@ def _archived_days(layout: Layout) -> list[str]:
     return [d for man in months.values() for entry in man["datasets"].values() for d in entry["days"]]
 
 
-def open_period(store, period: Period, datasets=DATASETS) -> tuple[duckdb.DuckDBPyConnection, dict[str, int]]:
+READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError, ValueError)
+
+
+def period_damage(store, period: Period, datasets=DATASETS) -> tuple[list[str], set[tuple[str, str]]]:
+    """What of the period's stored data cannot be trusted, checked before anything is read: damaged day or
+    month manifests, data files no manifest vouches for, and committed daily files that are missing or
+    whose sha256 or row count differs from their manifest. Returns ``(problems, {(day, dataset)} to
+    leave out)`` (``(day, "*")`` for a whole day or month). Cost: one sha256 pass over the period's daily files (a year of ticks: about a second)."""
+    good, damaged = store.readable_manifests(period.start, period.end)
+    problems = [f"{key}: {why}" if not why.startswith(key) else why for key, why in sorted(damaged.items())]
+    bad: set[tuple[str, str]] = {(key, "*") for key in damaged}   # a whole day (or month) nothing vouches for
+    for day in (d for d in store.layout.days_present() if period.start <= d <= period.end):
+        orphans = store.orphan_files(day)
+        if orphans:
+            bad.add((day, "*"))
+            problems.append(f"{day}: data files without a manifest ({', '.join(orphans)}): nothing vouches for "
+                            "them, so they are not read")
+    for day, manifest in sorted(good.items()):
+        for ds in datasets:
+            entry = manifest["datasets"].get(ds)
+            if not entry or entry.get("archived"):
+                continue
+            why = store.verify_dataset(day, ds)
+            if why:
+                problems.append(why)
+                bad.add((day, ds))
+    return problems, bad
+
+
+def _relation(store, con, dataset: str, period: Period, exclude: set):
+    """The period's rows of one dataset, leaving out the (day, dataset) pairs of ``exclude``."""
+    if not any(ds == dataset for _, ds in exclude):
+        return store.relation(con, dataset, period.start, period.end)
+    days = [d for d in store.days(dataset, period.start, period.end) if (d, dataset) not in exclude]
+    tables = [t for d in days if (t := store.read(d, dataset)) is not None and t.num_rows]
+    return con.from_arrow(pa.concat_tables(tables, promote_options="permissive")) if tables else None
+
+
+def open_period(store, period: Period, datasets=DATASETS, exclude: set = frozenset(),
+                problems: list | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, int]]:
     """An in-memory DuckDB connection (session time zone UTC) with one view per dataset that has rows in
     the period (daily files read in place, archived days through the store), each with a ``day`` column
     (the partition day, UTC date of ``ts``). Returns ``(con, {dataset: rows})``; a dataset without data in
-    the period has no view and is absent from the counts."""
+    the period has no view and is absent from the counts. ``exclude``: (day, dataset) pairs left out.
+    ``problems``: when given, a dataset that cannot be read is left out and the reason appended to it
+    (otherwise the error propagates)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'").fetchall()
     rows: dict[str, int] = {}
     for ds in datasets:
-        rel = store.relation(con, ds, period.start, period.end)
-        if rel is None:
-            continue
-        rel.create_view(f"_{ds}_raw", replace=True)
-        con.execute(f"CREATE OR REPLACE VIEW {ds} AS SELECT *, CAST(ts AS DATE) AS day FROM _{ds}_raw")
-        rows[ds] = con.execute(f"SELECT count(*) FROM {ds}").fetchall()[0][0]
+        try:
+            rel = _relation(store, con, ds, period, set(exclude))
+            if rel is None:
+                continue
+            rel.create_view(f"_{ds}_raw", replace=True)
+            con.execute(f"CREATE OR REPLACE VIEW {ds} AS SELECT *, CAST(ts AS DATE) AS day FROM _{ds}_raw")
+            rows[ds] = con.execute(f"SELECT count(*) FROM {ds}").fetchall()[0][0]
+        except (*READ_ERRORS, StorageError) as exc:
+            if problems is None:
+                raise
+            con.execute(f"DROP VIEW IF EXISTS {ds}").fetchall()
+            problems.append(f"{ds}: cannot be read in {period} ({str(exc).splitlines()[0][:300]})")
     return con, rows
+
+
+def open_checked(store, period: Period, datasets=DATASETS) -> tuple[duckdb.DuckDBPyConnection, dict[str, int], list[str]]:
+    """:func:`open_period` over what :func:`period_damage` vouches for: ``(con, rows, damage)`` where
+    ``damage`` names every partition left out and why (a report with damage is never OK)."""
+    damage, bad = period_damage(store, period, datasets)
+    con, rows = open_period(store, period, datasets, bad, damage)
+    return con, rows, damage
+
+
+def damaged_days(damage: list[str]) -> set[str]:
+    """The days (``YYYY-MM-DD``) or months (``YYYY-MM``) a damage line of :func:`period_damage` names."""
+    return {line.split(":", 1)[0].split("/", 1)[0] for line in damage}
+
+
+DAMAGE_ADVICE = ("run `mia check-integrity` for the whole list, then `mia recover --validate-and-repair` (or "
+                 "`mia recover --restore-from-backup --date D`) and make the report again")
 
 
 @dataclass
@@ -123,6 +189,14 @@ class Report:
         """One line for the terminal: status and the first problem or reason."""
         why = f": {self.problems[0]}" if self.problems else ""
         return f"{self.kind} {self.period}: {self.status.upper()}{why}"
+
+
+def unverified_report(kind: str, title: str, period: Period, reasons: list[str], page: Page | None = None) -> Report:
+    """A report whose analysis could not run: its page says why (never an empty page, never a pass)."""
+    page = page or Page(title, str(period))
+    page.notice("error", f"UNVERIFIED: the {kind} report could not be made for {period}: " + "; ".join(reasons[:10]))
+    return Report(kind, title, period, page, "unverified", f"**{title} {period}: UNVERIFIED** — {reasons[0]}",
+                  {}, list(reasons))
 
 
 def write_report(layout: Layout, report: Report) -> tuple:

@@ -7,6 +7,7 @@ every report write (atomic), so it always lists exactly the pages on disk.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ HEADLINE = {  # figures shown beside each page's link
     "features": ("rows", "target", "mean_test_auc", "top_feature"),
 }
 VALIDATIONS_SHOWN = 200
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def listed_reports(layout: Layout) -> tuple[list[dict], list[str]]:
@@ -34,15 +36,29 @@ def listed_reports(layout: Layout) -> tuple[list[dict], list[str]]:
             if path.stem.split("_", 1)[0] not in REPORT_KINDS:
                 continue
             try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
+                doc = _report_doc(json.loads(path.read_text(encoding="utf-8")))
                 page = path.with_name(doc["page"])
                 doc["path"] = page.relative_to(layout.reports_dir).as_posix() if page.is_file() else None
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 damaged.append(str(path))
                 continue
             found.append(doc)
     found.sort(key=lambda d: (d.get("end", ""), d.get("start", ""), d.get("kind", "")), reverse=True)
     return found, damaged
+
+
+def _report_doc(doc) -> dict:
+    """The figures file of one page, checked field by field (anything else: ValueError, listed as damaged)."""
+    from mia_pipeline.reports.base import STATUSES
+
+    ok = (isinstance(doc, dict) and doc.get("kind") in REPORT_KINDS and doc.get("status") in STATUSES
+          and all(isinstance(doc.get(k), str) and _DAY.fullmatch(doc[k]) for k in ("start", "end"))
+          and isinstance(doc.get("page"), str) and "/" not in doc["page"] and "\\" not in doc["page"]
+          and isinstance(doc.get("figures", {}), dict)
+          and isinstance(doc.get("problems", []), list) and all(isinstance(p, str) for p in doc.get("problems", [])))
+    if not ok:
+        raise ValueError("not a report figures file")
+    return doc
 
 
 def _figures(doc: dict) -> str:

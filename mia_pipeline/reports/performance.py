@@ -34,7 +34,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from mia_pipeline.reports.base import Period, Report, ReportError, open_period
+from mia_pipeline.reports.base import (
+    DAMAGE_ADVICE,
+    Period,
+    Report,
+    ReportError,
+    open_checked,
+    unverified_report,
+)
 from mia_pipeline.reports.page import Page, md_table, new_figure
 
 KIND, TITLE = "performance", "Battle Navale performance"
@@ -253,7 +260,10 @@ def build_performance_report(store, period: Period, *, timeframe: str = "weekly"
     if timeframe not in TIMEFRAMES:
         raise ReportError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAMES)}")
     page = Page(TITLE, f"{period} (UTC) — trades entered in the period")
-    con, rows = open_period(store, period, datasets=("trades", "trade_exits"))
+    con, rows, damage = open_checked(store, period, datasets=("trades", "trade_exits"))
+    if damage:  # figures over damaged or missing partitions would be untrue: say so, show nothing
+        con.close()
+        return unverified_report(KIND, TITLE, period, [f"damaged: {d}" for d in damage] + [DAMAGE_ADVICE], page)
     try:
         return _build(con, rows, period, page, timeframe, comprehensive)
     finally:

@@ -29,7 +29,7 @@ from mia_pipeline.reports.anomalies import (
     VOLUME_OUTLIER,
     find_anomalies,
 )
-from mia_pipeline.reports.base import Period, Report, open_period
+from mia_pipeline.reports.base import DAMAGE_ADVICE, Period, Report, damaged_days, open_checked
 from mia_pipeline.reports.consistency import (
     BLOCKING,
     EXAMPLES,
@@ -58,11 +58,13 @@ def _day_kind(day: str) -> str:
     return "weekend" if date.fromisoformat(day).weekday() >= 5 else "holiday"
 
 
-def _metrics(store, days: list[str]) -> dict[str, dict | None]:
+def _metrics(store, days: list[str], hurt: set[str]) -> dict[str, dict | None]:
+    """Each day's stored collection metrics; computed (not written) for a few days without them, never for
+    a damaged day (``hurt``: its files cannot be read as they are)."""
     from mia_pipeline.quality.metrics import compute_day_metrics, read_day_metrics
 
     out = {d: read_day_metrics(store.layout, d) for d in days}
-    missing = [d for d, m in out.items() if m is None]
+    missing = [d for d, m in out.items() if m is None and d not in hurt and d[:7] not in hurt]
     if len(missing) <= METRICS_COMPUTE_MAX_DAYS:
         for d in missing:
             out[d] = compute_day_metrics(store.layout, store, d)
@@ -90,27 +92,37 @@ def _reject_example(layout, day: str, reason: str) -> str:
     return str(hit.iloc[0]) if len(hit) else ""
 
 
-def _heatmap(page: Page, grid: pd.DataFrame, kinds: dict[str, str]) -> None:
-    fig, ax = new_figure(width=min(14.0, 6 + 0.3 * grid.shape[1]), height=1.4 + 0.35 * grid.shape[0])
+def _heatmap(page: Page, grid: pd.DataFrame, kinds: dict[str, str], gaps: set[str]) -> None:
+    """Rows per dataset and day as one image (vectorised: a year or a century of days costs the same):
+    green by log rows; grey where CME has no session; red on gap days only (a trading day before the first
+    stored day, or today, is not a gap and stays white)."""
+    import matplotlib
+
+    days = list(grid.columns)
     values = np.log10(grid.to_numpy(dtype=float) + 1)
-    ax.imshow(values, aspect="auto", cmap="Greens", interpolation="nearest")
-    for j, day in enumerate(grid.columns):
-        if kinds[day] != "trading day":
-            ax.axvspan(j - 0.5, j + 0.5, color="#c9ced8", alpha=0.5)
-        elif grid[day].sum() == 0:
-            ax.axvspan(j - 0.5, j + 0.5, color="#e0554b", alpha=0.6)
+    top = values.max() if values.size and values.max() > 0 else 1.0
+    rgba = matplotlib.colormaps["Greens"](0.15 + 0.85 * values / top)
+    rgba[values == 0] = (1.0, 1.0, 1.0, 1.0)
+    closed = np.array([kinds[d] != "trading day" for d in days])
+    gap = np.array([d in gaps for d in days])
+    rgba[:, closed] = (0.79, 0.81, 0.85, 1.0)
+    rgba[:, gap] = (0.88, 0.33, 0.29, 1.0)
+    fig, ax = new_figure(width=min(14.0, 6 + 0.3 * len(days)), height=1.4 + 0.35 * grid.shape[0])
+    ax.imshow(rgba, aspect="auto", interpolation="nearest")
     ax.set_yticks(range(grid.shape[0]), grid.index)
-    step = max(1, grid.shape[1] // 20)
-    ax.set_xticks(range(0, grid.shape[1], step), [d[5:] for d in grid.columns[::step]], rotation=60, fontsize=8)
+    step = max(1, len(days) // 20)
+    label = (lambda d: d) if days[0][:4] != days[-1][:4] else (lambda d: d[5:])
+    ax.set_xticks(range(0, len(days), step), [label(d) for d in days[::step]], rotation=60, fontsize=8)
     ax.set_title("Rows per dataset and day (log scale)")
-    page.figure(fig, "Completeness against the CME calendar: grey columns have no session (weekend, holiday), "
-                     "red ones are trading days with no data")
+    page.figure(fig, "Completeness against the CME calendar: green = rows (darker: more), grey = no CME session "
+                     "(weekend, holiday), red = gap (a trading day with nothing stored), white = no rows")
 
 
 # -- the report ------------------------------------------------------------------------------------------------
 
-def _recommendations(gaps, findings, anomalies: pd.DataFrame, quarantine: pd.DataFrame, low_days) -> list[str]:
-    recs = []
+def _recommendations(gaps, findings, anomalies: pd.DataFrame, quarantine: pd.DataFrame, low_days,
+                     damage=()) -> list[str]:
+    recs = [f"{len(damage)} damaged partition(s) (first: {damage[0]}): {DAMAGE_ADVICE}."] if damage else []
     for day in gaps[:10]:
         recs.append(f"Gap {day} (trading day with nothing stored): `mia rebuild --date {day}` if its raw lines were "
                     "landed, or re-import the day's files (`mia import PATH`); check the collector was running "
@@ -178,9 +190,9 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
     days = period.days
     gaps, stored, first = _gaps(store, period)
     quarantine_days = counts_by_reason(store.layout, days)
-    con, rows = open_period(store, period)
+    con, rows, damage = open_checked(store, period)
     figures: dict = {"days": len(days), "stored_days": len(stored)}
-    if not rows and not stored and not quarantine_days:
+    if not rows and not stored and not quarantine_days and not gaps and not damage:
         con.close()
         figures.update(trading_days=sum(_day_kind(d) == "trading day" for d in days), gap_days=0, blocking=0)
         page.notice("warn", f"Nothing is stored for {period}: no partition, no quarantined line. There is no data "
@@ -194,10 +206,11 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
         cons = consistency(con, period, None if comprehensive else EXAMPLES)
     finally:
         con.close()
-    checks = day_check_findings(store, days)
+    hurt = damaged_days(damage)  # damaged days are blocking problems already; their checks cannot read them
+    checks = day_check_findings(store, [d for d in days if d not in hurt and d[:7] not in hurt])
     findings = [*cons, *checks]
     kinds = {d: _day_kind(d) for d in days}
-    metrics = _metrics(store, days)
+    metrics = _metrics(store, days, hurt)
 
     # quarantine by reason
     total = Counter()
@@ -212,7 +225,8 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
 
     low_days = [(d, m["data_quality_score"]) for d, m in metrics.items()
                 if m and m.get("data_quality_score") is not None and m["data_quality_score"] < 0.95]
-    problems = [f"gap: {d} is a trading day with no stored data" for d in gaps]
+    problems = [f"damaged: {d}" for d in damage]
+    problems += [f"gap: {d} is a trading day with no stored data" for d in gaps]
     problems += [f"{f.check} ({f.dataset}{', ' + f.day if f.day else ''}): {f.detail}"
                  + (f" [{', '.join(f.examples[:3])}]" if f.examples else "")
                  for f in findings if f.severity == BLOCKING]
@@ -223,7 +237,8 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
         **{f"rows_{ds}": int(rows.get(ds, 0)) for ds in DATASETS},
         **{f"anomalies_{r}": int(counts.get(r, 0)) for r in ANOMALY_RULES}, anomalies=int(len(anomalies)),
         consistency_failures=sum(f.count for f in cons if f.severity != INFO),
-        day_check_failures=len(checks), quarantined=int(sum(total.values())), blocking=len(problems))
+        day_check_failures=len(checks), quarantined=int(sum(total.values())), blocking=len(problems),
+        damaged=len(damage))
 
     # -- page
     page.raw(f"<p>Verdict: {status_span(status)}</p>")
@@ -231,6 +246,9 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
                 "rows": sum(rows.values()), "anomalies": len(anomalies),
                 "consistency failures": figures["consistency_failures"], "quarantined": figures["quarantined"],
                 "blocking problems": len(problems)})
+    if damage:
+        page.notice("error", f"{len(damage)} stored partition(s) cannot be trusted and were left out of every figure "
+                             f"below: {'; '.join(damage[:5])}{' ...' if len(damage) > 5 else ''} — {DAMAGE_ADVICE}.")
     if problems:
         page.notice("error", f"{len(problems)} blocking problem(s): " + "; ".join(problems[:5])
                     + (" ..." if len(problems) > 5 else ""))
@@ -256,8 +274,12 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
     if present:
         page.table([{"dataset": ds, "rows": int(rows[ds]), "days with rows": sum(1 for d in days if per_day[ds].get(d))}
                     for ds in present], caption="Rows per dataset over the period")
-    page.table(table, caption="Rows per dataset and day (session from the CME calendar; score and completeness "
-                              "from the collection metrics)")
+    listed = table if comprehensive or len(table) <= 62 else [r for r in table if r["stored"] != "no"]
+    page.table(listed, caption="Rows per dataset and day (session from the CME calendar; score and completeness "
+                               "from the collection metrics)")
+    if len(listed) < len(table):
+        page.p(f"{len(table) - len(listed):,} day(s) with nothing stored that are not gaps (no session, before the "
+               "first stored day, or from today) are not listed; `--comprehensive` lists every day.")
     if first and first > period.start:
         page.p(f"Gaps are counted from {first}, the first day ever stored.")
     if gaps:
@@ -265,7 +287,7 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
                     + (" ..." if len(gaps) > 20 else ""))
     if present:
         grid = pd.DataFrame({d: [per_day[ds].get(d, 0) for ds in present] for d in days}, index=present)
-        _heatmap(page, grid, kinds)
+        _heatmap(page, grid, kinds, set(gaps))
 
     page.h2("Anomalies (warnings)")
     page.table([{"rule": r, "dataset": ds, "parameters": text, "found": int(counts.get(r, 0))}
@@ -293,7 +315,7 @@ def build_quality_report(store, period: Period, *, comprehensive: bool = False) 
         page.p("No line of the period was quarantined.")
 
     page.h2("Recommendations")
-    recs = _recommendations(gaps, findings, anomalies, quarantine, low_days)
+    recs = _recommendations(gaps, findings, anomalies, quarantine, low_days, damage)
     if recs:
         page.bullets(recs)
     else:

@@ -10,17 +10,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from mia_pipeline.layout import REPORT_KINDS
-from mia_pipeline.reports.base import Period, Report, ReportError, resolve_period, write_report
+from mia_pipeline.reports.base import (
+    Period,
+    Report,
+    ReportError,
+    resolve_period,
+    unverified_report,
+    write_report,
+)
 from mia_pipeline.reports.index import write_index
 
 TIMEFRAMES = ("weekly", "monthly")
 
 
+TITLES = {"quality": "Data quality report", "performance": "Battle Navale performance",
+          "features": "Feature importance"}
+
+
 def make_report(kind: str, store, period: Period, *, comprehensive: bool = False,
                 timeframe: str = "weekly") -> Report:
-    """Compute one report (nothing written)."""
+    """Compute one report (nothing written). Whatever the data, the result is a page: an analysis that
+    raises on damaged or unexpected input gives an UNVERIFIED page naming the error, never a traceback."""
     if timeframe not in TIMEFRAMES:
         raise ReportError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAMES)}")
+    if kind not in REPORT_KINDS:
+        raise ReportError(f"unknown report {kind!r}; reports: {', '.join(REPORT_KINDS)}")
+    try:
+        return _make(kind, store, period, comprehensive, timeframe)
+    except ReportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the page says what failed; the other reports still run
+        return unverified_report(kind, TITLES[kind], period, [
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:400] if str(exc) else 'no message'}",
+            "the stored data may be damaged: `mia check-integrity` names what; `mia recover --validate-and-repair`"])
+
+
+def _make(kind: str, store, period: Period, comprehensive: bool, timeframe: str) -> Report:
     if kind == "quality":
         from mia_pipeline.reports.quality import build_quality_report
 
@@ -29,15 +54,17 @@ def make_report(kind: str, store, period: Period, *, comprehensive: bool = False
         from mia_pipeline.reports.performance import build_performance_report
 
         return build_performance_report(store, period, timeframe=timeframe, comprehensive=comprehensive)
-    if kind == "features":
-        from mia_pipeline.reports.features import build_feature_report, bundles_for_period
+    from mia_pipeline.reports.features import build_feature_report, bundles_for_period
 
-        bundles, unreadable = bundles_for_period(store.layout, period)
-        report = build_feature_report(bundles, period, comprehensive=comprehensive)
-        for problem in unreadable:
-            report.page.notice("warn", problem)
-        return report
-    raise ReportError(f"unknown report {kind!r}; reports: {', '.join(REPORT_KINDS)}")
+    bundles, unreadable = bundles_for_period(store.layout, period)
+    if unreadable and not bundles:  # a dataset overlaps the period but none can be read: not "no data"
+        return unverified_report(kind, TITLES[kind], period, [*unreadable, "rebuild the week's ML dataset "
+                                 "(`mia materialize --select features_dataset,labels_dataset,dataset_splits "
+                                 "--partition <week start>`)"])
+    report = build_feature_report(bundles, period, comprehensive=comprehensive)
+    for problem in unreadable:
+        report.page.notice("warn", problem)
+    return report
 
 
 def write(store, report: Report, index: bool = True) -> Path:

@@ -71,7 +71,12 @@ def atomic_write(target: Path, writer: Callable[[Path], None], durable: bool = T
     writes whose loss in a power cut is harmless (e.g. tidying a manifest that is already committed).
     ``mode``: permission bits of the new file (see :func:`write_temp`).
     """
-    commit_temp(write_temp(target, writer, durable, mode), target, durable)
+    tmp = write_temp(target, writer, durable, mode)
+    try:
+        commit_temp(tmp, target, durable)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the rename failed (target is a folder, ...): leave no temp file behind
+        raise
 
 
 def atomic_write_bytes(target: Path, data: bytes, durable: bool = True, mode: int | None = None) -> None:
