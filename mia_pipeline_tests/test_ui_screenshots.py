@@ -286,7 +286,8 @@ def test_dagster_ui_walk_after_a_backfill_and_a_cli_write(layout, tmp_path):
             graph_png = shots / "asset_graph_collection.png"
             graph = shoot(chromium, f"{base}/locations/mia_pipeline/asset-groups/collection", graph_png, profile,
                           ready=lambda p: {"raw_events", *DATASETS, *VIEWS} <= set(p.texts),
-                          window="1600,3000")  # tall enough for the whole collection group at the default zoom
+                          window="1600,4400")  # tall enough for the whole collection group (and the reports and ML
+                          # assets downstream of it, drawn beside it) at the default zoom
             partition_png = shots / f"market_ticks_partition_{DAY}.png"
             partition = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={DAY}", partition_png,
                               profile, ready=lambda p: value(p, "dagster/row_count") is not None)
