@@ -189,7 +189,7 @@ def build_feature_report(bundles: list[DatasetBundle], period: Period, *, compre
     rows = ~np.isnan(y)
     X = features.loc[rows, feature_columns(features)].astype(float).replace([np.inf, -np.inf], np.nan)
     yr, lab = y[rows], labels.loc[rows]
-    nan_only = [c for c in X.columns if X[c].isna().all()]
+    nan_only = [c for c in X.columns if X[c].isna().all()]   # +/-inf counts as missing (no usable value)
     constant = [c for c in X.columns if c not in nan_only and X[c].nunique(dropna=True) <= 1]
     used = [c for c in X.columns if c not in nan_only and c not in constant]
     wins = int(np.nansum(yr))
@@ -265,7 +265,10 @@ def build_feature_report(bundles: list[DatasetBundle], period: Period, *, compre
         page.table(corr, caption="Spearman correlation of each feature with the outcomes (n: rows both present)",
                    max_rows=None if comprehensive else TOP_TABLE)
     else:
-        page.notice("warn", "No correlation computable (constant target and no continuous outcome, or too few rows).")
+        why = ("every feature is NaN-only or constant on these rows" if not used else
+               f"fewer than 5 rows pair a feature with a varying outcome ({int(rows.sum())} row(s) with a known "
+               f"target, {wins} win(s))")
+        page.notice("warn", f"No correlation computable: {why}.")
 
     page.h2("Suggestions")
     page.bullets(suggestions(main, pairs, nan_only, constant, figures.get("mean_test_auc")))
