@@ -32,14 +32,15 @@ SC_OFFSET_US = 2_209_161_600_000_000
 DAY_START_US = 1_750_636_800_000_000  # 2025-06-23 00:00 UTC
 
 
-def write_day(path: Path, n: int = N) -> None:
-    rng = np.random.default_rng(7)
+def write_day(path: Path, n: int = N, day_start_us: int = DAY_START_US, seed: int = 7, base: float = 6000.0) -> None:
+    """n single-trade records in [day start, +23 h) UTC, several per millisecond at times."""
+    rng = np.random.default_rng(seed)
     dtype = np.dtype([("dt", "<i8"), ("o", "<f4"), ("h", "<f4"), ("l", "<f4"), ("c", "<f4"),
                       ("nt", "<u4"), ("tv", "<u4"), ("bv", "<u4"), ("av", "<u4")])
     rec = np.zeros(n, dtype=dtype)
     # 23 h of trading, several trades per millisecond at times (equal timestamps)
-    t = np.sort(rng.integers(0, 23 * 3600 * 1_000_000, n)) // 1000 * 1000 + DAY_START_US
-    price = 6000.0 + 0.25 * np.cumsum(rng.choice([-1, 0, 0, 1], n))
+    t = np.sort(rng.integers(0, 23 * 3600 * 1_000_000, n)) // 1000 * 1000 + day_start_us
+    price = base + 0.25 * np.cumsum(rng.choice([-1, 0, 0, 1], n))
     buyer = rng.random(n) < 0.5
     size = rng.integers(1, 20, n).astype(np.uint32)
     rec["dt"] = t + SC_OFFSET_US

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -56,13 +55,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from mia_pipeline.synthetic.schedule import trading_days  # noqa: E402
 
-SC_OFFSET_US = 2_209_161_600_000_000          # Sierra's epoch (1899-12-30) to Unix, in microseconds
 FIRST_DAY = date(2025, 6, 2)
 RECORDS = 2_000_000
 DAYS = (1, 5, 21)
@@ -98,30 +94,10 @@ print(f"{{took:.6f}} {{bars.num_rows}} {{trades}}")
 def write_scid_day(path: Path, n: int, day: date, seed: int, base: float) -> None:
     """``bench_sierra.write_day`` for any day, seed and price level: n single-trade records in
     [day 00:00, day 23:00) UTC."""
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype([("dt", "<i8"), ("o", "<f4"), ("h", "<f4"), ("l", "<f4"), ("c", "<f4"),
-                      ("nt", "<u4"), ("tv", "<u4"), ("bv", "<u4"), ("av", "<u4")])
+    from bench_sierra import write_day
+
     day_us = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
-    rec = np.zeros(n, dtype=dtype)
-    t = np.sort(rng.integers(0, 23 * 3600 * 1_000_000, n)) // 1000 * 1000 + day_us
-    price = base + 0.25 * np.cumsum(rng.choice([-1, 0, 0, 1], n))
-    buyer = rng.random(n) < 0.5
-    size = rng.integers(1, 20, n).astype(np.uint32)
-    rec["dt"] = t + SC_OFFSET_US
-    rec["c"] = price
-    rec["h"] = np.where(buyer, price, price + 0.25)
-    rec["l"] = np.where(buyer, price - 0.25, price)
-    rec["nt"] = 1
-    rec["tv"] = size
-    rec["av"] = np.where(buyer, size, 0)
-    rec["bv"] = np.where(buyer, 0, size)
-    first = rng.random(n) < 0.01
-    rec["o"][first] = np.float32(-1.99900095e37)
-    rec["o"][np.flatnonzero(first)[:-1] + 1] = np.float32(-1.99900197e37)
-    header = struct.pack("<4sIIHHI36s", b"SCID", 56, 40, 1, 0, 0, b"\0" * 36)
-    with open(path, "wb") as f:
-        f.write(header)
-        f.write(rec.tobytes())
+    write_day(path, n, day_start_us=day_us, seed=seed, base=base)
 
 
 def generate(folder: Path, days: list[date], n: int) -> list[list[Path]]:
