@@ -7,6 +7,7 @@ skipped, with the script's reason, when it cannot be installed).
 """
 
 import base64
+import contextlib
 import json
 import subprocess
 import time
@@ -100,18 +101,19 @@ def value(page: _Text, label: str) -> str | None:
     return next((row[1] for row in page.rows if len(row) > 1 and row[0] == label), None)
 
 
-def shoot_tab(chromium: str, url: str, tab: str, png: Path, profile: Path, ready, size=(1600, 1000),
-              timeout: float = 90) -> _Text:
-    """Open ``url``, click the last element whose text is exactly ``tab`` (a tab that has no URL of its
-    own), wait until ``ready(page)``, screenshot to ``png``; return the rendered DOM. Driven over the
-    Chrome DevTools Protocol (``websockets``, which dagster-webserver's uvicorn already installs)."""
+@contextlib.contextmanager
+def devtools(chromium: str, profile: Path, size, timeout: float, extra_flags=(), on_event=None):
+    """A headless Chromium driven over the Chrome DevTools Protocol (``websockets``, which
+    dagster-webserver's uvicorn already installs): yields ``(call, deadline)``, ``call(method, **params)``
+    returning the result; every event the browser sends is passed to ``on_event(msg)``. The browser is
+    stopped on exit."""
     from websockets.sync.client import connect
 
     profile.mkdir(parents=True, exist_ok=True)
     port_file = profile / "DevToolsActivePort"
     port_file.unlink(missing_ok=True)
     browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                *extra_flags, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     try:
         while not port_file.is_file() or not port_file.read_text().strip():
@@ -128,35 +130,14 @@ def shoot_tab(chromium: str, url: str, tab: str, png: Path, profile: Path, ready
                 ws.send(json.dumps({"id": n, "method": method, "params": params}))
                 while True:
                     msg = json.loads(ws.recv(timeout=60))
+                    if "method" in msg and on_event is not None:
+                        on_event(msg)
                     if msg.get("id") == n:
                         assert "error" not in msg, f"{method}: {msg['error']}"
                         return msg["result"]
 
-            def dom() -> _Text:
-                return parse(call("Runtime.evaluate", expression="document.documentElement.outerHTML",
-                                  returnByValue=True)["result"].get("value") or "")
-
-            def wait(done, what: str) -> _Text:
-                while True:
-                    page = dom()
-                    if done(page):
-                        return page
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"{url}: {what} not on the page within {timeout:.0f}s: {page.texts[-60:]}")
-                    time.sleep(0.5)
-
             call("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1], deviceScaleFactor=1, mobile=False)
-            call("Page.navigate", url=url)
-            wait(lambda p: tab in p.texts, f"the tab {tab!r}")
-            clicked = call("Runtime.evaluate", returnByValue=True, expression=(
-                f"(() => {{ const hits = [...document.querySelectorAll('body *')].filter("
-                f"e => e.textContent.trim() === {json.dumps(tab)}); "
-                f"if (!hits.length) return false; hits[hits.length - 1].click(); return true; }})()"))
-            assert clicked["result"].get("value") is True, f"{url}: no element {tab!r} to click"
-            page = wait(ready, f"what the {tab!r} tab shows")
-            time.sleep(1)  # let the last rows paint before the picture
-            png.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))
-            page = dom()
+            yield call, deadline
     finally:
         browser.terminate()
         try:
@@ -164,6 +145,38 @@ def shoot_tab(chromium: str, url: str, tab: str, png: Path, profile: Path, ready
         except subprocess.TimeoutExpired:
             browser.kill()
             browser.wait(timeout=10)
+
+
+def shoot_tab(chromium: str, url: str, tab: str, png: Path, profile: Path, ready, size=(1600, 1000),
+              timeout: float = 90) -> _Text:
+    """Open ``url``, click the last element whose text is exactly ``tab`` (a tab that has no URL of its
+    own), wait until ``ready(page)``, screenshot to ``png``; return the rendered DOM. Driven over the
+    Chrome DevTools Protocol (``websockets``, which dagster-webserver's uvicorn already installs)."""
+    with devtools(chromium, profile, size, timeout) as (call, deadline):
+        def dom() -> _Text:
+            return parse(call("Runtime.evaluate", expression="document.documentElement.outerHTML",
+                              returnByValue=True)["result"].get("value") or "")
+
+        def wait(done, what: str) -> _Text:
+            while True:
+                page = dom()
+                if done(page):
+                    return page
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{url}: {what} not on the page within {timeout:.0f}s: {page.texts[-60:]}")
+                time.sleep(0.5)
+
+        call("Page.navigate", url=url)
+        wait(lambda p: tab in p.texts, f"the tab {tab!r}")
+        clicked = call("Runtime.evaluate", returnByValue=True, expression=(
+            f"(() => {{ const hits = [...document.querySelectorAll('body *')].filter("
+            f"e => e.textContent.trim() === {json.dumps(tab)}); "
+            f"if (!hits.length) return false; hits[hits.length - 1].click(); return true; }})()"))
+        assert clicked["result"].get("value") is True, f"{url}: no element {tab!r} to click"
+        page = wait(ready, f"what the {tab!r} tab shows")
+        time.sleep(1)  # let the last rows paint before the picture
+        png.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))
+        page = dom()
     assert png.is_file() and png.stat().st_size > 20_000, f"no real screenshot of {url} ({tab}): {png}"
     return page
 
@@ -173,63 +186,31 @@ def open_local_page(chromium: str, url: str, png: Path, profile: Path, size=(140
     return what a person would see and what the browser did: ``{"page": _Text, "text": str, "images":
     [{"src", "complete", "width", "height"}], "requests": [every URL the page asked for]}``; a full-page
     screenshot goes to ``png``."""
-    from websockets.sync.client import connect
-
-    profile.mkdir(parents=True, exist_ok=True)
-    port_file = profile / "DevToolsActivePort"
-    port_file.unlink(missing_ok=True)
-    browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                "--allow-file-access-from-files", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
     requests: list[str] = []
-    try:
-        while not port_file.is_file() or not port_file.read_text().strip():
-            assert browser.poll() is None and time.monotonic() < deadline, "chromium's DevTools port never opened"
+
+    def seen(msg):
+        if msg["method"] == "Network.requestWillBeSent":
+            requests.append(msg["params"]["request"]["url"])
+
+    with devtools(chromium, profile, size, timeout, ["--allow-file-access-from-files"], seen) as (call, deadline):
+        def js(expression: str):
+            return call("Runtime.evaluate", expression=expression, returnByValue=True,
+                        awaitPromise=True)["result"].get("value")
+
+        call("Network.enable")
+        call("Page.enable")
+        call("Page.navigate", url=url)
+        while js("document.readyState") != "complete" or not js(
+                "[...document.images].every(i => i.complete)"):
+            assert time.monotonic() < deadline, f"{url} did not finish loading within {timeout:.0f}s"
             time.sleep(0.2)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
-            target = next(t for t in json.load(resp) if t["type"] == "page")
-        with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=30) as ws:
-            ids = iter(range(1, 1_000_000))
-
-            def call(method: str, **params):
-                n = next(ids)
-                ws.send(json.dumps({"id": n, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(ws.recv(timeout=60))
-                    if msg.get("method") == "Network.requestWillBeSent":
-                        requests.append(msg["params"]["request"]["url"])
-                    if msg.get("id") == n:
-                        assert "error" not in msg, f"{method}: {msg['error']}"
-                        return msg["result"]
-
-            def js(expression: str):
-                return call("Runtime.evaluate", expression=expression, returnByValue=True,
-                            awaitPromise=True)["result"].get("value")
-
-            call("Network.enable")
-            call("Page.enable")
-            call("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1], deviceScaleFactor=1, mobile=False)
-            call("Page.navigate", url=url)
-            while js("document.readyState") != "complete" or not js(
-                    "[...document.images].every(i => i.complete)"):
-                assert time.monotonic() < deadline, f"{url} did not finish loading within {timeout:.0f}s"
-                time.sleep(0.2)
-            images = js("[...document.images].map(i => ({src: i.src.slice(0, 40), complete: i.complete, "
-                        "width: i.naturalWidth, height: i.naturalHeight}))")
-            dom = js("document.documentElement.outerHTML") or ""
-            width, height = js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-            shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                        clip={"x": 0, "y": 0, "width": width, "height": min(height, 16000), "scale": 1})
-            png.write_bytes(base64.b64decode(shot["data"]))
-            js("1")  # drain events sent after the screenshot
-    finally:
-        browser.terminate()
-        try:
-            browser.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait(timeout=10)
+        images = js("[...document.images].map(i => ({src: i.src.slice(0, 40), complete: i.complete, "
+                    "width: i.naturalWidth, height: i.naturalHeight}))")
+        dom = js("document.documentElement.outerHTML") or ""
+        width, height = js("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        shot = call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                    clip={"x": 0, "y": 0, "width": width, "height": min(height, 16000), "scale": 1})
+        png.write_bytes(base64.b64decode(shot["data"]))
+        js("1")  # drain events sent after the screenshot
     page = parse(dom)
     return {"page": page, "text": text_of(page), "images": images, "requests": requests}
