@@ -18,46 +18,102 @@ import pyarrow.compute as pc
 from mia_pipeline.schemas import events_to_json
 from mia_pipeline.schemas.contract import TABLE_SCHEMAS, TABLE_TO_KIND
 
-_NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f]'
+_MS3 = pa.array([f"{i:03d}" for i in range(1000)])
 
 
-def _value(col: pa.Array) -> pa.Array | None:
-    """JSON text of each value (null stays null); None when the type is not flat."""
+def iso_ms(col: pa.Array) -> pa.Array:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` of each timestamp: ``strftime`` runs once per distinct second (a day of
+    ticks has at most 86,400 of them, against millions of rows), the milliseconds come from a table."""
+    ms = pc.cast(col.cast(pa.timestamp("ms", tz="UTC")), pa.int64())
+    values = pc.fill_null(ms, 0).to_numpy()
+    seconds = np.floor_divide(values, 1000)
+    uniq, inverse = np.unique(seconds, return_inverse=True)
+    text = pc.strftime(pa.array(uniq, pa.timestamp("s", tz="UTC")), format="%Y-%m-%dT%H:%M:%S")
+    out = pc.binary_join_element_wise(text.take(pa.array(inverse)), ".", _MS3.take(pa.array(values - seconds * 1000)),
+                                      "Z", "")
+    return out if ms.null_count == 0 else pc.if_else(ms.is_valid(), out, pa.scalar(None, pa.string()))
+
+
+def _needs_escape(col: pa.Array) -> bool:
+    """Whether any string holds a byte JSON must escape (``"``, ``\\``, control characters), read
+    straight off the Arrow data buffer."""
+    if len(col) == 0 or col.null_count == len(col):
+        return False
+    _, offsets, data = col.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int32)[col.offset: col.offset + len(col) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8)[ends[0]: ends[-1]]
+    return bool(((raw < 0x20) | (raw == 0x22) | (raw == 0x5C) | (raw == 0x7F)).any())
+
+
+def _text(col: pa.Array) -> pa.Array | None:
+    """JSON text of each value of a flat column (null stays null); None when the type is not flat."""
     t = col.type
     if pa.types.is_timestamp(t):
-        text = pc.strftime(col.cast(pa.timestamp("ms", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
-        return pc.binary_join_element_wise('"', text, '"', "")
+        return pc.binary_join_element_wise('"', iso_ms(col), '"', "")
     if pa.types.is_string(t):
-        if pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py():
-            return None
-        return pc.binary_join_element_wise('"', col, '"', "")
+        return None if _needs_escape(col) else pc.binary_join_element_wise('"', col, '"', "")
     if pa.types.is_boolean(t):
         return pc.if_else(col, "true", "false")
     if pa.types.is_integer(t):
         return col.cast(pa.string())
     if pa.types.is_floating(t):
         text = col.cast(pa.string())
-        # Python writes 6000.0 where Arrow writes 6000: keep the float spelling (same value either way)
-        return pc.if_else(pc.match_substring_regex(text, r"[.eEna]"), text, pc.binary_join_element_wise(text, ".0", ""))
+        # Python writes 6000.0 where Arrow writes 6000: keep the float spelling (same value either way).
+        # Arrow spells a whole number below 1e16 without a point or exponent; anything else keeps its text.
+        whole = pc.and_(pc.equal(pc.floor(col), col), pc.less(pc.abs(col), 1e16))
+        return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
     return None
 
 
+def _pieces(key: str, col: pa.Array) -> list | None:
+    """The pieces spelling ``,"key":value`` in each row (a null value: a null piece, left out of the
+    line), fewest copies first: a column of few distinct values (prices, sizes, symbols) is spelled
+    once per distinct value and taken; a column of unique strings or times is joined with its key
+    where the line is built."""
+    prefix = f',"{key}":'
+    t = col.type
+    if pa.types.is_timestamp(t):
+        return [prefix + '"', iso_ms(col), '"'] if col.null_count == 0 else [_joined(prefix, _text(col))]
+    if pa.types.is_string(t) and col.null_count == 0 and len(col) > 4096 and not _needs_escape(col):
+        if pc.count_distinct(col.slice(0, 4096)).as_py() > 1024:  # ids: no repetition to exploit
+            return [prefix + '"', col, '"']
+    if len(col) > 4096 and (pa.types.is_string(t) or pa.types.is_integer(t) or pa.types.is_floating(t)):
+        encoded = pc.dictionary_encode(col)
+        if len(encoded.dictionary) * 4 < len(col):
+            spelled = _text(encoded.dictionary)
+            if spelled is None:
+                return None
+            return [_joined(prefix, spelled).take(encoded.indices)]
+    text = _text(col)
+    return None if text is None else [_joined(prefix, text)]
+
+
+def _joined(prefix: str, text: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(prefix, text, "")
+
+
 def event_lines(dataset: str, typed: pa.Table) -> pa.Array:
-    """One ``\\n``-terminated JSON line per row of ``typed`` (stored schema of ``dataset``), as large_binary."""
+    """One ``\\n``-terminated JSON line per row of ``typed`` (stored schema of ``dataset``), as large_binary.
+
+    One join builds each line: ``{"kind":...`` then ``,"field":value`` per field (a null value drops its
+    whole piece, as ``events_to_json`` leaves nulls out) then ``}\\n``."""
     extra = typed.column("extra") if "extra" in typed.column_names else None
-    pieces = [pa.repeat(pa.scalar(f'"kind":"{TABLE_TO_KIND[dataset]}"'), typed.num_rows)]
+    if extra is not None and extra.null_count < len(extra):
+        return _slow(dataset, typed)
+    pieces = []
     for name in TABLE_SCHEMAS[dataset].names:
         if name in ("extra", "content_hash") or name not in typed.column_names:
             continue
         col = typed.column(name).combine_chunks()
-        text = _value(col)
-        if text is None or (extra is not None and extra.null_count < len(extra)):
+        if col.null_count == len(col):
+            continue  # left out of every line
+        found = _pieces("timestamp" if name == "ts" else name, col)
+        if found is None:
             return _slow(dataset, typed)
-        key = "timestamp" if name == "ts" else name
-        pieces.append(pc.binary_join_element_wise(f'"{key}":', text, ""))  # null value -> null piece, skipped
-    body = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
-    lines = pc.binary_join_element_wise("{", body, "}\n", "").cast(pa.large_binary())
-    return lines
+        pieces += found
+    head = '{"kind":"' + TABLE_TO_KIND[dataset] + '"'
+    lines = pc.binary_join_element_wise(head, *pieces, "}\n", "", null_handling="skip")
+    return lines.cast(pa.large_binary())
 
 
 def _slow(dataset: str, typed: pa.Table) -> pa.Array:

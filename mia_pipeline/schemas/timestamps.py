@@ -72,11 +72,16 @@ def canonical_mask(arr: pa.Array) -> np.ndarray:
 
 
 def parse_column(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[int, str], np.ndarray]:
-    """Parse a string column: ``(ms, ok, errors {row: reason}, noncanonical mask)``.
+    """Parse a string column: ``(ms, ok, errors {row: reason}, noncanonical mask)``; a timestamp column
+    is taken as it is.
 
     Null rows are neither ok nor errors (``ok`` False, not in ``errors``).
     """
     n = len(arr)
+    if pa.types.is_timestamp(arr.type):  # already typed (rows built from a binary source): nothing to parse
+        ok = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+        ms = pc.fill_null(pc.cast(pc.cast(arr, pa.timestamp("ms", tz="UTC")), pa.int64()), 0).to_numpy()
+        return ms, ok, {}, np.zeros(n, dtype=bool)
     ms = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
     errors: dict[int, str] = {}

@@ -26,7 +26,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -234,20 +237,37 @@ class PartitionStore:
         bloom filters). ``expect_sha256`` ({dataset: sha256}) makes the write a compare-and-swap: it
         raises :class:`StorageError` and writes nothing when a named dataset's committed file changed
         (a rewrite of what was read, e.g. `mia optimize`, must not undo a concurrent ingest)."""
-        day = parse_day(day).isoformat()
-        comp = compression or self.compression
-        if comp not in COMPRESSIONS:
-            raise StorageError(f"unknown compression {comp!r}; choose one of {', '.join(COMPRESSIONS)}")
         for dataset, table in tables.items():
             check_dataset(dataset)
             if not isinstance(table, pa.Table):
                 raise StorageError(f"expected a pyarrow.Table for {dataset}, got {type(table).__name__}")
         if not tables:
             return {}
+        with self.day_write(day, schema_version=schema_version, compression=compression,
+                            parquet_options=parquet_options, expect_sha256=expect_sha256) as commit:
+            # Parquet encoding and sha256 release the GIL: the day's files are staged in parallel.
+            with ThreadPoolExecutor(max_workers=min(2, len(tables))) as pool:
+                for fut in [pool.submit(commit.write_whole, ds, t) for ds, t in tables.items()]:
+                    fut.result()
+        return commit.entries
+
+    @contextmanager
+    def day_write(self, day: str | date, *, schema_version: int = 1, compression: str | None = None,
+                  parquet_options: dict | None = None, expect_sha256: dict[str, str] | None = None
+                  ) -> Iterator[DayWrite]:
+        """One commit of several datasets of ``day``, each written in as many pieces as the caller likes
+        (:meth:`DayWrite.write`): a day of ticks is streamed to disk, never held whole.
+
+        Under the day's lock: a day with orphaned data files is refused, an interrupted commit is rolled
+        forward, ``expect_sha256`` is checked (see :meth:`write_many`). The block's datasets are
+        committed together when it ends (the manifest is the commit point); an exception in the block
+        removes every temp file and leaves the day as it was."""
+        day = parse_day(day).isoformat()
+        comp = compression or self.compression
+        if comp not in COMPRESSIONS:
+            raise StorageError(f"unknown compression {comp!r}; choose one of {', '.join(COMPRESSIONS)}")
         day_dir = self.layout.day_dir(day)
         day_dir.mkdir(parents=True, exist_ok=True)
-        entries: dict[str, DatasetEntry] = {}
-        temps: dict[str, Path] = {}
         with locked(day_dir / ".lock"):
             orphans = self.orphan_files(day)
             if orphans:
@@ -258,45 +278,32 @@ class PartitionStore:
                 if manifest["datasets"].get(dataset, {}).get("sha256") != sha:
                     raise StorageError(f"{day}/{dataset} changed while it was being rewritten (a concurrent "
                                        "writer); nothing was written: run the command again")
-
-            def stage(dataset: str, table: pa.Table) -> tuple[Path, DatasetEntry]:
-                final = self.layout.dataset_file(day, dataset)
-                # Raw lines keep whatever writers sent (credentials pasted by mistake included): owner only.
-                mode = RAW_LINES_MODE if dataset == RAW_EVENTS else None
-                options = {**_write_options(table), **(parquet_options or {})}
-                tmp = write_temp(final, lambda p: pq.write_table(table, p, compression=comp, **options), mode=mode)
-                temps[dataset] = tmp
-                return tmp, DatasetEntry(
-                    file=final.name, rows=table.num_rows, bytes=tmp.stat().st_size, sha256=sha256_file(tmp),
-                    schema_version=schema_version, compression=comp, written_at=_now(),
-                    columns=list(table.schema.names), staged=tmp.name,
-                )
-
+            commit = DayWrite(self, day, comp, schema_version, parquet_options or {})
             try:
-                # Parquet encoding and sha256 release the GIL: the day's files are staged in parallel.
-                with ThreadPoolExecutor(max_workers=min(2, len(tables))) as pool:
-                    futures = {ds: pool.submit(stage, ds, t) for ds, t in tables.items()}
-                    for dataset, fut in futures.items():
-                        entries[dataset] = fut.result()[1]
+                yield commit
+                commit.finish()
             except BaseException:
-                for tmp in temps.values():
-                    tmp.unlink(missing_ok=True)
+                commit.abort()
                 raise
-            manifest.setdefault("created_at", _now())
-            manifest.update(format=MANIFEST_FORMAT, day=day)
-            for dataset, entry in entries.items():
-                manifest["datasets"][dataset] = asdict(entry)
-            self._save_manifest(day, manifest)  # commit point (for every dataset at once)
-            for dataset, tmp in temps.items():
-                os.replace(tmp, self.layout.dataset_file(day, dataset))
-            fsync_dir(day_dir)
-            for dataset, entry in entries.items():
-                entry.staged = None
-                manifest["datasets"][dataset] = asdict(entry)
-            # Tidying only: were this write lost, readers fall back from a missing staged file to the
-            # final name, and the next writer clears it. So no fsync needed.
-            self._save_manifest(day, manifest, durable=False)
-        return entries
+            if commit.entries:
+                self._commit_entries(day, manifest, commit)
+
+    def _commit_entries(self, day: str, manifest: dict, commit: DayWrite) -> None:
+        """Stage the manifest (the commit point), rename the temp files, clear ``staged``. Day lock held."""
+        manifest.setdefault("created_at", _now())
+        manifest.update(format=MANIFEST_FORMAT, day=day)
+        for dataset, entry in commit.entries.items():
+            manifest["datasets"][dataset] = asdict(entry)
+        self._save_manifest(day, manifest)  # commit point (for every dataset at once)
+        for dataset, tmp in commit.temps.items():
+            os.replace(tmp, self.layout.dataset_file(day, dataset))
+        fsync_dir(self.layout.day_dir(day))
+        for dataset, entry in commit.entries.items():
+            entry.staged = None
+            manifest["datasets"][dataset] = asdict(entry)
+        # Tidying only: were this write lost, readers fall back from a missing staged file to the
+        # final name, and the next writer clears it. So no fsync needed.
+        self._save_manifest(day, manifest, durable=False)
 
     def delete(self, day: str | date, dataset: str) -> bool:
         """Remove one dataset of one day (manifest first, then the file). Returns whether it existed."""
@@ -456,3 +463,97 @@ class PartitionStore:
                 if p.name not in expected and not p.name.endswith(TMP_SUFFIX):
                     problems.append(f"{day}: unexpected file {p.name} (not in the manifest)")
         return problems
+
+
+class DayWrite:
+    """The datasets of one :meth:`PartitionStore.day_write` commit, each a Parquet temp file beside its final
+    name, written piece by piece. Writing different datasets from different threads is safe; one dataset
+    from one thread at a time."""
+
+    def __init__(self, store: PartitionStore, day: str, compression: str, schema_version: int, options: dict):
+        self.store, self.day, self.compression = store, day, compression
+        self.schema_version, self.options = schema_version, options
+        self.temps: dict[str, Path] = {}
+        self.entries: dict[str, DatasetEntry] = {}
+        self._writers: dict[str, tuple[pq.ParquetWriter, pa.Schema]] = {}
+        self._rows: dict[str, int] = {}
+        self._guard = threading.Lock()
+
+    def _open(self, dataset: str, first: pa.Table) -> tuple[pq.ParquetWriter, pa.Schema]:
+        final = self.store.layout.dataset_file(self.day, check_dataset(dataset))
+        # Raw lines keep whatever writers sent (credentials pasted by mistake included): owner only.
+        mode = RAW_LINES_MODE if dataset == RAW_EVENTS else None
+        holder: list[pq.ParquetWriter] = []
+        options = {k: v for k, v in {**_write_options(first), **self.options}.items() if k != "row_group_size"}
+        tmp = write_temp(final, lambda p: holder.append(
+            pq.ParquetWriter(p, first.schema, compression=self.compression, **options)), durable=False, mode=mode)
+        with self._guard:
+            self.temps[dataset] = tmp
+            self._writers[dataset] = (holder[0], first.schema)
+            self._rows[dataset] = 0
+        return holder[0], first.schema
+
+    def write(self, dataset: str, table: pa.Table) -> None:
+        """Append ``table``'s rows to ``dataset`` (its first piece sets the file's schema; later pieces
+        are cast to it)."""
+        if dataset in self.entries:
+            raise StorageError(f"{self.day}/{dataset} is already complete in this commit")
+        writer, schema = self._writers.get(dataset) or self._open(dataset, table)
+        if not table.schema.equals(schema, check_metadata=False):
+            table = table.select(schema.names).cast(schema)
+        writer.write_table(table.replace_schema_metadata(schema.metadata), row_group_size=self.options.get("row_group_size"))
+        self._rows[dataset] += table.num_rows
+
+    def write_whole(self, dataset: str, table: pa.Table) -> DatasetEntry:
+        """``dataset`` is exactly ``table``: written and sealed."""
+        self.write(dataset, table)
+        return self.seal(dataset)
+
+    def adopt(self, dataset: str, tmp: Path, rows: int) -> None:
+        """Commit ``tmp`` (a complete Parquet temp file beside ``dataset``'s final name) as ``dataset``."""
+        with self._guard:
+            self.temps[dataset] = tmp
+            self._rows[dataset] = rows
+        self.seal(dataset)
+
+    def drop(self, dataset: str) -> None:
+        """Leave ``dataset`` as it was: its temp file is removed, nothing of it is committed."""
+        with self._guard:
+            writer = self._writers.pop(dataset, None)
+            tmp = self.temps.pop(dataset, None)
+            self.entries.pop(dataset, None)
+        if writer:
+            writer[0].close()
+        if tmp:
+            tmp.unlink(missing_ok=True)
+
+    def rows(self, dataset: str) -> int:
+        return self._rows.get(dataset, 0)
+
+    def seal(self, dataset: str) -> DatasetEntry:
+        """Close ``dataset``'s file, fsync it and describe it (rows, bytes, sha256)."""
+        with self._guard:
+            writer = self._writers.pop(dataset, None)
+            tmp = self.temps[dataset]
+        if writer:
+            writer[0].close()
+        if dataset == RAW_EVENTS:
+            os.chmod(tmp, RAW_LINES_MODE)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        columns = pq.read_schema(tmp).names
+        entry = DatasetEntry(
+            file=self.store.layout.dataset_file(self.day, dataset).name, rows=self._rows[dataset],
+            bytes=tmp.stat().st_size, sha256=sha256_file(tmp), schema_version=self.schema_version,
+            compression=self.compression, written_at=_now(), columns=columns, staged=tmp.name)
+        with self._guard:
+            self.entries[dataset] = entry
+        return entry
+
+    def finish(self) -> None:
+        for dataset in [d for d in list(self.temps) if d not in self.entries]:
+            self.seal(dataset)
+
+    def abort(self) -> None:
+        for dataset in list(self.temps):
+            self.drop(dataset)

@@ -24,6 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mia_pipeline.collection.ingest import IngestReport
+from mia_pipeline.collection.merge import concat
+from mia_pipeline.collection.typed_day import PIECE_ROWS, Feed, Piece
+from mia_pipeline.collection.typed_landing import land_feeds
 from mia_pipeline.layout import Layout
 from mia_pipeline.sources.sierra.depth import read_depth
 from mia_pipeline.sources.sierra.exports import read_dly, read_study_export, study_columns
@@ -34,13 +37,13 @@ from mia_pipeline.sources.sierra.formats import (
     memmap_records,
     read_header,
     search,
+    unix_us,
 )
 from mia_pipeline.sources.sierra.landing import (
     MINUTE_FRAMES,
     bar_rows,
     depth_rows,
     land,
-    merge_reports,
     seq_within_ms,
     tick_rows,
 )
@@ -90,78 +93,238 @@ def _complete(bars: pa.Table, minutes: int, last_us: int, now_us: int) -> pa.Tab
     return bars.filter(pa.array((ends <= last_us) | (ends <= now_us - BAR_GRACE_US)))
 
 
-def _day_figures(ticks: pa.Table, profile: bool) -> dict[str, dict]:
-    us = pc.cast(ticks.column("ts"), pa.int64()).to_numpy()
-    if not len(us):
-        return {}
-    day = us // DAY_US
-    size = ticks.column("size").to_numpy().astype(np.int64)
-    delta = ticks.column("ask_volume").to_numpy().astype(np.int64) - ticks.column("bid_volume").to_numpy()
-    out = {}
-    for d in np.unique(day).tolist():
-        m = day == d
-        key = str(np.datetime64(d, "D"))
-        out[key] = {"trades": int(m.sum()), "volume": int(size[m].sum()), "delta": int(delta[m].sum())}
-    if profile:
-        for d, vp in daily_volume_profiles(ticks).items():
-            out[d.isoformat()] |= {"poc": vp.poc, "value_area_low": vp.value_area_low,
-                                   "value_area_high": vp.value_area_high, "tick_size": vp.tick_size}
-    return out
-
-
 def land_scid(layout: Layout, store: PartitionStore, path: Path | str, symbol: str, *, start=None, end=None,
               from_record: int = 0, to_record: int | None = None, frames=FRAMES, ticks: bool = True,
               profile: bool = True, known_symbols: frozenset[str] | None = None, now_us: int | None = None) -> Landed:
     """Land the records of ``path`` in ``[start, end)`` with index in ``[from_record, to_record)``."""
-    path = Path(path)
-    now_us = int(time.time() * 1e6) if now_us is None else now_us
-    lo, hi = _range(path, "scid", start, end, from_record, to_record)
-    if hi <= lo:
-        return Landed(IngestReport(), max(hi, from_record))
-    r0 = _rewind(path, "scid", lo, max(frames, default=1) * US_PER_MIN)
-    records = read_scid(path, from_record=r0, to_record=hi)
-    last_us = int(pc.max(pc.cast(records.column("ts"), pa.int64())).as_py())
-    reports, name = [], path.name
-    if pc.all(pc.less_equal(records.column("num_trades"), 1)).as_py():
-        trades = scid_ticks(records)
-        seq = seq_within_ms(pc.cast(trades.column("ts"), pa.int64()).to_numpy())
-        fresh = trades.slice(lo - r0)
-        if ticks:
-            rows, _ = tick_rows(fresh, symbol, seq[lo - r0:])
-            reports.append(land(layout, store, "market_tick", rows, origin=f"sierra:{name}",
-                                offsets=np.arange(lo, hi), known_symbols=known_symbols))
-        bars = {m: order_flow_bars(trades, m) for m in frames}
-        figures = _day_figures(fresh, profile)
-    else:
-        native = _native_minutes(records)
-        bars = {m: resample_scid_bars(records, m) for m in frames if m >= native}
-        figures = {}
-    for minutes, table in bars.items():
-        done = _complete(table, minutes, last_us, now_us)
-        tf = MINUTE_FRAMES[minutes]
-        rows, ts_ms = bar_rows(done, symbol, tf)
-        reports.append(land(layout, store, "market_bar", rows, origin=f"sierra:{name}#{tf}", offsets=ts_ms,
-                            known_symbols=known_symbols))
-        for day, n in _per_day(ts_ms).items():
-            figures.setdefault(day, {})[f"bars_{tf}"] = n
-    return Landed(merge_reports(reports), hi, figures)
+    return land_files(layout, store, [ScidSource(Path(path), symbol, start=start, end=end, from_record=from_record,
+                                                 to_record=to_record, frames=frames, ticks=ticks, profile=profile,
+                                                 now_us=now_us)], known_symbols=known_symbols)[0]
+
+
+def land_files(layout: Layout, store: PartitionStore, sources: list, *,
+               known_symbols: frozenset[str] | None = None) -> list[Landed]:
+    """Land several ``.scid``/``.depth`` sources day by day: each UTC day's rows of every source go in one
+    commit, streamed (a day of ES and NQ ticks is never held whole). Every source is checked whole first:
+    a bad record anywhere raises :class:`SierraFileError` before anything is written. Returns one
+    :class:`Landed` per source (the report is the whole landing's, shared)."""
+    for src in sources:
+        src.check()
+    days = sorted({d for src in sources for d in src.days()})
+    report = land_feeds(layout, store, ((day, [f for src in sources for f in src.feeds(day)]) for day in days),
+                        known_symbols=known_symbols)
+    return [Landed(report, src.next_record, src.figures) for src in sources]
+
+
+class _Source:
+    """Records ``[lo, hi)`` of one Sierra file, cut into UTC days and, within a day, into pieces of about
+    PIECE_ROWS records that never split a ``align_us`` slot (a millisecond for depth, the longest bar
+    for trades: every bar and every same-millisecond ``seq`` comes out as in one read)."""
+
+    kind = "scid"
+    dtype = SCID_RECORD
+
+    def __init__(self, path: Path, symbol: str, *, start=None, end=None, from_record: int = 0,
+                 to_record: int | None = None, align_us: int = 1000):
+        self.path, self.symbol = Path(path), symbol
+        self.lo, self.hi = _range(self.path, self.kind, start, end, from_record, to_record)
+        self.next_record = self.hi if self.hi > self.lo else max(self.hi, from_record)
+        self.align_us = align_us
+        self.first = _rewind(self.path, self.kind, self.lo, align_us) if self.hi > self.lo else self.lo
+        self.figures: dict[str, dict] = {}
+
+    def _times(self) -> np.ndarray:
+        header = read_header(self.path, self.kind)
+        return memmap_records(header, self.dtype, self.first, self.hi)["DateTime"]
+
+    def check(self) -> None:
+        """Every record's DateTime is a real time (raises SierraFileError naming the first bad one)."""
+        if self.hi <= self.lo:
+            return
+        header = read_header(self.path, self.kind)
+        for a in range(self.first, self.hi, 4 * PIECE_ROWS):
+            b = min(self.hi, a + 4 * PIECE_ROWS)
+            unix_us(self.path, header, a, memmap_records(header, self.dtype, a, b)["DateTime"])
+
+    def days(self) -> list[str]:
+        if self.hi <= self.lo:
+            return []
+        times = self._times()
+        d0 = (int(times[self.lo - self.first]) - SC_EPOCH_OFFSET_US) // DAY_US
+        d1 = (int(times[-1]) - SC_EPOCH_OFFSET_US) // DAY_US
+        return [str(np.datetime64(d, "D")) for d in range(d0, d1 + 1)]
+
+    def _day_range(self, day: str) -> tuple[int, int]:
+        """Records ``[a, b)`` of ``day`` (``a`` rewound to its slot: records before ``lo`` are context)."""
+        times = self._times()
+        start = int(np.datetime64(day, "us").astype(np.int64)) + SC_EPOCH_OFFSET_US
+        a, b = np.searchsorted(times, [start, start + DAY_US], side="left")
+        return self.first + int(a), self.first + int(b)
+
+    def _pieces(self, a: int, b: int) -> list[tuple[int, int]]:
+        """``[a, b)`` cut before a slot boundary every PIECE_ROWS records or so."""
+        if b - a <= PIECE_ROWS:
+            return [(a, b)] if b > a else []
+        header = read_header(self.path, self.kind)
+        times = memmap_records(header, self.dtype, a, b)["DateTime"]
+        cuts = [0]
+        while len(times) - cuts[-1] > PIECE_ROWS:
+            t = int(times[cuts[-1] + PIECE_ROWS]) - SC_EPOCH_OFFSET_US
+            slot = t - t % self.align_us + SC_EPOCH_OFFSET_US
+            k = int(np.searchsorted(times, slot, side="left"))
+            if k <= cuts[-1]:  # one slot longer than a piece: cut after it
+                k = int(np.searchsorted(times, slot + self.align_us, side="left"))
+            cuts.append(k)
+        cuts.append(len(times))
+        return [(a + x, a + y) for x, y in zip(cuts, cuts[1:], strict=False) if y > x]
+
+
+class ScidSource(_Source):
+    """A ``.scid`` file's records as ``market_ticks`` (single-trade files) and 1/5/15-min order-flow
+    ``market_bars`` (bars files: bars resampled to the frames at least as long as the file's own)."""
+
+    def __init__(self, path: Path, symbol: str, *, frames=FRAMES, ticks: bool = True, profile: bool = True,
+                 now_us: int | None = None, **window):
+        self.frames, self.want_ticks, self.profile = tuple(frames), ticks, profile
+        self.now_us = int(time.time() * 1e6) if now_us is None else now_us
+        super().__init__(path, symbol, align_us=max(self.frames, default=1) * US_PER_MIN, **window)
+        self.last_us = int(self._times()[-1]) - SC_EPOCH_OFFSET_US if self.hi > self.lo else 0
+        self.single = self.hi <= self.lo or bool(
+            (memmap_records(read_header(self.path, "scid"), SCID_RECORD, self.first, self.hi)["NumTrades"] <= 1).all())
+
+    def check(self) -> None:
+        super().check()
+        if self.single:  # a single-trade file: every record must read as a trade (scid_ticks raises otherwise)
+            for a, b in self._pieces(self.first, self.hi):
+                scid_ticks(read_scid(self.path, from_record=a, to_record=b))
+
+    def feeds(self, day: str) -> list[Feed]:
+        if self.hi <= self.lo:
+            return []
+        a, b = self._day_range(day)
+        if b <= max(a, self.lo):
+            return []
+        origin = f"sierra:{self.path.name}"
+        done: dict[int, list[pa.Table]] = {}
+
+        def pass_(emit_ticks: bool):
+            """Pieces of ticks (when asked), filling ``done`` with each frame's complete bars."""
+            done.clear()
+            done.update({m: [] for m in self.frames})
+            figures = _DayFigures(self.profile)
+            for x, y in self._pieces(a, b):
+                records = read_scid(self.path, from_record=x, to_record=y)
+                if self.single:
+                    trades = scid_ticks(records)
+                    skip = max(0, self.lo - x)
+                    fresh = trades.slice(skip)
+                    figures.add(fresh)
+                    for m in self.frames:
+                        done[m].append(order_flow_bars(trades, m))
+                    if emit_ticks and fresh.num_rows:
+                        seq = seq_within_ms(pc.cast(trades.column("ts"), pa.int64()).to_numpy())
+                        rows, _ = tick_rows(fresh, self.symbol, seq[skip:])
+                        yield Piece(rows, np.arange(x + skip, y, dtype=np.int64))
+                else:
+                    for m in self.frames:
+                        done[m].append(records)
+            if self.single:
+                self.figures.setdefault(day, {}).update(figures.result())
+
+        feeds: list[Feed] = []
+        if self.single and self.want_ticks:
+            feeds.append(Feed("market_tick", origin, lambda: pass_(True)))
+        native = 1 if self.single else _native_minutes(read_scid(self.path, from_record=a, to_record=b))
+
+        def bars(m: int):
+            if not done or not self.single or not self.want_ticks:
+                for _ in pass_(False):
+                    pass
+            parts = done[m]
+            table = (concat(parts) if self.single else resample_scid_bars(concat(parts), m)) if parts else None
+            if table is None or table.num_rows == 0:
+                return []
+            ready = _complete(table, m, self.last_us, self.now_us)
+            rows, ts_ms = bar_rows(ready, self.symbol, MINUTE_FRAMES[m])
+            self.figures.setdefault(day, {})[f"bars_{MINUTE_FRAMES[m]}"] = len(ts_ms)
+            return [Piece(rows, ts_ms)]
+
+        for m in self.frames:
+            if self.single or m >= native:
+                feeds.append(Feed("market_bar", f"{origin}#{MINUTE_FRAMES[m]}", lambda m=m: bars(m)))
+        return feeds
+
+
+class DepthSource(_Source):
+    """A ``.depth`` file's updates as ``market_depth``."""
+
+    kind = "depth"
+    dtype = DEPTH_RECORD
+
+    def feeds(self, day: str) -> list[Feed]:
+        if self.hi <= self.lo:
+            return []
+        a, b = self._day_range(day)
+        if b <= max(a, self.lo):
+            return []
+
+        def pieces():
+            n = 0
+            for x, y in self._pieces(a, b):
+                depth = read_depth(self.path, from_record=x, to_record=y)
+                seq = seq_within_ms(pc.cast(depth.column("ts"), pa.int64()).to_numpy())
+                skip = max(0, self.lo - x)
+                rows, ts_ms = depth_rows(depth.slice(skip), self.symbol, seq[skip:])
+                n += len(ts_ms)
+                yield Piece(rows, np.arange(x + skip, y, dtype=np.int64))
+            self.figures[day] = {"depth_updates": n}
+
+        return [Feed("market_depth", f"sierra:{self.path.name}", pieces)]
+
+
+class _DayFigures:
+    """Trades, volume, delta and (``profile``) the volume profile of one day's trades, added piece by piece
+    (the profile from volume per distinct price: the same levels, tick size and POC as from every trade)."""
+
+    def __init__(self, profile: bool):
+        self.profile = profile
+        self.trades = self.volume = self.delta = 0
+        self.levels: list[pa.Table] = []
+
+    def add(self, ticks: pa.Table) -> None:
+        if not ticks.num_rows:
+            return
+        size = ticks.column("size").to_numpy().astype(np.int64)
+        self.trades += ticks.num_rows
+        self.volume += int(size.sum())
+        self.delta += int((ticks.column("ask_volume").to_numpy().astype(np.int64)
+                           - ticks.column("bid_volume").to_numpy()).sum())
+        if self.profile:
+            self.levels.append(ticks.select(["ts", "price", "size", "bid_volume", "ask_volume"]).group_by("price")
+                               .aggregate([("ts", "min"), ("size", "sum"), ("bid_volume", "sum"), ("ask_volume", "sum")]))
+
+    def result(self) -> dict:
+        if not self.trades:
+            return {}
+        out = {"trades": self.trades, "volume": self.volume, "delta": self.delta}
+        if self.profile and self.levels:
+            t = concat(self.levels).group_by("price").aggregate(
+                [("ts_min", "min"), ("size_sum", "sum"), ("bid_volume_sum", "sum"), ("ask_volume_sum", "sum")])
+            levels = pa.table({"ts": t.column("ts_min_min"), "price": t.column("price"),
+                               "size": t.column("size_sum_sum"), "bid_volume": t.column("bid_volume_sum_sum"),
+                               "ask_volume": t.column("ask_volume_sum_sum")})
+            for vp in daily_volume_profiles(levels).values():
+                out |= {"poc": vp.poc, "value_area_low": vp.value_area_low,
+                        "value_area_high": vp.value_area_high, "tick_size": vp.tick_size}
+        return out
 
 
 def land_depth(layout: Layout, store: PartitionStore, path: Path | str, symbol: str, *, start=None, end=None,
                from_record: int = 0, to_record: int | None = None,
                known_symbols: frozenset[str] | None = None) -> Landed:
     """Land the depth updates of ``path`` in ``[start, end)`` / ``[from_record, to_record)``."""
-    path = Path(path)
-    lo, hi = _range(path, "depth", start, end, from_record, to_record)
-    if hi <= lo:
-        return Landed(IngestReport(), max(hi, from_record))
-    r0 = _rewind(path, "depth", lo, 1000)  # the millisecond holding record lo: seq numbers as in one read
-    depth = read_depth(path, from_record=r0, to_record=hi)
-    seq = seq_within_ms(pc.cast(depth.column("ts"), pa.int64()).to_numpy())
-    rows, ts_ms = depth_rows(depth.slice(lo - r0), symbol, seq[lo - r0:])
-    report = land(layout, store, "market_depth", rows, origin=f"sierra:{path.name}", offsets=np.arange(lo, hi),
-                  known_symbols=known_symbols)
-    return Landed(report, hi, {day: {"depth_updates": n} for day, n in _per_day(ts_ms).items()})
+    return land_files(layout, store, [DepthSource(Path(path), symbol, start=start, end=end, from_record=from_record,
+                                                  to_record=to_record)], known_symbols=known_symbols)[0]
 
 
 def land_dly(layout: Layout, store: PartitionStore, path: Path | str, symbol: str, *,
