@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 
@@ -111,6 +112,7 @@ class Recorder:
         self.command = (command or command_line())[:500]
         self.checks_every_s = checks_every_s
         self._instance = None
+        self._warming: threading.Thread | None = None
         self._pending: dict[str, set[str]] = {}  # dataset -> days whose checks are not recorded yet
         self._last_checks = time.monotonic()
 
@@ -120,7 +122,26 @@ class Recorder:
         code_location_defs()
         self._open()
 
+    def warm_in_background(self) -> None:
+        """:meth:`warm` on a thread while the command does its work (the work is mostly Arrow and Parquet,
+        which release the GIL): the record that follows starts with Dagster loaded. A failure there is
+        left for the record itself to meet and report."""
+        def warm():
+            try:
+                self.warm()
+            except Exception:  # noqa: BLE001 - reported by the record that follows, in one line
+                pass
+
+        self._warming = threading.Thread(target=warm, name="dagster-warm", daemon=True)
+        self._warming.start()
+
+    def _wait_warm(self) -> None:
+        if self._warming is not None and self._warming is not threading.current_thread():
+            self._warming.join()
+            self._warming = None
+
     def _open(self):
+        self._wait_warm()
         if self._instance is None:
             point_code_location_at(self.layout)
             self._instance = open_instance(self.layout)
@@ -247,6 +268,7 @@ class Recorder:
 
     def close(self) -> None:
         """Record the checks still pending, then release the instance."""
+        self._wait_warm()
         if self._instance is None:
             return
         try:

@@ -24,14 +24,21 @@ def _written(report) -> dict[str, list[str]]:
     return {ds: sorted(days) for ds, days in report.days.items() if ds in (*DATASETS, RAW_EVENTS) and days}
 
 
-def _record(state: CliState, report) -> None:
+def _record(recorder, state: CliState, report) -> None:
+    """Dagster hears of the partitions written; a dataset stored for the first time gets its DuckDB view."""
     written = _written(report)
     if not written:
         return
-    from mia_pipeline.cli.dagster_bridge import Recorder
+    recorder.written(state.store, written)
+    import duckdb
 
-    with Recorder(state.layout) as recorder:
-        recorder.written(state.store, written)
+    from mia_pipeline.storage.warehouse import ensure_views
+
+    try:
+        ensure_views(state.layout, written)
+    except duckdb.Error as exc:  # the data is stored; the view comes with the next refresh
+        click.echo(f"warning: stored, but the DuckDB views were not refreshed ({type(exc).__name__}: "
+                   f"{str(exc).splitlines()[0]}); `mia init` refreshes them", err=True)
 
 
 def _summary(report) -> str:
@@ -43,36 +50,56 @@ def _summary(report) -> str:
 
 def import_sierra_files(state: CliState, paths: list[Path], symbol: str | None, tz: str | None,
                         timeframe: str | None) -> None:
-    """Land each Sierra file (validated whole first: an unreadable file is exit 2, nothing written)."""
+    """Land the Sierra files: ``.scid`` and ``.depth`` together, day by day (each UTC day of every file in
+    one commit, streamed), then each other file. Every file is checked whole before anything is
+    written: an unreadable one is exit 2 naming it, with nothing of that group written. Dagster is
+    loaded in the background meanwhile, for the record that follows."""
+    from mia_pipeline.cli.dagster_bridge import Recorder
     from mia_pipeline.sources.sierra import SierraFileError
-    from mia_pipeline.sources.sierra.files import import_file
+    from mia_pipeline.sources.sierra.files import import_file, record_sources
+    from mia_pipeline.sources.sierra.ingest import land_files
     from mia_pipeline.sources.sierra.landing import merge_reports
 
     settings = state.settings
     settings.require("sierra_chart_data")  # off -> exit 2 naming the key
     tz = tz or settings.sierra.chart_timezone
+    known = frozenset(settings.symbols)
+    records = [p for p in paths if p.suffix.lower() in (".scid", ".depth")]
+    others = [p for p in paths if p not in records]
     reports = []
-    for path in paths:
+    with Recorder(state.layout) as recorder:
+        recorder.warm_in_background()
         try:
-            landed = import_file(state.layout, state.store, path, symbol=symbol, tz=tz, timeframe=timeframe,
-                                 known_symbols=frozenset(settings.symbols))
+            if records:
+                landed = land_files(state.layout, state.store, record_sources(records, symbol), known_symbols=known)
+                reports.append(landed[0].report)
+                names = ", ".join(str(p) for p in records)
+                click.echo(f"imported {names}: {_summary(landed[0].report)}")
+                _report_day_problems(landed[0].report, symbol)
+            for path in others:
+                landed = import_file(state.layout, state.store, path, symbol=symbol, tz=tz, timeframe=timeframe,
+                                     known_symbols=known)
+                reports.append(landed.report)
+                click.echo(f"imported {path}: {_summary(landed.report)}")
+                _report_day_problems(landed.report, symbol)
         except SierraFileError as exc:
-            _record(state, merge_reports(reports))
+            _record(recorder, state, merge_reports(reports))
             raise click.BadParameter(f"{exc}; nothing was imported from it", param_hint="PATHS") from None
         except ValueError as exc:
-            _record(state, merge_reports(reports))
+            _record(recorder, state, merge_reports(reports))
             raise click.BadParameter(str(exc), param_hint="PATHS") from None
-        reports.append(landed.report)
-        click.echo(f"imported {path}: {_summary(landed.report)}")
-        if landed.report.quarantined.get("unknown_symbol"):
-            click.echo(f"  symbol {symbol or '(from the file name)'} is not in `symbols` of the settings: rows went "
-                       "to quarantine; add it to mia.yaml or pass --symbol", err=True)
-        for day, why in sorted(landed.report.damaged.items()):
-            click.echo(f"NOT WRITTEN {day}: {why}", err=True)
-    total = merge_reports(reports)
-    _record(state, total)
+        total = merge_reports(reports)
+        _record(recorder, state, total)
     if total.damaged:
         raise SystemExit(EXIT_PROBLEM)
+
+
+def _report_day_problems(report, symbol: str | None) -> None:
+    if report.quarantined.get("unknown_symbol"):
+        click.echo(f"  symbol {symbol or '(from the file name)'} is not in `symbols` of the settings: rows went "
+                   "to quarantine; add it to mia.yaml or pass --symbol", err=True)
+    for day, why in sorted(report.damaged.items()):
+        click.echo(f"NOT WRITTEN {day}: {why}", err=True)
 
 
 def sierra_source_check(settings) -> tuple[bool, str]:

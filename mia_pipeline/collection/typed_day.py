@@ -48,7 +48,7 @@ from mia_pipeline.schemas.contract import KIND_TO_DATASET, TABLE_SCHEMAS, TABLE_
 from mia_pipeline.schemas.validate import finalize
 from mia_pipeline.storage.atomic import temp_path_for
 
-PIECE_ROWS = 262_144  # rows per piece read back from a stored file (and the size sources aim for)
+PIECE_ROWS = 65536  # rows per piece read back from a stored file (and the size sources aim for)
 MAX_FUTURE_MS = 300_000  # as parse_lines: an event more than 5 min ahead of now is refused
 
 

@@ -12,6 +12,7 @@ written with dots (``market_context.bid``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
@@ -40,6 +41,18 @@ CHECK_DESCRIPTIONS = {name: R.check_description(name) for name in (
     TRADING_DAY_HAS_DATA)}
 # Blocking checks (severity ERROR in the table): a downstream asset must not run on a day that fails them.
 BLOCKING = frozenset(name for name in CHECK_DESCRIPTIONS if R.check_severity(name) == R.ERROR)
+
+
+def scan_config() -> dict:
+    """DuckDB settings of the day scans: a bounded memory budget, spilling to the system's temp folder (a busy
+    day of ticks is tens of millions of keys to group)."""
+    import tempfile
+
+    return {"memory_limit": SCAN_MEMORY, "temp_directory": str(Path(tempfile.gettempdir()) / "mia-duckdb-spill"),
+            "preserve_insertion_order": False}
+
+
+SCAN_MEMORY = "400MB"
 
 
 def checks_for(dataset: str) -> tuple[str, ...]:
@@ -89,10 +102,11 @@ def _scan(con, store: PartitionStore, ds: str, days: list[str]) -> dict[str, dic
     if not files:
         return {}
     con.read_parquet(files, union_by_name=True, filename=True).create_view("part", replace=True)
-    keys = ", ".join(_sql_path(k) for k in DATASET_KEYS[ds])
-    as_text = "concat_ws(' | ', " + ", ".join(f"coalesce({_sql_path(k)}::VARCHAR, '-')" for k in DATASET_KEYS[ds]) + ")"
+    keys = ", ".join(f"{_sql_path(k)} AS k{i}" for i, k in enumerate(DATASET_KEYS[ds]))
+    # the text of a key is spelled for duplicated keys only (a day of ticks has millions of unique keys)
+    as_text = "concat_ws(' | ', " + ", ".join(f"coalesce(k{i}::VARCHAR, '-')" for i in range(len(DATASET_KEYS[ds]))) + ")"
     dups = {day: (int(n), ex) for day, n, ex in con.execute(
-        f"SELECT day, sum(n), list(k)[1:5] FROM (SELECT {_DAY_OF_FILE} AS day, {keys}, {as_text} AS k, "
+        f"SELECT day, sum(n), list({as_text})[1:5] FROM (SELECT {_DAY_OF_FILE} AS day, {keys}, "
         f"count(*) AS n FROM part GROUP BY ALL HAVING n > 1) GROUP BY day").fetchall()}
     prices = PRICE_COLUMNS.get(ds, ())
     bad_price = [f"coalesce(sum(({_sql_path(p)} <= 0)::INT), 0)" for p in prices] or ["0"]
@@ -172,7 +186,7 @@ def run_day_checks(store: PartitionStore, days, datasets=None) -> dict[str, dict
     """
     days = sorted({str(d) for d in days})
     stored = _stored_days(store, days)
-    with duckdb.connect() as con:
+    with duckdb.connect(config=scan_config()) as con:
         con.execute("SET TimeZone = 'UTC'").fetchall()
         kinds = _kinds_per_day(con, store, days)
         out = {}

@@ -82,21 +82,50 @@ def target_text(name: str) -> str:
     return f"{lo}-{hi}" if lo is not None and hi is not None else (f"> {lo}" if lo is not None else f"< {hi}")
 
 
+def _raw_facts(store: PartitionStore, day: str) -> dict:
+    """Counts by kind, first/last event, the minutes holding an event, lag percentiles (linear, as numpy's)
+    and the share landed within TIMELY_S, of the day's raw lines without the collector's host samples.
+    One DuckDB scan of the day's file, in bounded memory (a day of ticks is millions of lines); a day
+    read back from the archive goes through Arrow."""
+    import duckdb
+
+    from mia_pipeline.quality.checks import scan_config
+
+    path = None if store.archived(day, RAW_EVENTS) else store.committed_file(day, RAW_EVENTS)
+    with duckdb.connect(config=scan_config()) as con:
+        if path is not None:
+            con.read_parquet(str(path)).create_view("raw_all")
+        else:
+            table = store.read(day, RAW_EVENTS, columns=["ts", "received_at", "kind", "event_id"])
+            if table is None:
+                return {"events": 0, "by_kind": {}}
+            con.register("raw_all", table)
+        base = (f"SELECT epoch_ms(ts) AS t, epoch_ms(received_at) AS r, kind FROM raw_all "
+                f"WHERE NOT starts_with(event_id, '{EVENT_ID_PREFIX}')")
+        by_kind = {k: int(c) for k, c in con.execute(f"SELECT kind, count(*) FROM ({base}) GROUP BY kind").fetchall()}
+        n = sum(by_kind.values())
+        if not n:
+            return {"events": 0, "by_kind": {}}
+        first, last, p50, p99, timely = con.execute(
+            f"SELECT min(t), max(t), quantile_cont((r - t) / 1000.0, 0.5), quantile_cont((r - t) / 1000.0, 0.99), "
+            f"avg(((r - t) / 1000.0 <= {TIMELY_S})::DOUBLE) FROM ({base})").fetchone()
+        minutes = con.execute(f"SELECT DISTINCT t // 60000 AS m FROM ({base})").fetchnumpy()["m"]
+    return {"events": n, "by_kind": by_kind, "first": int(first), "last": int(last), "lag_p50_s": p50,
+            "lag_p99_s": p99, "timely": timely, "minutes": np.asarray(minutes, dtype=np.int64)}
+
+
 def compute_day_metrics(layout: Layout, store: PartitionStore, day: str | date) -> dict:
     """The figures of one day (see the module docstring); every value is a plain JSON type."""
     from mia_pipeline.collection.quarantine import counts_by_reason
 
     d = parse_day(day)
     key = d.isoformat()
-    raw = store.read(key, RAW_EVENTS, columns=["ts", "received_at", "kind", "event_id"])
-    if raw is not None and raw.num_rows:  # the collector's own host samples say nothing about the market data
-        raw = raw.filter(pc.invert(pc.starts_with(raw.column("event_id"), EVENT_ID_PREFIX)))
-    n = raw.num_rows if raw is not None else 0
+    raw = _raw_facts(store, key)
+    n = raw["events"]
     quarantined = sum(counts_by_reason(layout, [key]).get(key, {}).values())
     out: dict = {"day": key, "events": n, "quarantined": int(quarantined),
                  "computed_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    out["events_by_kind"] = ({k["values"]: int(k["counts"]) for k in pc.value_counts(raw.column("kind")).to_pylist()}
-                             if n else {})
+    out["events_by_kind"] = raw["by_kind"]
     out["validity"] = round(1 - quarantined / (n + quarantined), 6) if n + quarantined else None
     out["storage_mb"] = round(_folder_bytes(layout.day_dir(key)) / 1e6, 3)
     open_all = _open_minutes(d)
@@ -113,14 +142,12 @@ def compute_day_metrics(layout: Layout, store: PartitionStore, day: str | date) 
                    session_coverage=0.0 if len(open_all) else None, ingestion_lag_p50_s=None,
                    ingestion_lag_p99_s=None, live=False, timeliness=None, data_quality_score=None)
         return out
-    ts = _ms(raw, "ts")
-    lag_s = (_ms(raw, "received_at") - ts) / 1000.0
-    first, last = int(ts.min()), int(ts.max())
+    first, last = raw["first"], raw["last"]
     span_h = max((last - first) / 3_600_000, 1 / 60)
     out["recorded_session"] = [datetime.fromtimestamp(first / 1000, UTC).isoformat(timespec="seconds"),
                                datetime.fromtimestamp(last / 1000, UTC).isoformat(timespec="seconds")]
     out["snapshots_per_hour"] = round(float(hourly.sum()) / span_h, 2)
-    minutes = np.unique(ts // 60_000)
+    minutes = raw["minutes"]
     in_span = open_all[(open_all >= first // 60_000) & (open_all <= last // 60_000)]
     if len(in_span):
         covered = np.isin(in_span, minutes).sum()
@@ -129,10 +156,10 @@ def compute_day_metrics(layout: Layout, store: PartitionStore, day: str | date) 
     else:  # events only while the market was closed (weekend, holiday): nothing was expected
         out["completeness"], out["missing_data_rate"] = None, None
     out["session_coverage"] = round(len(in_span) / len(open_all), 6) if len(open_all) else None
-    p50, p99 = np.percentile(lag_s, [50, 99])
+    p50, p99 = raw["lag_p50_s"], raw["lag_p99_s"]
     out["ingestion_lag_p50_s"], out["ingestion_lag_p99_s"] = round(float(p50), 3), round(float(p99), 3)
     out["live"] = bool(p50 < LIVE_MEDIAN_LAG_S)
-    out["timeliness"] = round(float((lag_s <= TIMELY_S).mean()), 6) if out["live"] else None
+    out["timeliness"] = round(float(raw["timely"]), 6) if out["live"] else None
     parts = [out["completeness"], out["validity"], out["timeliness"]]
     out["data_quality_score"] = round(float(np.prod([p for p in parts if p is not None])), 6)
     return out

@@ -87,3 +87,19 @@ def connect_readonly(layout: Layout) -> duckdb.DuckDBPyConnection:
     if not layout.warehouse_file.exists():
         raise FileNotFoundError(f"{layout.warehouse_file} does not exist yet; run `mia init` or `make demo` first")
     return duckdb.connect(str(layout.warehouse_file), read_only=True)
+
+
+def ensure_views(layout: Layout, datasets) -> bool:
+    """Create the views when one of ``datasets`` (stored now) has none yet: a dataset written for the first
+    time by a command is queryable at once. True when the views were refreshed; False when nothing was
+    missing. Raises ``duckdb.Error`` when the warehouse is busy (another writer) or unreadable."""
+    wanted = {ds for ds in datasets if ds in DATASETS}
+    if not wanted:
+        return False
+    if layout.warehouse_file.exists():
+        with duckdb.connect(str(layout.warehouse_file), read_only=True) as con:
+            have = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        if wanted <= have:
+            return False
+    refresh_views(layout)
+    return True

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mia_pipeline.layout import Layout
-from mia_pipeline.sources.sierra.ingest import Landed, land_depth, land_dly, land_scid, land_study
+from mia_pipeline.sources.sierra.ingest import (
+    DepthSource,
+    Landed,
+    ScidSource,
+    land_depth,
+    land_dly,
+    land_scid,
+    land_study,
+)
 from mia_pipeline.storage import PartitionStore
 
 STUDY_SUFFIXES = (".txt", ".csv")
@@ -73,6 +81,16 @@ def configured_files(sierra, *, depth: bool | None = None) -> list[SierraFiles]:
 
 def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def record_sources(paths: list[Path], symbol: str | None = None, *, now_us: int | None = None) -> list:
+    """The ``.scid`` / ``.depth`` files as sources for :func:`~mia_pipeline.sources.sierra.ingest.land_files`
+    (the symbol from each file's name unless given); a missing or malformed file raises SierraFileError."""
+    out = []
+    for path in map(Path, paths):
+        sym = symbol or symbol_from_name(path)
+        out.append(ScidSource(path, sym, now_us=now_us) if path.suffix.lower() == ".scid" else DepthSource(path, sym))
+    return out
 
 
 def import_file(layout: Layout, store: PartitionStore, path: Path, *, symbol: str | None = None,

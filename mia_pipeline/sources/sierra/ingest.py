@@ -54,7 +54,7 @@ from mia_pipeline.sources.sierra.orderflow import (
     resample_scid_bars,
 )
 from mia_pipeline.sources.sierra.scid import read_scid
-from mia_pipeline.sources.sierra.ticks import scid_ticks
+from mia_pipeline.sources.sierra.ticks import check_trades, scid_ticks
 from mia_pipeline.storage import PartitionStore
 
 FRAMES = (1, 5, 15)
@@ -194,9 +194,11 @@ class ScidSource(_Source):
 
     def check(self) -> None:
         super().check()
-        if self.single:  # a single-trade file: every record must read as a trade (scid_ticks raises otherwise)
-            for a, b in self._pieces(self.first, self.hi):
-                scid_ticks(read_scid(self.path, from_record=a, to_record=b))
+        if self.single:  # a single-trade file: every record must read as a trade (as scid_ticks will)
+            header = read_header(self.path, "scid")
+            for a in range(self.first, self.hi, 4 * PIECE_ROWS):
+                rec = memmap_records(header, SCID_RECORD, a, min(self.hi, a + 4 * PIECE_ROWS))
+                check_trades(str(self.path), a, rec["Open"], rec["Close"], rec["NumTrades"])
 
     def feeds(self, day: str) -> list[Feed]:
         if self.hi <= self.lo:

@@ -47,6 +47,20 @@ def _np(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy()
 
 
+def check_trades(where: str, first: int, opens: np.ndarray, close: np.ndarray, trades: np.ndarray) -> None:
+    """Raise :class:`SierraFileError` at the first record (index ``first`` + i) that is a bar, not a single
+    trade: ``NumTrades`` > 1, or an ``Open`` that is neither a sub-trade flag, 0, nor the Close."""
+    bits = opens.view(np.uint32)
+    flag = (bits == FIRST_SUB_TRADE.view(np.uint32)) | (bits == LAST_SUB_TRADE.view(np.uint32))
+    bar = (trades > 1) | (~flag & (bits != 0) & (opens != close))
+    if bar.any():
+        i = int(np.argmax(bar))
+        raise SierraFileError(where, SCID_HEADER_SIZE + (first + i) * SCID_RECORD_SIZE,
+                              f"record {first + i} is a bar (NumTrades={int(trades[i])}, Open={float(opens[i])}),"
+                              " not a single trade: this file stores bars; set the chart's Intraday Data Storage "
+                              "Time Unit to 1 Tick, or read it with read_scid")
+
+
 def scid_ticks(source: Path | str | pa.Table, start=None, end=None) -> pa.Table:
     """Trades of a single-trade ``.scid`` file (or of a :func:`read_scid` table) with bid/ask and side."""
     table = read_scid(source, start, end) if not isinstance(source, pa.Table) else source
@@ -54,17 +68,9 @@ def scid_ticks(source: Path | str | pa.Table, start=None, end=None) -> pa.Table:
     where = (table.schema.metadata or {}).get(b"sierra.file", b"<table>").decode()
     n = table.num_rows
     opens = _np(table, "open").view(np.uint32)  # bit-exact comparison with the flag values
-    close = _np(table, "close")
     is_first = opens == FIRST_SUB_TRADE.view(np.uint32)
     is_last = opens == LAST_SUB_TRADE.view(np.uint32)
-    trades = _np(table, "num_trades")
-    bar = (trades > 1) | (~is_first & ~is_last & (opens != 0) & (_np(table, "open") != close))
-    if bar.any():
-        i = int(np.argmax(bar))
-        raise SierraFileError(where, SCID_HEADER_SIZE + (first + i) * SCID_RECORD_SIZE,
-                              f"record {first + i} is a bar (NumTrades={int(trades[i])}, Open={float(table['open'][i])}),"
-                              " not a single trade: this file stores bars; set the chart's Intraday Data Storage "
-                              "Time Unit to 1 Tick, or read it with read_scid")
+    check_trades(where, first, _np(table, "open"), _np(table, "close"), _np(table, "num_trades"))
     sub = np.zeros(n, dtype=np.int8)
     if is_first.any() or is_last.any():
         # inside an unbundled trade: more firsts than lasts seen so far (the last one included)
