@@ -38,7 +38,7 @@ from mia_pipeline.storage.atomic import locked
 STATUS_KIND = "system_status"
 PROVENANCE = ("_file", "_offset", "_received_at")
 TABLE_KIND = {**{ds: kind for kind, ds in KIND_TO_DATASET.items() if ds}, STATUS_KIND: STATUS_KIND}
-DEFAULT_BATCH_BYTES = 256 << 20
+DEFAULT_BATCH_BYTES = 128 << 20
 
 
 @dataclass
@@ -226,15 +226,35 @@ class Ingestor:
         return stored
 
     def _land_day(self, day: str, by_name: dict[str, pa.Table], raw: pa.Table, report: IngestReport) -> list[dict]:
-        """Merge one day's new rows of every dataset (and their raw lines) in one storage commit."""
+        """Merge one day's new rows of every dataset (and their raw lines) in one storage commit: streamed
+        (the stored rows read piece by piece: a day of ticks is never held whole), or in memory for a
+        day that cannot stream (archived, stored out of time order, an older schema)."""
+        from mia_pipeline.collection import typed_day
+
         stored = self._verified(day, [n for n in by_name if n != STATUS_KIND], report)
+        if STATUS_KIND in by_name:
+            report.status_events.extend(by_name[STATUS_KIND].drop_columns(list(PROVENANCE)).to_pylist())
+            report.days[STATUS_KIND].add(day)
+        tables = {n: t for n, t in by_name.items() if n != STATUS_KIND}
+        if not any(self.store.archived(day, n) for n in (*tables, RAW_EVENTS)):
+            part = IngestReport()
+            try:
+                received = pc.min(raw.column("received_at")) if raw.num_rows else None
+                since = received.cast(pa.int64()).as_py() if received is not None and received.is_valid else _now_ms()
+                conflicts = typed_day.land_lines_day(self, day, tables, raw, part, stored, since)
+            except typed_day.Fallback:
+                pass
+            else:
+                report.absorb(part)
+                return conflicts
+        return self._land_day_in_memory(day, tables, raw, report, stored)
+
+    def _land_day_in_memory(self, day: str, by_name: dict[str, pa.Table], raw: pa.Table, report: IngestReport,
+                            stored: dict) -> list[dict]:
+        """:meth:`_land_day` with whole tables (read, concatenate, deduplicate, sort, write)."""
         writes: dict[str, pa.Table] = {}
         conflicts: list[dict] = []
         for name, rows in by_name.items():
-            if name == STATUS_KIND:
-                report.status_events.extend(rows.drop_columns(list(PROVENANCE)).to_pylist())
-                report.days[STATUS_KIND].add(day)
-                continue
             existing = self.store.read(day, name) if name in stored else None
             table, found = self._merge_dataset(name, existing, rows, raw, report)
             conflicts.extend(found)

@@ -102,7 +102,7 @@ class Pipe:
         self.pool.shutdown(wait=True)
 
 
-class _Fallback(Exception):
+class Fallback(Exception):
     """The streamed merge cannot keep its promise for this day: land it in memory instead."""
 
 
@@ -116,10 +116,10 @@ def land_day(ingestor: Ingestor, day: str, feeds: list[Feed], report: IngestRepo
     bad: list[dict] = []
     try:
         if any(store.archived(day, ds) for ds in (*datasets, RAW_EVENTS)):
-            raise _Fallback
+            raise Fallback
         part = IngestReport()
         _stream_day(ingestor, day, feeds, stored, part, now_ms, bad)
-    except _Fallback:
+    except Fallback:
         bad = []
         part = IngestReport()
         _in_memory(ingestor, day, feeds, stored, part, now_ms, bad)
@@ -132,7 +132,7 @@ def land_day(ingestor: Ingestor, day: str, feeds: list[Feed], report: IngestRepo
 def _validated(feed: Feed, now_ms: int, known_symbols, bad: list[dict], received: pa.Scalar, *,
                ordered: bool = True) -> Iterator[pa.Table]:
     """The feed's valid rows, typed, with provenance columns; invalid rows go to ``bad``. ``ordered``:
-    raise :class:`_Fallback` at the first row earlier than the one before (the windowed merge needs
+    raise :class:`Fallback` at the first row earlier than the one before (the windowed merge needs
     time order)."""
     last = None
     for piece in feed.pieces():
@@ -152,7 +152,7 @@ def _validated(feed: Feed, now_ms: int, known_symbols, bad: list[dict], received
         if ordered:
             ts = _ms(typed)
             if (np.diff(ts) < 0).any() or (last is not None and ts[0] < last):
-                raise _Fallback  # not in time order
+                raise Fallback  # not in time order
             last = int(ts[-1])
         n = typed.num_rows
         yield (typed.append_column("_file", pa.repeat(pa.scalar(feed.origin), n))
@@ -227,6 +227,20 @@ class _RawSink:
         self.spill_path = None
         self.pipe = Pipe()
 
+    def add_lines(self, raw: pa.Table) -> None:
+        """Raw rows as they are (RAW_SCHEMA, in arrival order): those whose (file, offset) is new."""
+        files = pc.dictionary_encode(raw.column("file").combine_chunks())
+        index = files.indices.to_numpy(zero_copy_only=False)
+        offsets = raw.column("offset").to_numpy()
+        novel = np.zeros(raw.num_rows, dtype=bool)
+        for k, name in enumerate(files.dictionary.to_pylist()):
+            at = index == k
+            novel[at] = self.novel(name, offsets[at])
+        rows = raw.filter(pa.array(novel)) if not novel.all() else raw
+        if rows.num_rows:
+            self.rows += rows.num_rows
+            self.write(rows)
+
     def add(self, dataset: str, rows: pa.Table) -> None:
         """Build and write the raw lines of ``rows`` (typed, with provenance) in the background."""
         self.rows += rows.num_rows
@@ -275,12 +289,12 @@ def _stored_raw(store, day: str, stored: dict, now_ms: int) -> tuple[object, dic
         return None, {}
     path = store.committed_file(day, RAW_EVENTS)
     if not pq.read_schema(path).equals(RAW_SCHEMA, check_metadata=False):
-        raise _Fallback
+        raise Fallback
     pf = pq.ParquetFile(path, read_dictionary=["file"])
     keys = pf.read(columns=["file", "offset", "received_at"])
     newest = pc.max(keys.column("received_at"))
     if newest.is_valid and newest.cast(pa.int64()).as_py() > now_ms:
-        raise _Fallback  # stored lines received after "now": the order needs a sort
+        raise Fallback  # stored lines received after "now": the order needs a sort
     files = keys.column("file").combine_chunks()
     offsets = keys.column("offset").to_numpy()
     index = files.indices.to_numpy(zero_copy_only=False)
@@ -292,26 +306,62 @@ def _stored_raw(store, day: str, stored: dict, now_ms: int) -> tuple[object, dic
 
 def _stream_day(ingestor: Ingestor, day: str, feeds: list[Feed], stored: dict, report: IngestReport,
                 now_ms: int, bad: list[dict]) -> None:
-    store = ingestor.store
     received = pa.scalar(now_ms, pa.timestamp("ms", tz="UTC"))
+
+    def sources(dataset: str, sink: _RawSink) -> list[Iterable[pa.Table]]:
+        return [_with_raw(dataset, _validated(feed, now_ms, ingestor.known_symbols, bad, received), sink, feed.origin)
+                for feed in sorted((f for f in feeds if f.dataset == dataset), key=lambda f: f.origin)]
+
+    _commit_streamed(ingestor.store, day, list(dict.fromkeys(f.dataset for f in feeds)), sources, None, stored,
+                     report, now_ms, bad)
+
+
+def land_lines_day(ingestor: Ingestor, day: str, by_name: dict[str, pa.Table], raw: pa.Table, report: IngestReport,
+                   stored: dict, now_ms: int) -> list[dict]:
+    """The landing zone's rows of one day (typed by ``parse_lines``, with provenance; ``raw`` their
+    original lines) merged into the day streamed: the stored rows are read piece by piece, never
+    whole. Returns the conflict records. Raises :class:`Fallback` when it cannot stream (see module)."""
+    bad: list[dict] = []
+    names = [n for n, t in by_name.items() if t.num_rows]
+    ordered = {n: _time_ordered(by_name[n]) for n in names}
+
+    def sources(dataset: str, sink: _RawSink) -> list[Iterable[pa.Table]]:
+        return [[ordered[dataset]]]
+
+    _commit_streamed(ingestor.store, day, names, sources, raw, stored, report, now_ms, bad)
+    return bad
+
+
+def _time_ordered(table: pa.Table) -> pa.Table:
+    """``table`` in ``ts`` order (a stable sort: rows of one instant keep their arrival order)."""
+    ts = _ms(table)
+    if len(ts) < 2 or (np.diff(ts) >= 0).all():
+        return table
+    return table.take(pc.sort_indices(table, [("ts", "ascending")]))
+
+
+def _commit_streamed(store, day: str, datasets: list[str], new_sources, raw: pa.Table | None, stored: dict,
+                     report: IngestReport, now_ms: int, bad: list[dict]) -> None:
+    """One commit of ``day``: each dataset's stored rows merged window by window with its new sources
+    (``new_sources(dataset, sink)``: time-ordered iterables of typed rows with provenance, which may
+    feed the raw sink as they go), then ``raw`` (given raw lines, if any) and the sink's new lines."""
     raw_path, raw_keys = _stored_raw(store, day, stored, now_ms)
     with store.day_write(day) as commit:
         sink = _RawSink(commit, store, day, raw_path, raw_keys)
         pipe = Pipe()
         try:
-            for dataset in dict.fromkeys(f.dataset for f in feeds):
+            for dataset in datasets:
+                if "ts" not in DATASET_KEYS[dataset]:
+                    raise Fallback  # keyed by id (trades, signals): equal keys may sit in different windows
                 schema = TABLE_SCHEMAS[dataset]
-                sources: list[Iterable[pa.Table]] = []
                 if dataset in stored:
                     path = store.committed_file(day, dataset)
                     if not pq.read_schema(path).equals(schema, check_metadata=False):
-                        raise _Fallback
-                    sources.append(_sorted_stored(path))
+                        raise Fallback
+                    sources: list[Iterable[pa.Table]] = [_sorted_stored(path)]
                 else:
-                    sources.append(())
-                for feed in sorted((f for f in feeds if f.dataset == dataset), key=lambda f: f.origin):
-                    sources.append(_with_raw(dataset, _validated(feed, now_ms, ingestor.known_symbols, bad, received),
-                                             sink, feed.origin))
+                    sources = [()]
+                sources += new_sources(dataset, sink)
                 added = 0
                 for parts in windows(sources):
                     old, fresh = parts[0], [p for p in parts[1:] if p is not None and p.num_rows]
@@ -327,6 +377,8 @@ def _stream_day(ingestor: Ingestor, day: str, feeds: list[Feed], stored: dict, r
                     report.days[dataset].add(day)
                 else:
                     commit.drop(dataset)
+            if raw is not None:
+                sink.add_lines(raw)
             if sink.finish():
                 report.days[RAW_EVENTS].add(day)
         finally:
@@ -339,7 +391,7 @@ def _sorted_stored(path) -> Iterator[pa.Table]:
     for piece in _stored_pieces(path):
         ts = _ms(piece)
         if len(ts) and ((np.diff(ts) < 0).any() or (last is not None and ts[0] < last)):
-            raise _Fallback  # e.g. a file `mia optimize` sorted by symbol first
+            raise Fallback  # e.g. a file `mia optimize` sorted by symbol first
         if len(ts):
             last = int(ts[-1])
         yield piece
