@@ -230,6 +230,7 @@ class Recorder:
             return True
         from mia_pipeline.defs.recording import failed_checks
 
+        metrics = self._metrics_in_background(days)  # computed while the checks run (DuckDB releases the GIL)
         ok = True
         for span in contiguous_spans(days):
             try:
@@ -239,6 +240,7 @@ class Recorder:
             except Exception as exc:
                 click.echo(f"warning: stored, but the checks of {span[0]}..{span[-1]} were not recorded in Dagster "
                            f"({type(exc).__name__}: {exc})", err=True)
+                metrics.exception()  # waited for: the figures are on disk; recorded with the next write's checks
                 return False  # the days not recorded stay pending
             for ds_days in self._pending.values():
                 ds_days.difference_update(span)
@@ -247,21 +249,30 @@ class Recorder:
                 click.echo(f"check failed: {line}", err=True)
             ok = ok and result.success and not failures
         self._pending.clear()
-        self._record_metrics(days)
+        self._record_metrics(days, metrics)
         return ok
 
-    def _record_metrics(self, days: list[str]) -> None:
-        """Recompute the collection metrics of the days written and record each ``collection_metrics``
-        partition runless (the same figures as the asset's own runs)."""
+    def _metrics_in_background(self, days: list[str]):
+        """A future of the days' ``collection_metrics`` materializations (figures computed and stored)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from mia_pipeline.defs.quality import metrics_materialization
         from mia_pipeline.storage import PartitionStore
 
         store = PartitionStore(self.layout)
+        pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(lambda: [metrics_materialization(self.layout, store, day) for day in days])
+        pool.shutdown(wait=False)  # the task runs on; its result is awaited where it is recorded
+        return future
+
+    def _record_metrics(self, days: list[str], metrics) -> None:
+        """Record each written day's ``collection_metrics`` partition runless (the same figures as the
+        asset's own runs, recomputed from what is stored)."""
         tags, extra = command_tags(self.command), {"written_by": self.command}
         try:
             instance = self._open()
-            for day in days:
-                instance.report_runless_asset_event(_with(metrics_materialization(self.layout, store, day), tags, extra))
+            for event in metrics.result():
+                instance.report_runless_asset_event(_with(event, tags, extra))
         except Exception as exc:  # the data is stored; the figures are recomputed at the next write
             click.echo(f"warning: the collection metrics of {days[0]}..{days[-1]} were not recorded "
                        f"({type(exc).__name__}: {exc})", err=True)
