@@ -137,6 +137,7 @@ def record_sierra(state: CliState, sierra_dir: Path | None, interval: float, dur
                   once: bool) -> None:
     """Tail Sierra Chart's .scid/.depth files into the daily partitions (ticks, 1/5/15-min order-flow bars,
     market depth), each file from its record-count cursor in data/live/sierra_tail.json."""
+    from mia_pipeline.cli.dagster_bridge import Recorder
     from mia_pipeline.sources.sierra.files import configured_files
     from mia_pipeline.sources.sierra.tail import SierraTail
 
@@ -166,7 +167,8 @@ def record_sierra(state: CliState, sierra_dir: Path | None, interval: float, dur
             for key in done.rewritten:
                 click.echo(f"{key} was rewritten by Sierra: read again from its start", err=True)
             if done.records:
-                _record(state, done.report)
+                with Recorder(state.layout) as recorder:
+                    _record(recorder, state, done.report)
                 click.echo(f"{sum(done.records.values()):,} new record(s): {_summary(done.report)}")
             if once or (stop_at is not None and time.monotonic() >= stop_at):
                 break
