@@ -298,9 +298,6 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: s
             timeframe: str | None) -> None:
     """Import JSON Lines, the guide's per-day JSON files (trades.json, signals.json, ...) or Sierra Chart
     files (.scid, .depth, .dly, "Write Bar and Study Data To File" exports), landed as typed tables."""
-    from mia_pipeline.collection.collector import ingest_once
-    from mia_pipeline.collection.importer import ImportError_, stage_import
-
     # Sierra Chart files: typed Arrow tables straight into the partitions (mia_pipeline.cli.sierra).
     from mia_pipeline.sources.sierra.files import is_sierra_file
 
@@ -313,6 +310,9 @@ def import_(state: CliState, paths: tuple[Path, ...], no_ingest: bool, symbol: s
         paths = tuple(p for p in paths if p not in sierra)
         if not paths:
             return
+
+    from mia_pipeline.collection.collector import ingest_once
+    from mia_pipeline.collection.importer import ImportError_, stage_import
 
     landing_zone = state.layout.streaming_dir.resolve()
     for path in paths:

@@ -43,16 +43,19 @@ CHECK_DESCRIPTIONS = {name: R.check_description(name) for name in (
 BLOCKING = frozenset(name for name in CHECK_DESCRIPTIONS if R.check_severity(name) == R.ERROR)
 
 
-def scan_config() -> dict:
-    """DuckDB settings of the day scans: a bounded memory budget, spilling to the system's temp folder (a busy
-    day of ticks is tens of millions of keys to group)."""
+def scan_connection() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for the day scans: a bounded memory budget, spilling to the system's temp folder
+    (a busy day of ticks is tens of millions of keys to group), UTC, no progress bar on the terminal."""
     import tempfile
 
-    return {"memory_limit": SCAN_MEMORY, "temp_directory": str(Path(tempfile.gettempdir()) / "mia-duckdb-spill"),
-            "preserve_insertion_order": False}
+    con = duckdb.connect(config={"memory_limit": SCAN_MEMORY, "preserve_insertion_order": False,
+                                 "temp_directory": str(Path(tempfile.gettempdir()) / "mia-duckdb-spill")})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("PRAGMA disable_progress_bar")
+    return con
 
 
-SCAN_MEMORY = "400MB"
+SCAN_MEMORY = "256MB"  # 5 days of ES + NQ ticks (20 M keys): 2.6 s and 0.4 GB peak (400 MB: 2.7 s, 0.53 GB)
 
 
 def checks_for(dataset: str) -> tuple[str, ...]:
@@ -186,8 +189,7 @@ def run_day_checks(store: PartitionStore, days, datasets=None) -> dict[str, dict
     """
     days = sorted({str(d) for d in days})
     stored = _stored_days(store, days)
-    with duckdb.connect(config=scan_config()) as con:
-        con.execute("SET TimeZone = 'UTC'").fetchall()
+    with scan_connection() as con:
         kinds = _kinds_per_day(con, store, days)
         out = {}
         for ds in datasets or CHECKED_DATASETS:

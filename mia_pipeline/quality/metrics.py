@@ -87,12 +87,10 @@ def _raw_facts(store: PartitionStore, day: str) -> dict:
     and the share landed within TIMELY_S, of the day's raw lines without the collector's host samples.
     One DuckDB scan of the day's file, in bounded memory (a day of ticks is millions of lines); a day
     read back from the archive goes through Arrow."""
-    import duckdb
-
-    from mia_pipeline.quality.checks import scan_config
+    from mia_pipeline.quality.checks import scan_connection
 
     path = None if store.archived(day, RAW_EVENTS) else store.committed_file(day, RAW_EVENTS)
-    with duckdb.connect(config=scan_config()) as con:
+    with scan_connection() as con:
         if path is not None:
             con.read_parquet(str(path)).create_view("raw_all")
         else:
