@@ -84,7 +84,10 @@ def import_sierra_files(state: CliState, paths: list[Path], symbol: str | None, 
                 _report_day_problems(landed.report, symbol)
         except SierraFileError as exc:
             _record(recorder, state, merge_reports(reports))
-            raise click.BadParameter(f"{exc}; nothing was imported from it", param_hint="PATHS") from None
+            group = Path(exc.path).suffix.lower() in (".scid", ".depth") and len(records) > 1 and not reports
+            what = (f"none of the {len(records)} .scid/.depth files was imported (each is checked before any day "
+                    "is written)" if group else "nothing was imported from it")
+            raise click.BadParameter(f"{exc}; {what}", param_hint="PATHS") from None
         except ValueError as exc:
             _record(recorder, state, merge_reports(reports))
             raise click.BadParameter(str(exc), param_hint="PATHS") from None

@@ -258,3 +258,29 @@ def test_landing_zone_ticks_merge_streamed_across_batches(layout, store, small_p
     assert store.read(DAY, "market_ticks").num_rows == 1800
     assert store.read(DAY, RAW_EVENTS).num_rows == 1802  # both lines kept as received
     assert rebuild_day(store, DAY)["market_ticks"] == 1800 and _rows(store) == _rows(whole)
+
+
+def test_a_record_going_back_in_time_is_refused(layout, store, tmp_path):
+    from mia_pipeline.sources.sierra import SierraFileError
+
+    recs = es_session(T0, 200, step_us=20_000_000)
+    recs[150].time_us = recs[10].time_us  # an edited file: one record out of order
+    path = tmp_path / "ESU25_FUT_CME.scid"
+    write_scid(path, recs)
+    with pytest.raises(SierraFileError, match="record 150 is earlier than record 149"):
+        land_files(layout, store, record_sources([path], now_us=LATER), known_symbols=KNOWN)
+    assert store.read(DAY, "market_ticks") is None
+
+
+def test_one_file_named_twice_lands_once_two_files_of_one_name_are_refused(layout, store, sierra_dir, tmp_path):
+    es = sierra_dir / "ESU25_FUT_CME.scid"
+    landed = land_files(layout, store, record_sources([es, es, sierra_dir / ".." / "Data" / es.name], now_us=LATER),
+                        known_symbols=KNOWN)
+    assert landed[0].report.landed["market_ticks"] == 600
+    raw = store.read(DAY, RAW_EVENTS, columns=["file", "offset"])
+    assert raw.group_by(["file", "offset"]).aggregate([]).num_rows == raw.num_rows
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write_scid(other / es.name, es_session(T0, 10))
+    with pytest.raises(ValueError, match="have the same name"):
+        record_sources([es, other / es.name])

@@ -86,8 +86,12 @@ def glob_escape(text: str) -> str:
 def record_sources(paths: list[Path], symbol: str | None = None, *, now_us: int | None = None) -> list:
     """The ``.scid`` / ``.depth`` files as sources for :func:`~mia_pipeline.sources.sierra.ingest.land_files`
     (the symbol from each file's name unless given); a missing or malformed file raises SierraFileError."""
-    out = []
-    for path in map(Path, paths):
+    out, seen = [], {}
+    for path in dict.fromkeys(Path(p).resolve() for p in paths):  # the same file named twice lands once
+        if path.name in seen:
+            raise ValueError(f"{seen[path.name]} and {path} have the same name: their records would share raw-line "
+                             "keys (sierra:<name>, record index); import them in separate commands")
+        seen[path.name] = path
         sym = symbol or symbol_from_name(path)
         out.append(ScidSource(path, sym, now_us=now_us) if path.suffix.lower() == ".scid" else DepthSource(path, sym))
     return out

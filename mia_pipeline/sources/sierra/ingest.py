@@ -34,6 +34,7 @@ from mia_pipeline.sources.sierra.formats import (
     DEPTH_RECORD,
     SC_EPOCH_OFFSET_US,
     SCID_RECORD,
+    SierraFileError,
     memmap_records,
     read_header,
     search,
@@ -138,13 +139,24 @@ class _Source:
         return memmap_records(header, self.dtype, self.first, self.hi)["DateTime"]
 
     def check(self) -> None:
-        """Every record's DateTime is a real time (raises SierraFileError naming the first bad one)."""
+        """Every record's DateTime is a real time, none earlier than the one before (Sierra writes in time
+        order; days and pieces are found by binary search). Raises SierraFileError naming the first bad
+        record."""
         if self.hi <= self.lo:
             return
         header = read_header(self.path, self.kind)
+        previous = None
         for a in range(self.first, self.hi, 4 * PIECE_ROWS):
             b = min(self.hi, a + 4 * PIECE_ROWS)
-            unix_us(self.path, header, a, memmap_records(header, self.dtype, a, b)["DateTime"])
+            times = memmap_records(header, self.dtype, a, b)["DateTime"]
+            unix_us(self.path, header, a, times)
+            back = np.flatnonzero(np.diff(times) < 0)
+            i = a if previous is not None and times[0] < previous else (a + int(back[0]) + 1 if len(back) else None)
+            if i is not None:
+                raise SierraFileError(self.path, header.header_size + i * header.record_size,
+                                      f"record {i} is earlier than record {i - 1}: Sierra writes records in time "
+                                      "order, so this file was edited or is damaged; nothing was imported from it")
+            previous = times[-1]
 
     def days(self) -> list[str]:
         if self.hi <= self.lo:
