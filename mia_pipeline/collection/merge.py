@@ -43,7 +43,7 @@ def merge_rows(existing: pa.Table | None, new: pa.Table, keys: tuple[str, ...]) 
     n_old = existing.num_rows if existing is not None else 0
     combined = concat([existing, new]) if existing is not None else new
     key_table = key_columns(combined, keys)
-    if key_table.group_by(list(keys)).aggregate([]).num_rows == combined.num_rows:
+    if _all_unique(combined, key_table, keys):
         return Merged(_sort(combined), new.num_rows, 0, new.slice(0, 0))  # no key seen twice: fast path
     key_df = key_table.append_column("content_hash", combined.column("content_hash")).to_pandas()
     dup = key_df.duplicated(subset=list(keys), keep="first").to_numpy()
@@ -59,6 +59,19 @@ def merge_rows(existing: pa.Table | None, new: pa.Table, keys: tuple[str, ...]) 
         duplicates=int((dup & ~conflict)[n_old:].sum()),
         conflicts=new.filter(pa.array(new_conflict)),
     )
+
+
+def _all_unique(combined: pa.Table, key_table: pa.Table, keys: tuple[str, ...]) -> bool:
+    """Whether no key occurs twice. With ``ts`` in the key only rows sharing a timestamp can collide:
+    those few are grouped, not the whole table (a day of ticks is millions of distinct instants)."""
+    if "ts" in keys and combined.num_rows > 1:
+        ts = pc.cast(combined.column("ts"), pa.int64()).to_numpy()
+        _, inverse, counts = np.unique(ts, return_inverse=True, return_counts=True)
+        shared = counts[inverse] > 1
+        if not shared.any():
+            return True
+        key_table = key_table.filter(pa.array(shared))
+    return key_table.group_by(list(keys)).aggregate([]).num_rows == key_table.num_rows
 
 
 def _sort(table: pa.Table) -> pa.Table:
