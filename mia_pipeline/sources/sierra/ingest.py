@@ -173,6 +173,13 @@ class _Source:
         a, b = np.searchsorted(times, [start, start + DAY_US], side="left")
         return self.first + int(a), self.first + int(b)
 
+    def _day_window(self, day: str) -> tuple[int, int] | None:
+        """:meth:`_day_range`, or None when none of ``[lo, hi)`` falls on ``day``."""
+        if self.hi <= self.lo:
+            return None
+        a, b = self._day_range(day)
+        return None if b <= max(a, self.lo) else (a, b)
+
     def _pieces(self, a: int, b: int) -> list[tuple[int, int]]:
         """``[a, b)`` cut before a slot boundary every PIECE_ROWS records or so."""
         if b - a <= PIECE_ROWS:
@@ -213,11 +220,10 @@ class ScidSource(_Source):
                 check_trades(str(self.path), a, rec["Open"], rec["Close"], rec["NumTrades"])
 
     def feeds(self, day: str) -> list[Feed]:
-        if self.hi <= self.lo:
+        window = self._day_window(day)
+        if window is None:
             return []
-        a, b = self._day_range(day)
-        if b <= max(a, self.lo):
-            return []
+        a, b = window
         origin = f"sierra:{self.path.name}"
         done: dict[int, list[pa.Table]] = {}
 
@@ -251,7 +257,7 @@ class ScidSource(_Source):
         native = 1 if self.single else _native_minutes(read_scid(self.path, from_record=a, to_record=b))
 
         def bars(m: int):
-            if not done or not self.single or not self.want_ticks:
+            if not done:  # the ticks feed did not run (no ticks wanted, or a file of bars): one pass for all frames
                 for _ in pass_(False):
                     pass
             parts = done[m]
@@ -276,11 +282,10 @@ class DepthSource(_Source):
     dtype = DEPTH_RECORD
 
     def feeds(self, day: str) -> list[Feed]:
-        if self.hi <= self.lo:
+        window = self._day_window(day)
+        if window is None:
             return []
-        a, b = self._day_range(day)
-        if b <= max(a, self.lo):
-            return []
+        a, b = window
 
         def pieces():
             n = 0
