@@ -30,6 +30,8 @@ _MONTH_RE = re.compile(r"\d{4}-\d{2}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance", "market_depth")
+# The market data (ticks, bars, depth): the big, frequent writes of recorders and `mia import`.
+MARKET_DATASETS = ("market_bars", "market_ticks", "market_depth")
 # Stored per day beside the datasets but not a dataset of its own: the raw lines events came from.
 RAW_EVENTS = "raw_events"
 STORED_DATASETS = (*DATASETS, RAW_EVENTS)

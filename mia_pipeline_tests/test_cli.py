@@ -116,3 +116,38 @@ def test_demo_days_are_the_last_complete_trading_days():
     assert demo_days(date(2026, 12, 26)) == ["2026-12-22", "2026-12-23", "2026-12-24"]  # Christmas skipped
     assert demo_days(date(2026, 4, 6)) == ["2026-03-31", "2026-04-01", "2026-04-02"]    # Good Friday, weekend
     assert demo_days(date(2026, 12, 1)) == ["2026-11-25", "2026-11-26", "2026-11-27"]   # Monday alone: the week before
+
+
+EXIT_PROBE = """
+import atexit, sys
+from pathlib import Path
+from mia_pipeline.cli import common
+from mia_pipeline.cli.main import main
+marker, init = Path(sys.argv[1]), common.CliState.__init__
+
+def start(self, *a, **k):  # a library's exit hook, registered while the command runs (as on import)
+    atexit.register(lambda: marker.write_text("hook ran"))
+    init(self, *a, **k)
+
+common.CliState.__init__ = start
+sys.argv = ["mia", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["status", "--json"], 0), (["status", "--bogus"], 2),
+                                        (["check-integrity"], 0), (["import", "/no/such/file.scid"], 2)])
+def test_the_process_exits_with_the_commands_code_its_output_whole_and_exit_hooks_run(tmp_path, args, code):
+    """`mia` ends without the interpreter's teardown (cli.main): the exit code is the command's, what it
+    printed reaches a pipe whole, and exit hooks registered by libraries still run."""
+    marker = tmp_path / "hook"
+    assert CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "init"]).exit_code == 0
+    proc = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(marker), "--data-dir", str(tmp_path / "data"), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert marker.read_text() == "hook ran"
+    assert "Traceback" not in proc.stderr
+    if "--json" in args:
+        json.loads(proc.stdout)  # the whole document reached the pipe
+    if code == 2:
+        assert "Error:" in proc.stderr

@@ -1,7 +1,8 @@
 """Say only what is true (issue 19): what Dagster records and what the CLI prints match what was written.
 
 - the package reaches Dagster through its public API only;
-- CLI writes are runless materializations tagged with the command, their checks a real `daily_checks` run;
+- CLI writes are runless materializations tagged with the command, their checks a real `daily_checks` run
+  (`market_data_checks` when only market data was written);
 - a CME trading day without data is a failing check, a gap in `mia status --by-day` and in check-integrity;
 - range runs report every check with its own day and the materialization it checked, and log no
   "did not yield expected outputs";
@@ -23,7 +24,8 @@ from mia_pipeline.cli.dagster_bridge import open_instance
 from mia_pipeline.cli.main import cli
 from mia_pipeline.defs.collection import daily_datasets
 from mia_pipeline.defs.resources import MiaResource
-from mia_pipeline.layout import DATASETS
+from mia_pipeline.layout import DATASETS, MARKET_DATASETS
+from mia_pipeline.quality.checks import checks_for
 from mia_pipeline.schemas.guide_examples import make_event, to_line
 
 PRIVATE = re.compile(r"\bdagster\w*\._")
@@ -54,7 +56,7 @@ def test_the_check_target_type_resolves_from_the_public_signature():
                                    target_materialization_data=target).target_materialization_data.storage_id == 1
 
 
-def test_cli_writes_are_runless_and_their_checks_a_daily_checks_run(layout):
+def test_cli_writes_are_runless_and_their_checks_a_checks_run(layout):
     (layout.streaming_dir / "a.jsonl").write_bytes(tick(1, "2025-06-23T10:00:00.000Z"))
     mia(layout, "collect", "start", "--once")
     with open_instance(layout) as instance:
@@ -69,7 +71,7 @@ def test_cli_writes_are_runless_and_their_checks_a_daily_checks_run(layout):
         ticks = instance.fetch_materializations(dg.AssetKey("market_ticks"), limit=1).records[0]
         assert ticks.event_log_entry.tags["dagster/data_version"] == ticks.asset_materialization.metadata["sha256"].value
         runs = instance.get_runs()
-        assert [r.job_name for r in runs] == ["daily_checks"]  # the checks' run; nothing made up
+        assert [r.job_name for r in runs] == ["market_data_checks"]  # the checks' run (ticks only); nothing made up
         assert runs[0].tags["mia/command"] == "mia_collect_start_--once" and runs[0].is_success
         evaluations = [e.dagster_event.event_specific_data for e in instance.all_logs(runs[0].run_id)
                        if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
@@ -77,6 +79,24 @@ def test_cli_writes_are_runless_and_their_checks_a_daily_checks_run(layout):
     assert {"has_unique_keys", "trading_day_has_data"} <= set(ticks_checks)
     assert all(e.partition == "2025-06-23" for e in evaluations)
     assert ticks_checks["has_unique_keys"].target_materialization_data.storage_id == ticks.storage_id
+    # what a write of ticks can change: the market datasets' checks and every dataset's trading_day_has_data
+    others = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations
+              if e.asset_key.to_user_string() not in MARKET_DATASETS}
+    assert others == {(ds, "trading_day_has_data") for ds in DATASETS if ds not in MARKET_DATASETS}
+    assert {e.asset_key.to_user_string() for e in evaluations} == set(DATASETS)
+
+
+def test_a_write_of_other_data_runs_every_daily_check(layout):
+    trade = to_line(make_event("trade", timestamp="2025-06-23T10:00:00.000Z"))
+    (layout.streaming_dir / "a.jsonl").write_bytes(tick(1, "2025-06-23T10:00:00.000Z") + trade)
+    mia(layout, "collect", "start", "--once")
+    with open_instance(layout) as instance:
+        (run,) = instance.get_runs()
+        evaluations = [e.dagster_event.event_specific_data for e in instance.all_logs(run.run_id)
+                       if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert run.job_name == "daily_checks" and run.is_success
+    assert {(e.asset_key.to_user_string(), e.check_name) for e in evaluations} == {
+        (ds, name) for ds in DATASETS for name in checks_for(ds)}
 
 
 def test_a_trading_day_without_data_is_a_failing_check_and_a_gap_everywhere(layout):

@@ -10,7 +10,7 @@ It shows:
   (the weekend passes); `mia status --by-day` (gaps) and `mia check-integrity` name the same day;
 - the views refresh with no manual step: the automation sensor runs by default and refreshes
   `warehouse_views` and `live_session` after the backfill, and `warehouse_views` after the CLI write;
-- no `mia_cli` fake runs: the CLI write is runless, its checks a `daily_checks` run;
+- no `mia_cli` fake runs: the CLI write (ticks only) is runless, its checks a `market_data_checks` run;
 - staleness by day (GraphQL `staleStatusByPartition`): after the writes every day is Synced; when the raw
   lines of 06-23 change (a new `raw_events` partition recorded, its datasets not), 06-23 and only
   06-23 is Unsynced (also on its UI page); `mia rebuild --date 2025-06-23` makes it Synced again.
@@ -302,7 +302,7 @@ def test_dagster_ui_walk_after_a_backfill_and_a_cli_write(layout, tmp_path):
             cli_day = shoot(chromium, f"{base}/assets/market_ticks?view=partitions&partition={CLI_DAY}", cli_png,
                             profile, ready=lambda p: value(p, "dagster/row_count") is not None, window="1600,1500")
             runs_png = shots / "runs.png"
-            runs = shoot(chromium, f"{base}/runs", runs_png, profile, ready=lambda p: "daily_checks" in p.texts)
+            runs = shoot(chromium, f"{base}/runs", runs_png, profile, ready=lambda p: "market_data_checks" in p.texts)
             automation_png = shots / "automation.png"
             automation = shoot(chromium, f"{base}/automation", automation_png, profile,
                                ready=lambda p: SCHEDULES | {SENSOR} <= set(p.texts), window="1600,1400")
@@ -359,7 +359,7 @@ def test_dagster_ui_walk_after_a_backfill_and_a_cli_write(layout, tmp_path):
     assert value(cli_day, "dagster/row_count") == "2", cli_day.rows
     assert "collect start --once" in (value(cli_day, "written_by") or ""), cli_day.rows
     assert cli_record.run_id == "" and cli_record.asset_materialization.tags.get("mia/command"), cli_record
-    assert "daily_checks" in runs.texts and "mia_cli" not in text_of(runs) + text_of(cli_day), runs.texts
+    assert "market_data_checks" in runs.texts and "mia_cli" not in text_of(runs) + text_of(cli_day), runs.texts
     assert SCHEDULES <= set(automation.texts), automation.texts  # the guide's crontab, as Dagster schedules
     assert SENSOR in automation.texts and "Automation condition sensor" in automation.texts, automation.texts
 

@@ -20,11 +20,18 @@ import click
 
 from mia_pipeline.cli.common import command_line
 from mia_pipeline.dagster_home import ensure_dagster_home
-from mia_pipeline.layout import Layout
+from mia_pipeline.layout import MARKET_DATASETS, Layout
 
 LOCATION_NAME = "mia_pipeline"  # as in pyproject's [tool.dg.project] and workspace.yaml
 DEFS_MODULE = "mia_pipeline.definitions"
 CHECKS_JOB = "daily_checks"
+MARKET_CHECKS_JOB = "market_data_checks"  # when only market data was written: ~1/3 of the checks
+
+
+def checks_job(datasets: Iterable[str]) -> str:
+    """The job that evaluates the checks a write of ``datasets`` can change: ``market_data_checks`` when
+    only market data (ticks, bars, depth) was written, else ``daily_checks``."""
+    return MARKET_CHECKS_JOB if set(datasets) <= set(MARKET_DATASETS) else CHECKS_JOB
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -98,7 +105,7 @@ class Recorder:
     - Each (asset, day) written is a runless materialization (``report_runless_asset_event``) carrying
       that day's own figures, tagged with the command (``mia/command``).
     - The checks of the days written are evaluated by a run of the code location's ``daily_checks`` job
-      (in this process, tagged with the command): Dagster's storage keeps a single runless evaluation per
+      (``market_data_checks`` when only market data was written; in this process, tagged with the command): Dagster's storage keeps a single runless evaluation per
       (check, partition) (its unique index on run id and partition), so a second runless evaluation of
       today's checks would fail; a run records each evaluation like any backfill. A collector batches
       them: at most one run every ``checks_every_s`` seconds, and one when it stops.
@@ -228,13 +235,14 @@ class Recorder:
         days = sorted({d for ds_days in self._pending.values() for d in ds_days})
         if not days:
             return True
+        job_name = checks_job(ds for ds, ds_days in self._pending.items() if ds_days)
         from mia_pipeline.defs.recording import failed_checks
 
         metrics = self._metrics_in_background(days)  # computed while the checks run (DuckDB releases the GIL)
         ok = True
         for span in contiguous_spans(days):
             try:
-                job = code_location_defs().resolve_job_def(CHECKS_JOB)
+                job = code_location_defs().resolve_job_def(job_name)
                 result = job.execute_in_process(instance=self._open(), run_config=QUIET, raise_on_error=False,
                                                 tags={**command_tags(self.command), **partition_tags(span)})
             except Exception as exc:

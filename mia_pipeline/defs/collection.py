@@ -38,8 +38,8 @@ from mia_pipeline.defs.recording import (
 )
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sources import paper_trading_events
-from mia_pipeline.layout import DATASETS, RAW_EVENTS
-from mia_pipeline.quality.checks import BLOCKING, CHECK_DESCRIPTIONS, checks_for
+from mia_pipeline.layout import DATASETS, MARKET_DATASETS, RAW_EVENTS
+from mia_pipeline.quality.checks import BLOCKING, CHECK_DESCRIPTIONS, TRADING_DAY_HAS_DATA, checks_for
 from mia_pipeline.storage import StorageError
 from mia_pipeline.storage.describe import describe_partition
 
@@ -224,6 +224,20 @@ daily_checks_job = dg.define_asset_job(
     description="Evaluate the daily datasets' checks (not the Great Expectations suite) on a day or a range of "
                 "days without rewriting anything: how writers outside runs (`mia collect`, `mia import`, "
                 "`mia rebuild`, restores) have the checks of the days they wrote recorded.",
+)
+
+market_data_checks_job = dg.define_asset_job(
+    "market_data_checks",
+    selection=dg.AssetSelection.checks_for_assets(*MARKET_DATASETS) - dg.AssetSelection.checks(
+        *(dg.AssetCheckKey(dg.AssetKey(ds), GX_COMPLETENESS) for ds in MARKET_DATASETS))
+    | dg.AssetSelection.checks(*(dg.AssetCheckKey(dg.AssetKey(ds), TRADING_DAY_HAS_DATA)
+                                 for ds in DATASETS if ds not in MARKET_DATASETS)),
+    executor_def=dg.in_process_executor,
+    description="The checks a write of market data alone can change: those of market_bars, market_ticks and "
+                "market_depth (not the Great Expectations suite), and every other dataset's trading_day_has_data "
+                "(the day may have gone from empty to stored). How `mia import` of ticks and the market-data "
+                "recorders have the checks of the days they wrote recorded (daily_checks when other datasets "
+                "were written too).",
 )
 
 landing_zone_ingest_job = dg.define_asset_job(
