@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mia_pipeline.layout import Layout, init_tree  # noqa: E402
-from mia_pipeline.schemas.guide_examples import make_event, to_line  # noqa: E402
 from mia_pipeline.storage import PartitionStore  # noqa: E402
+from mia_pipeline_tests.guide_examples import make_event, to_line  # noqa: E402
 
 RATE = 200  # events per second
 EVENTS = 2_400

@@ -30,8 +30,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mia_pipeline.collection.ingest import ingest_landing_zone  # noqa: E402
 from mia_pipeline.layout import Layout, init_tree  # noqa: E402
-from mia_pipeline.schemas.guide_examples import make_event, to_line  # noqa: E402
 from mia_pipeline.storage import PartitionStore  # noqa: E402
+from mia_pipeline_tests.guide_examples import make_event, to_line  # noqa: E402
 
 SYMBOLS = frozenset({"ES", "NQ", "EURUSD"})
 DAY_TOKEN = "2000-01-01"

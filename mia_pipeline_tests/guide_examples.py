@@ -3,6 +3,8 @@
 ``TRADE_EXAMPLE`` and ``SIGNAL_EXAMPLE`` are the guide's JSON verbatim plus the envelope
 (kind, schema_version, event_id, source). They must round-trip through parse → Parquet → export
 with every value equal.
+
+A test aid (the wheel ships the product only): the tests and benchmarks import it from here.
 """
 
 from __future__ import annotations

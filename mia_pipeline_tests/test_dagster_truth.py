@@ -26,7 +26,7 @@ from mia_pipeline.defs.collection import daily_datasets
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS, MARKET_DATASETS
 from mia_pipeline.quality.checks import checks_for
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 PRIVATE = re.compile(r"\bdagster\w*\._")
 

@@ -12,9 +12,9 @@ from mia_pipeline.defs.collection import daily_datasets, landing_zone
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.defs.sensors import landing_zone_sensor
 from mia_pipeline.layout import DATASETS
-from mia_pipeline.schemas.guide_examples import TRADE_EXAMPLE, make_event, to_line
 from mia_pipeline.storage import PartitionStore
 from mia_pipeline.storage.describe import rows_per_day
+from mia_pipeline_tests.guide_examples import TRADE_EXAMPLE, make_event, to_line
 
 DAYS = ("2025-06-22", "2025-06-23", "2025-06-24", "2025-06-25")
 

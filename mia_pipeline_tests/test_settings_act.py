@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from mia_pipeline.cli.main import cli
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 from mia_pipeline.settings import REFUSED, Settings, SettingsError, load_settings
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 
 # The guide's dictionaries, as written in §1.1–1.2 (config/automation_config.py), section -> dict.
 GUIDE = {

@@ -42,7 +42,7 @@ from mia_pipeline.defs.collection import landing_zone
 from mia_pipeline.defs.foundation import data_tree
 from mia_pipeline.defs.resources import MiaResource
 from mia_pipeline.layout import DATASETS
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 WORKSPACE = REPO / "workspace.yaml"  # names the code location `mia_pipeline`, as `make ui` does
 DAGSTER = Path(sys.executable).with_name("dagster")

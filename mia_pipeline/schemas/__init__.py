@@ -19,10 +19,11 @@ Public API (ground floor: no Dagster, no I/O)::
 Example::
 
     >>> from mia_pipeline.schemas import parse_lines
-    >>> from mia_pipeline.schemas.guide_examples import make_event, to_line
-    >>> r = parse_lines(to_line(make_event("market_tick")) + b"\\n" + b"{oops\\n", now_ms=1_800_000_000_000)
+    >>> tick = (b'{"kind":"market_tick","schema_version":1,"event_id":"t-1","source":"ibkr",'
+    ...         b'"timestamp":"2025-06-23T14:30:15.125Z","symbol":"ES","seq":1,"bid":6022.5,"ask":6022.75}')
+    >>> r = parse_lines(tick + b"\\n" + b"{oops\\n", now_ms=1_800_000_000_000)
     >>> r.tables["market_ticks"].num_rows, [(x.line, x.reason) for x in r.rejects]
-    (1, [(2, 'malformed_json')])
+    (1, [(1, 'malformed_json')])
 """
 
 from mia_pipeline.schemas.contract import (

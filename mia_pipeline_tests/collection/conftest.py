@@ -1,7 +1,7 @@
 import pytest
 
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 SYMBOLS = frozenset({"ES", "NQ", "EURUSD", "GBPUSD", "USDJPY"})
 

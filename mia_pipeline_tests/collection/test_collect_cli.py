@@ -7,7 +7,7 @@ from conftest import append, tick
 
 from mia_pipeline.cli.main import cli
 from mia_pipeline.schemas import dataset_table_to_events
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event
 
 
 def run(layout, *args, code=0):

@@ -16,7 +16,7 @@ from mia_pipeline.defs.sensors import landing_zone_sensor
 from mia_pipeline.defs.sources import paper_trading_events
 from mia_pipeline.layout import DATASETS
 from mia_pipeline.quality.checks import BLOCKING, checks_for, run_checks, run_day_checks
-from mia_pipeline.schemas.guide_examples import TRADE_EXAMPLE, to_line
+from mia_pipeline_tests.guide_examples import TRADE_EXAMPLE, to_line
 
 RANGE = {"dagster/asset_partition_range_start": "2025-06-21", "dagster/asset_partition_range_end": "2025-06-23"}
 

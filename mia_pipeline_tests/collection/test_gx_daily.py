@@ -19,9 +19,9 @@ from mia_pipeline.quality.gx import (
     validate_daily,
     validate_days,
 )
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.sources.paper_trading import simulate
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 DAYS = ["2025-06-23", "2025-06-24"]
 

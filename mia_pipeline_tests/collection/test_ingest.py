@@ -15,7 +15,7 @@ from mia_pipeline.collection.ingest import ingest_landing_zone
 from mia_pipeline.collection.quarantine import read_rejects
 from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
 from mia_pipeline.schemas import dataset_table_to_events
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 
 NOW_MS = 1_750_700_000_000  # 2025-06-23T17:33:20Z
 

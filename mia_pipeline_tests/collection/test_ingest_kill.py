@@ -15,7 +15,7 @@ import pytest
 
 from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.layout import DATASETS, RAW_EVENTS
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 ITERATIONS = 20
 

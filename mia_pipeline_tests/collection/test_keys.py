@@ -6,7 +6,7 @@ from conftest import SYMBOLS, append
 
 from mia_pipeline.collection.ingest import ingest_landing_zone
 from mia_pipeline.quality.checks import run_checks
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 TS = "2025-06-23T14:30:00.000Z"
 

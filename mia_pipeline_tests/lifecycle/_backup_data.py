@@ -7,9 +7,9 @@ from pathlib import Path
 
 from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.layout import STORED_DATASETS, Layout
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.settings import Settings, load_settings
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 DAYS = ("2025-06-23", "2025-06-24", "2025-06-25")
 

@@ -14,7 +14,7 @@ import pytest
 from alert_doubles import Clock, Webhook, settings_for
 
 from mia_pipeline.quality.alerts import evaluate_alerts, read_alerts
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 
 def write_ticks(layout, first: int, n: int) -> None:

@@ -15,9 +15,9 @@ from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.collection.integrity import last_integrity_result, record_integrity_result
 from mia_pipeline.quality.alerts import raise_incident
 from mia_pipeline.quality.health import health_report
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.settings import load_settings
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 ITEMS = ["collector", "landing lag", "today", "open alerts", "last backup", "disk free", "last integrity"]
 

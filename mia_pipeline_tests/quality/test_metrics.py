@@ -20,8 +20,8 @@ from mia_pipeline.quality.metrics import (
     within,
     write_day_metrics,
 )
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 DAY = "2025-06-23"
 

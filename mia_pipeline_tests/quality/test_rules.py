@@ -8,7 +8,7 @@ from mia_pipeline.quality import rules as R
 from mia_pipeline.quality.checks import BID_ASK, BLOCKING, CHECK_DESCRIPTIONS, PRICE_COLUMNS, checks_for
 from mia_pipeline.quality.gx import daily_expectations, expectations_of
 from mia_pipeline.schemas import parse_lines
-from mia_pipeline.schemas.guide_examples import make_event, to_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 NOW = 1_800_000_000_000
 

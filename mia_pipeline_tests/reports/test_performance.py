@@ -28,8 +28,8 @@ from mia_pipeline.collection.collector import ingest_once
 from mia_pipeline.layout import Layout, init_tree
 from mia_pipeline.reports.base import Period, ReportError, open_period
 from mia_pipeline.reports.performance import build_performance_report, equity_curve, performance_table
-from mia_pipeline.schemas.guide_examples import TRADE_EXAMPLE, make_event, to_line
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import TRADE_EXAMPLE, make_event, to_line
 
 PERIOD = Period("2025-06-23", "2025-07-01")
 BOOK = [  # id, action, pattern, confluence, regime, entry, exit price, minutes held, pnl, stop

@@ -16,8 +16,8 @@ from mia_pipeline.reports.anomalies import PRICE_SPIKE, STALE_QUOTE, TIME_GAP, o
 from mia_pipeline.reports.base import Period
 from mia_pipeline.reports.consistency import EXIT_WITHOUT_ENTRY
 from mia_pipeline.reports.quality import build_quality_report
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 MON, TUE, WED = "2025-06-23", "2025-06-24", "2025-06-25"
 

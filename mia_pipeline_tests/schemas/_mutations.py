@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from mia_pipeline.schemas.contract import EVENT_KINDS
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, make_event, to_line
 from mia_pipeline.schemas.parser import ParseResult
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, make_event, to_line
 
 NOW_MS = 1_900_000_000_000  # after every example timestamp
 

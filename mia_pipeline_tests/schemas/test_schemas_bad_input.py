@@ -7,7 +7,7 @@ import random
 import pytest
 
 from mia_pipeline.schemas import EVENT_KINDS, REASONS
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 
 SYMBOLS = frozenset({"ES", "NQ", "EURUSD", "GBPUSD", "USDJPY"})
 

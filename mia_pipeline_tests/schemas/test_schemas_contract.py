@@ -16,7 +16,7 @@ from mia_pipeline.schemas import (
     dataset_table_to_events,
     record_hash,
 )
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 
 
 def _keys(d: dict, prefix: str = "") -> set[str]:

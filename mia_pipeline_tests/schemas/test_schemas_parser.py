@@ -25,9 +25,9 @@ from _mutations import NOW_MS, assert_same_result, corpus_line, outcomes, tick
 from mia_pipeline.schemas import contract, dataset_table_to_events, parser
 from mia_pipeline.schemas import lines as L
 from mia_pipeline.schemas.contract import EVENT_KINDS
-from mia_pipeline.schemas.guide_examples import make_event, to_line
 from mia_pipeline.schemas.parser import parse_lines
 from mia_pipeline.schemas.slowpath import conform_event, loads_line
+from mia_pipeline_tests.guide_examples import make_event, to_line
 
 # ------------------------------------------------------------------ crash classes (issue 10)
 

@@ -15,7 +15,7 @@ from mia_pipeline.schemas import (
     events_to_json,
     record_hash,
 )
-from mia_pipeline.schemas.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
+from mia_pipeline_tests.guide_examples import SIGNAL_EXAMPLE, TRADE_EXAMPLE, make_event, to_line
 
 
 def strict_equal(a, b) -> bool:
