@@ -12,3 +12,34 @@ def layout(tmp_path, monkeypatch) -> Layout:
     lay = Layout(root)
     init_tree(lay)
     return lay
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server on 127.0.0.1 for the session (skipped, naming why, where none can be had)."""
+    from mia_pipeline_tests.pg_server import start_server
+
+    try:
+        server = start_server()
+    except RuntimeError as exc:
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_layout(layout, pg_server, monkeypatch, request) -> Layout:
+    """``layout`` whose Dagster instance is deploy/dagster.postgres.yaml on a database of its own."""
+    from click.testing import CliRunner
+
+    from mia_pipeline.cli.main import cli
+    from mia_pipeline_tests.pg_server import REPO
+
+    db = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    pg_server.create_database(db)
+    for key, value in pg_server.env(db).items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "init", "--instance",
+                                      str(REPO / "deploy" / "dagster.postgres.yaml")])
+    assert result.exit_code == 0, result.output
+    return layout

@@ -4,6 +4,7 @@ rebuild`), Dagster's latest materialization of every (dataset, day) and `mia sta
 import json
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from mia_pipeline.cli.dagster_bridge import open_instance
@@ -38,7 +39,10 @@ def mia(layout, *args) -> str:
     return result.output
 
 
-def test_mixed_writers_leave_dagster_status_and_disk_in_agreement(layout, tmp_path):
+@pytest.mark.parametrize("instance_profile", ["default", "postgres"])
+def test_mixed_writers_leave_dagster_status_and_disk_in_agreement(instance_profile, request, tmp_path):
+    """The same on the default instance (SQLite) and on deploy/dagster.postgres.yaml (a real PostgreSQL)."""
+    layout = request.getfixturevalue("layout" if instance_profile == "default" else "pg_layout")
     store = PartitionStore(layout)
     resources = {"mia": MiaResource(data_dir=str(layout.root))}
     with open_instance(layout) as instance:
@@ -65,6 +69,8 @@ def test_mixed_writers_leave_dagster_status_and_disk_in_agreement(layout, tmp_pa
         mia(layout, "rebuild", "--date", "2025-06-24")
 
         dagster_rows = latest_rows(instance)
+        assert type(instance.event_log_storage).__module__.split(".")[0] == (
+            "dagster" if instance_profile == "default" else "dagster_postgres")
     disk = rows_per_day(store)
     shown = json.loads(mia(layout, "status", "--by-day", "--json"))
     status = shown["datasets"]

@@ -14,21 +14,70 @@ from mia_pipeline.layout import DATASETS, init_tree
 
 
 @click.command("init")
+@click.option("--instance", "profile", metavar="FILE|default",
+              help="The data root's Dagster instance config, kept for every later command, `make ui` and the "
+                   "daemon: e.g. deploy/dagster.postgres.yaml (credentials from MIA_PG_* variables), or "
+                   "`default` (SQLite under <data>/.dagster). Without it the root keeps the one it has.")
 @pass_state
-def init(state: CliState) -> None:
+def init(state: CliState, profile: str | None) -> None:
     """Create the data tree (the guide's --create-structure). Safe to run again."""
-    from mia_pipeline.dagster_home import ensure_dagster_home
+    from mia_pipeline.dagster_home import ProfileError, ensure_dagster_home, instance_profile
     from mia_pipeline.storage import refresh_views
 
     layout = state.layout
     created = init_tree(layout)
     refresh_views(layout)
-    home = ensure_dagster_home(layout)
+    if profile is not None:
+        _choose_instance(layout, profile)
+    try:
+        home = ensure_dagster_home(layout)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
     from mia_pipeline.cli.dagster_bridge import record_data_tree
 
     record_data_tree(layout, len(created))  # what the data_tree asset would record: its inputs are there
     click.echo(f"data tree at {layout.root}: {len(created)} folders created, {len(layout.tree()) - len(created)} "
-               f"already there; Dagster instance at {home}")
+               f"already there; Dagster instance at {home} ({instance_profile(layout)} profile)")
+
+
+def _choose_instance(layout, profile: str) -> None:
+    """Make ``profile`` the root's instance config, then open it (creating its tables): on failure the
+    previous config is put back and the command exits 1 naming the reason."""
+    from mia_pipeline.cli.dagster_bridge import open_instance
+    from mia_pipeline.dagster_home import ProfileError, restore_instance_profile, set_instance_profile
+
+    try:
+        before = set_instance_profile(layout, profile)
+    except ProfileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--instance") from None
+    import logging
+
+    class Last(logging.Handler):  # the storage's retry warnings: kept for the reason, not printed
+        def __init__(self):
+            super().__init__()
+            self.message = None
+
+        def emit(self, record):
+            self.message = record.getMessage()
+
+    last, root = Last(), logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers[:] = [last]
+    try:
+        open_instance(layout).dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to open: said in one line, the old config kept
+        restore_instance_profile(layout, before)
+        errors = [getattr(e, "message", str(e)) for e in getattr(exc, "errors", None) or []]  # a config error's own lines
+        reason = "; ".join(errors) if errors else str(exc)
+        if last.message:
+            reason += f"; last try: {last.message.split('(Background on this error')[0]}"
+        reason = " ".join(reason.split("Stack Trace:")[0].split())[:500]
+        raise click.ClickException(f"cannot open the Dagster instance of {profile} ({type(exc).__name__}: {reason}); "
+                                   "the data root keeps its previous instance. For deploy/dagster.postgres.yaml "
+                                   "set MIA_PG_HOST, MIA_PG_PORT, MIA_PG_USER, MIA_PG_PASSWORD and MIA_PG_DB "
+                                   "to a reachable database.") from None
+    finally:
+        root.handlers[:] = saved
 
 
 def dataset_status(state: CliState, start=None, end=None) -> dict[str, dict]:
