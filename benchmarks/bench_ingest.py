@@ -120,7 +120,7 @@ def throughput(repeats: int = 3) -> bool:
     return ok
 
 
-def _library_only(layout: Layout, day_list: list[str]) -> tuple[float, float]:
+def library_alone(layout: Layout, day_list: list[str]) -> tuple[float, float]:
     """The year's landing and rebuild (with the checks) done by the library alone: the baseline."""
     from mia_pipeline.collection.collector import ingest_once
     from mia_pipeline.collection.rebuild import rebuild_day
@@ -156,7 +156,7 @@ def year_backfill() -> bool:
             for d in day_list:
                 (layout.streaming_dir / f"history_{d}.jsonl").write_bytes(
                     template.replace(DAY_TOKEN.encode(), d.encode()))
-        base_land, base_rebuild = _library_only(roots["library"], day_list)
+        base_land, base_rebuild = library_alone(roots["library"], day_list)
         layout = roots["dagster"]
         resources = {"mia": MiaResource(data_dir=str(layout.root))}
         with dg.DagsterInstance.from_config(str(ensure_dagster_home(layout))) as instance:
