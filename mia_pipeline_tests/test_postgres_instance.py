@@ -133,7 +133,9 @@ def test_the_chosen_profile_sticks_and_bad_ones_are_refused_keeping_the_previous
     home = layout.dagster_dir
     config = (home / "dagster.yaml").read_bytes()
     assert b"postgres_db" in config
-    mia(layout, "status")  # a later command without --instance keeps the root's profile
+    shown = mia(layout, "status")  # a later command without --instance keeps the root's profile
+    assert "deploy/dagster.postgres.yaml profile)" in shown
+    assert json.loads(mia(layout, "status", "--json"))["dagster_instance"].endswith("deploy/dagster.postgres.yaml")
     assert (home / "dagster.yaml").read_bytes() == config
 
     def init(*args):

@@ -130,8 +130,11 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
     stats = dataset_status(state, start, end)
     days = _rows_by_day(state, start, end) if by_day else None
     gaps = _gaps(state, start, end) if by_day else []
+    from mia_pipeline.dagster_home import instance_profile
+
+    profile = instance_profile(state.layout)
     if as_json:
-        out = {"data_dir": str(state.layout.root), "datasets": stats}
+        out = {"data_dir": str(state.layout.root), "dagster_instance": profile, "datasets": stats}
         if days is not None:
             out["rows_by_day"] = days
             out["gaps"] = gaps
@@ -167,7 +170,8 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
         table.add_row(ds, str(s["days"]), s["first_day"] or "-", s["last_day"] or "-", f"{s['rows']:,}",
                       human_bytes(s["bytes"]), s["last_update"] or "-")
     console = stdout_console()
-    console.print(f"data dir: {state.layout.root}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"data dir: {state.layout.root} (Dagster instance: {profile} profile)", markup=False,
+                  highlight=False, soft_wrap=True)
     console.print(table)
     for day, why in state.store.readable_manifests()[1].items():
         console.print(f"damaged day {day} (not counted): {why}", markup=False, highlight=False, soft_wrap=True)
