@@ -88,7 +88,11 @@ class Workers:
 
     def start(self, names: list[str], redis: Redis) -> Workers:
         config = self.folder / "celery.yaml"
-        config.write_text(f"execution:\n  config:\n    broker: {redis.broker}\n    backend: {redis.backend}\n")
+        from mia_pipeline.defs.distributed import WORKER_SETTINGS
+
+        settings = "".join(f"      {k}: {str(v).lower()}\n" for k, v in WORKER_SETTINGS.items())
+        config.write_text(f"execution:\n  config:\n    broker: {redis.broker}\n    backend: {redis.backend}\n"
+                          f"    config_source:\n{settings}")
         for name in names:
             log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
             self.procs[name] = subprocess.Popen(
@@ -108,6 +112,14 @@ class Workers:
 
     def tasks_done(self, name: str) -> int:
         return self.log(name).count("succeeded in")
+
+    def step_pid(self, run_id: str) -> int | None:
+        """The pid of the worker process executing ``run_id``'s step (from its STEP_START line), if any."""
+        for name in self.procs:
+            for line in self.log(name).splitlines():
+                if run_id in line and "STEP_START" in line:
+                    return int(line.split(f"{run_id} - ", 1)[1].split(" - ", 1)[0])
+        return None
 
     def kill(self, name: str) -> None:
         """SIGKILL the worker and every process of its group (the pool child executing a step)."""

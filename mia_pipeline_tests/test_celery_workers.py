@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from mia_pipeline.cli.dagster_bridge import QUIET, code_location_defs, open_instance, point_code_location_at
 from mia_pipeline.cli.main import cli
 from mia_pipeline.layout import DATASETS, Layout
+from mia_pipeline.storage import PartitionStore
 from mia_pipeline_tests.celery_workers import Workers, start_redis
 from mia_pipeline_tests.guide_examples import make_event, to_line
 
@@ -81,6 +82,51 @@ def dataset_bytes(layout) -> dict:
             if layout.dataset_file(day, ds).exists()}
 
 
+def worker_env(layout, redis) -> dict:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "DAGSTER_HOME": str(layout.dagster_dir), "MIA_DATA_DIR": str(layout.root),
+           "MIA_CELERY_BROKER": redis.broker, "MIA_CELERY_BACKEND": redis.backend}
+    env.pop("MIA_CONFIG", None)
+    return env
+
+
+def start_daemon(layout, env, tmp_path) -> subprocess.Popen:
+    with open(tmp_path / "daemon.log", "wb") as log:
+        return subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(layout.dagster_dir / "workspace.yaml")],
+                                env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_daemon(daemon) -> None:
+    if daemon is not None:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+
+
+def backfill(layout, env, days) -> None:
+    """`dagster job backfill` of ``days``: one queued run per day, launched by the daemon."""
+    launched = subprocess.run([str(BIN / "dagster"), "job", "backfill", "-w", str(layout.dagster_dir / "workspace.yaml"),
+                               "-j", JOB, "--partitions", ",".join(days), "--noprompt"], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+
+
+def job_runs(layout) -> list:
+    with open_instance(layout) as instance:
+        return [r for r in instance.get_runs() if r.job_name == JOB]
+
+
+def wait_for_runs(layout, n: int, tmp_path, timeout: float = 600) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = job_runs(layout)
+        if len(runs) == n and all(r.is_finished for r in runs):
+            return runs
+        if time.monotonic() > deadline:
+            pytest.fail(f"runs not finished: {[(r.tags.get('dagster/partition'), r.status) for r in runs]}\n"
+                        + (tmp_path / "daemon.log").read_text(errors="replace")[-3000:])
+        time.sleep(1)
+
+
 def test_a_backfill_on_two_celery_workers_matches_the_same_job_in_process(pg_layout, redis, tmp_path, monkeypatch):
     layout = pg_layout
     land_five_days(layout)
@@ -100,39 +146,18 @@ def test_a_backfill_on_two_celery_workers_matches_the_same_job_in_process(pg_lay
     assert len(expected_verdicts) == len(DAYS) * 35 and len(expected_records) == len(DAYS) * len(DATASETS)
     assert sum(1 for v in expected_records.values() if v["rows"]) == len(DAYS) * 2  # ticks and trades
 
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DAGSTER_HOME": str(layout.dagster_dir), "MIA_DATA_DIR": str(layout.root),
-           "MIA_CELERY_BROKER": redis.broker, "MIA_CELERY_BACKEND": redis.backend}
-    env.pop("MIA_CONFIG", None)
-    workspace = str(layout.dagster_dir / "workspace.yaml")
-    workers = Workers(tmp_path / "workers", env)
+    env = worker_env(layout, redis)
     (tmp_path / "workers").mkdir()
-    daemon = None
+    workers, daemon = Workers(tmp_path / "workers", env), None
     try:
         workers.start(["w1", "w2"], redis)
-        with open(tmp_path / "daemon.log", "wb") as log:
-            daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", workspace], env=env, cwd=tmp_path,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        launched = subprocess.run([str(BIN / "dagster"), "job", "backfill", "-w", workspace, "-j", JOB,
-                                   "--partitions", ",".join(DAYS), "--noprompt"], env=env, capture_output=True,
-                                  text=True, timeout=300)
-        assert launched.returncode == 0, launched.stderr[-3000:]
-        deadline = time.monotonic() + 600
-        while True:
-            with open_instance(layout) as instance:
-                runs = [r for r in instance.get_runs() if r.job_name == JOB]
-            if len(runs) == len(DAYS) and all(r.is_finished for r in runs):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"runs not finished: {[(r.tags.get('dagster/partition'), r.status) for r in runs]}\n"
-                            + (tmp_path / "daemon.log").read_text(errors="replace")[-3000:])
-            time.sleep(2)
+        daemon = start_daemon(layout, env, tmp_path)
+        backfill(layout, env, DAYS)
+        runs = wait_for_runs(layout, len(DAYS), tmp_path)
         done = {name: workers.tasks_done(name) for name in ("w1", "w2")}
     finally:
         workers.stop()
-        if daemon is not None:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            daemon.wait(timeout=60)
+        stop_daemon(daemon)
     assert all(r.is_success for r in runs), [(r.tags.get("dagster/partition"), r.status) for r in runs]
     assert sorted(r.tags["dagster/partition"] for r in runs) == DAYS
     assert len({r.tags.get("dagster/backfill") for r in runs}) == 1
@@ -146,3 +171,43 @@ def test_a_backfill_on_two_celery_workers_matches_the_same_job_in_process(pg_lay
     assert dataset_bytes(layout) == dataset_bytes(reference)
     assert json.loads(CliRunner().invoke(cli, ["--data-dir", str(layout.root), "status", "--json"]).output)[
         "dagster_instance"].endswith("dagster.postgres.yaml")
+
+
+def test_a_worker_process_killed_mid_partition_leaves_the_previous_state_and_the_step_runs_again(
+        pg_layout, redis, tmp_path):
+    """SIGKILL of the worker process executing a day's step (as the OOM killer does): the half-done
+    attempt commits nothing (the day's files still match their manifest), the task goes back to the queue
+    (acks late, rejected on worker loss), a worker runs the step again and the run succeeds."""
+    layout, day = pg_layout, DAYS[0]
+    lines = [to_line(make_event("market_tick", seq=i, event_id=f"t-{i}",
+                                timestamp=f"{day}T{1 + i // 7200:02d}:{i // 120 % 60:02d}:{i // 2 % 60:02d}.{i % 1000:03d}Z"))
+             for i in range(120_000)]
+    (layout.streaming_dir / "feed.jsonl").write_bytes(b"".join(lines))
+    assert CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"]).exit_code == 0
+    store = PartitionStore(layout)
+    before = store.read(day, "market_ticks")
+    env = worker_env(layout, redis)
+    (tmp_path / "workers").mkdir()
+    workers, daemon = Workers(tmp_path / "workers", env), None
+    try:
+        workers.start(["w1", "w2"], redis)
+        daemon = start_daemon(layout, env, tmp_path)
+        backfill(layout, env, [day])
+        deadline, pid = time.monotonic() + 300, None
+        while pid is None:
+            runs = job_runs(layout)
+            pid = runs and workers.step_pid(runs[0].run_id)
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)  # mid-partition: the rebuild of 120,000 ticks takes seconds
+        (run,) = wait_for_runs(layout, 1, tmp_path)
+        logs = workers.log("w1") + workers.log("w2")
+    finally:
+        workers.stop()
+        stop_daemon(daemon)
+    assert "WorkerLostError" in logs or "exited with 'signal 9" in logs, logs[-3000:]
+    assert logs.count("STEP_START") >= 2  # the step ran again
+    assert run.is_success, run.status
+    assert store.read(day, "market_ticks").equals(before)  # the same rows rebuilt: nothing half-written or lost
+    integrity = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "check-integrity"])
+    assert integrity.exit_code == 0, integrity.output

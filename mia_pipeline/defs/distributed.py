@@ -19,8 +19,14 @@ from mia_pipeline.defs.partitions import daily_partitions
 from mia_pipeline.defs.recording import GX_COMPLETENESS
 from mia_pipeline.layout import DATASETS
 
+# A step's task is acknowledged when it ends, not when it starts, and a worker process killed mid-step
+# hands its task back to the queue: another worker runs the step again (a day is committed atomically,
+# so the killed attempt left the previous state). Workers must be started with the same settings
+# (docs/deploy.md).
+WORKER_SETTINGS = {"task_acks_late": True, "task_reject_on_worker_lost": True}
 CELERY = celery_executor.configured(
-    {"broker": {"env": "MIA_CELERY_BROKER"}, "backend": {"env": "MIA_CELERY_BACKEND"}},
+    {"broker": {"env": "MIA_CELERY_BROKER"}, "backend": {"env": "MIA_CELERY_BACKEND"},
+     "config_source": WORKER_SETTINGS},
     name="celery_from_env",
 )
 
