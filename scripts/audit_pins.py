@@ -23,18 +23,45 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOW = REPO / ".ci" / "audit-allow.txt"
 
 
-def allowed() -> dict[str, str]:
+def allowed(path: Path = ALLOW) -> dict[str, str]:
     """{vulnerability id: reason} from the allow list (blank lines and # comments ignored)."""
     out = {}
-    if ALLOW.exists():
-        for line in ALLOW.read_text(encoding="utf-8").splitlines():
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 parts = line.split(None, 2)
                 if len(parts) < 3:
-                    sys.exit(f"{ALLOW}: '{line}' needs an id, a package and the reason it does not apply")
+                    sys.exit(f"{path}: '{line}' needs an id, a package and the reason it does not apply")
                 out[parts[0]] = f"{parts[1]}: {parts[2]}"
     return out
+
+
+def judge(report: dict, allow: dict[str, str]) -> tuple[list[str], int]:
+    """(lines to print, exit code) for pip-audit's JSON ``report`` and the allow list."""
+    lines = []
+    deps = report.get("dependencies", [])
+    skipped = [d for d in deps if "skip_reason" in d]
+    found = [(d["name"], d["version"], v) for d in deps for v in d.get("vulns", [])]
+
+    def why(v) -> str | None:
+        return allow.get(v["id"]) or next((allow[a] for a in v.get("aliases", []) if a in allow), None)
+
+    unexplained = [(n, ver, v) for n, ver, v in found if why(v) is None]
+    for name, version, v in found:
+        state = f"allowed ({why(v)})" if why(v) else "NOT EXPLAINED"
+        fix = ", ".join(v.get("fix_versions", [])) or "no fixed version"
+        lines.append(f"audit: {name} {version}: {v['id']} (fixed in {fix}) - {state}")
+    checked = len(deps) - len(skipped)
+    if checked == 0:
+        lines.append(f"audit: UNVERIFIED - none of the {len(deps)} pins could be checked (the vulnerability service "
+                     f"did not answer: {skipped[0]['skip_reason'] if skipped else 'no pins'})")
+        return lines, 1 if unexplained else 0
+    if skipped:
+        names = ", ".join(d["name"] for d in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+        lines.append(f"audit: UNVERIFIED for {len(skipped)} of {len(deps)} pins ({names})")
+    lines.append(f"audit: {checked} pins checked, {len(found)} known vulnerabilities, {len(unexplained)} not explained")
+    return lines, 1 if unexplained else 0
 
 
 def main() -> int:
@@ -56,26 +83,9 @@ def main() -> int:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         print(f"audit: UNVERIFIED - pip-audit could not run over the {n_pins} pins ({last})")
         return 0
-    deps = report.get("dependencies", [])
-    skipped = [d for d in deps if "skip_reason" in d]
-    allow = allowed()
-    found = [(d["name"], d["version"], v) for d in deps for v in d.get("vulns", [])]
-    unexplained = [(n, ver, v) for n, ver, v in found if v["id"] not in allow and not set(v.get("aliases", [])) & set(allow)]
-    for name, version, v in found:
-        why = allow.get(v["id"]) or next((allow[a] for a in v.get("aliases", []) if a in allow), None)
-        state = f"allowed ({why})" if why else "NOT EXPLAINED"
-        fix = ", ".join(v.get("fix_versions", [])) or "no fixed version"
-        print(f"audit: {name} {version}: {v['id']} (fixed in {fix}) - {state}")
-    checked = len(deps) - len(skipped)
-    if checked == 0:
-        print(f"audit: UNVERIFIED - none of the {len(deps)} pins could be checked (the vulnerability service "
-              f"did not answer: {skipped[0]['skip_reason'] if skipped else 'no pins'})")
-        return 0
-    if skipped:
-        names = ", ".join(d["name"] for d in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
-        print(f"audit: UNVERIFIED for {len(skipped)} of {len(deps)} pins ({names})")
-    print(f"audit: {checked} pins checked, {len(found)} known vulnerabilities, {len(unexplained)} not explained")
-    return 1 if unexplained else 0
+    lines, code = judge(report, allowed())
+    print("\n".join(lines))
+    return code
 
 
 if __name__ == "__main__":
