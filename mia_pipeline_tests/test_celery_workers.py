@@ -97,9 +97,18 @@ def start_daemon(layout, env, tmp_path) -> subprocess.Popen:
 
 
 def stop_daemon(daemon) -> None:
-    if daemon is not None:
-        os.killpg(daemon.pid, signal.SIGTERM)
+    """SIGTERM to the daemon, then SIGKILL whatever is left of its process group (the code server it
+    started can outlive it by its heartbeat timeout, or hang in its shutdown)."""
+    if daemon is None:
+        return
+    os.killpg(daemon.pid, signal.SIGTERM)
+    try:
         daemon.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def backfill(layout, env, days) -> None:
