@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -111,6 +112,21 @@ def stop_daemon(daemon) -> None:
             pass
 
 
+@contextmanager
+def workers_and_daemon(layout, redis, tmp_path):
+    """Two workers (w1, w2) and a daemon on ``layout``'s instance; yields (workers, their environment)."""
+    env = worker_env(layout, redis)
+    (tmp_path / "workers").mkdir()
+    workers, daemon = Workers(tmp_path / "workers", env), None
+    try:
+        workers.start(["w1", "w2"], redis)
+        daemon = start_daemon(layout, env, tmp_path)
+        yield workers, env
+    finally:
+        workers.stop()
+        stop_daemon(daemon)
+
+
 def backfill(layout, env, days) -> None:
     """`dagster job backfill` of ``days``: one queued run per day, launched by the daemon."""
     launched = subprocess.run([str(BIN / "dagster"), "job", "backfill", "-w", str(layout.dagster_dir / "workspace.yaml"),
@@ -155,18 +171,10 @@ def test_a_backfill_on_two_celery_workers_matches_the_same_job_in_process(pg_lay
     assert len(expected_verdicts) == len(DAYS) * 35 and len(expected_records) == len(DAYS) * len(DATASETS)
     assert sum(1 for v in expected_records.values() if v["rows"]) == len(DAYS) * 2  # ticks and trades
 
-    env = worker_env(layout, redis)
-    (tmp_path / "workers").mkdir()
-    workers, daemon = Workers(tmp_path / "workers", env), None
-    try:
-        workers.start(["w1", "w2"], redis)
-        daemon = start_daemon(layout, env, tmp_path)
+    with workers_and_daemon(layout, redis, tmp_path) as (workers, env):
         backfill(layout, env, DAYS)
         runs = wait_for_runs(layout, len(DAYS), tmp_path)
         done = {name: workers.tasks_done(name) for name in ("w1", "w2")}
-    finally:
-        workers.stop()
-        stop_daemon(daemon)
     assert all(r.is_success for r in runs), [(r.tags.get("dagster/partition"), r.status) for r in runs]
     assert sorted(r.tags["dagster/partition"] for r in runs) == DAYS
     assert len({r.tags.get("dagster/backfill") for r in runs}) == 1
@@ -195,12 +203,7 @@ def test_a_worker_process_killed_mid_partition_leaves_the_previous_state_and_the
     assert CliRunner().invoke(cli, ["--data-dir", str(layout.root), "collect", "start", "--once"]).exit_code == 0
     store = PartitionStore(layout)
     before = store.read(day, "market_ticks")
-    env = worker_env(layout, redis)
-    (tmp_path / "workers").mkdir()
-    workers, daemon = Workers(tmp_path / "workers", env), None
-    try:
-        workers.start(["w1", "w2"], redis)
-        daemon = start_daemon(layout, env, tmp_path)
+    with workers_and_daemon(layout, redis, tmp_path) as (workers, env):
         backfill(layout, env, [day])
         deadline, pid = time.monotonic() + 300, None
         while pid is None:
@@ -211,9 +214,6 @@ def test_a_worker_process_killed_mid_partition_leaves_the_previous_state_and_the
         os.kill(pid, signal.SIGKILL)  # mid-partition: the rebuild of 120,000 ticks takes seconds
         (run,) = wait_for_runs(layout, 1, tmp_path)
         logs = workers.log("w1") + workers.log("w2")
-    finally:
-        workers.stop()
-        stop_daemon(daemon)
     assert "WorkerLostError" in logs or "exited with 'signal 9" in logs, logs[-3000:]
     assert logs.count("STEP_START") >= 2  # the step ran again
     assert run.is_success, run.status
