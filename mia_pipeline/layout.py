@@ -24,10 +24,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH_RE = re.compile(r"\d{4}-\d{2}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.\-=]{1,255}")
 
 DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance", "market_depth")
 # The market data (ticks, bars, depth): the big, frequent writes of recorders and `mia import`.
@@ -81,6 +84,52 @@ def check_dataset(name: str) -> str:
     if name not in STORED_DATASETS:
         raise LayoutError(f"unknown dataset {name!r}; datasets: {', '.join(DATASETS)}")
     return name
+
+
+def is_object_url(text: object) -> bool:
+    return isinstance(text, str) and text.lower().startswith("s3://")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str  # "" or "a/b" (no leading or trailing slash)
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+    def key(self, rel: str = "") -> str:
+        """``bucket/prefix/rel`` as pyarrow names it."""
+        parts = [self.bucket, *([self.prefix] if self.prefix else []), *([_check_rel(rel)] if rel else [])]
+        return "/".join(parts)
+
+
+def parse_s3_url(text: str) -> S3Location:
+    """``s3://bucket/some/prefix`` → S3Location; anything else raises ValueError saying how to write it."""
+    example = "write it as s3://bucket/prefix, e.g. s3://mia-backups/desk1"
+    if not is_object_url(text):
+        raise ValueError(f"{text!r} is not an s3:// URL; {example}")
+    parts = urlsplit(text)
+    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+        raise ValueError("the s3:// URL holds a user, password or port: it names a bucket and a prefix only "
+                         f"(credentials and the server come from the AWS_* variables); {example}")
+    bucket = parts.netloc
+    if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
+        raise ValueError(f"{text!r}: {bucket!r} is not a bucket name (3-63 lowercase letters, digits, '.', '-'); "
+                         f"{example}")
+    prefix = parts.path.strip("/")
+    if prefix:
+        _check_rel(prefix, text)
+    return S3Location(bucket, prefix)
+
+
+def _check_rel(rel: str, shown: str | None = None) -> str:
+    segments = rel.split("/")
+    if not all(_SEGMENT_RE.fullmatch(s) and s not in (".", "..") for s in segments):
+        raise ValueError(f"{shown or rel!r}: key segments are letters, digits and '_ . - =' (no empty, '.' or '..' "
+                         "segments)")
+    return rel
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mia_pipeline.layout import is_object_url, parse_s3_url
 from mia_pipeline.settings_sources import Conflict, describe, env_values, nested, read_file
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -267,16 +268,37 @@ class BattleNavaleConfig(_Section):
     execution_context: _whole("execution_context") = True
 
 
+_TARGET_FIX = "point backup.target at a folder on another disk or mount, or at s3://bucket/prefix"
+
+
+def _backup_target(value: Any) -> Path | str | None:
+    """A folder (checked as :func:`_folder` does) or a normalized ``s3://bucket/prefix``."""
+    if value is None or isinstance(value, Path):
+        return None if value is None else _folder(_TARGET_FIX).func(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a folder or an s3:// URL; {_TARGET_FIX}")
+    if is_object_url(value):
+        return parse_s3_url(value).url
+    return _folder(_TARGET_FIX).func(Path(value))
+
+
 class BackupConfig(_Section):
     """Where `mia backup` writes and how many backups of each kind rotation keeps.
 
     ``target`` None means ``<data root>/backups``; a set target is a folder on another disk or mount
-    (it must exist: an unmounted disk is an error, not a reason to fill the system disk)."""
+    (it must exist: an unmounted disk is an error, not a reason to fill the system disk), or an
+    ``s3://bucket/prefix`` on object storage (the bucket must exist; server and credentials from the
+    AWS_* variables, see :mod:`mia_pipeline.storage.objects`)."""
 
-    target: Annotated[Path, _folder("point backup.target at a folder on another disk or mount")] | None = None
+    target: Annotated[Path | str | None, BeforeValidator(_backup_target)] = None
     keep_hourly: Kept = 24
     keep_daily: Kept = 7
     keep_weekly: Kept = 4
+
+    @property
+    def local_target(self) -> Path | None:
+        """The target folder when backups go to a local disk or mount (None: the default, or object storage)."""
+        return self.target if isinstance(self.target, Path) else None
 
 
 def _webhook(secret: SecretStr | None) -> SecretStr | None:

@@ -34,7 +34,8 @@ ENV: dict[str, tuple[Key, str, str]] = {
     "MIA_ARCHIVE_AFTER_DAYS": (("data_collection", "storage", "archive_after_days"), "int", ""),
     "MIA_COMPRESSION": (("data_collection", "storage", "compression"), "str", "a codec or unset it"),
     "MIA_BACKUP_TARGET": (("backup", "target"), "str",
-                          "a folder (e.g. MIA_BACKUP_TARGET=/mnt/backup/mia) or unset it to use <data root>/backups"),
+                          "a folder (e.g. MIA_BACKUP_TARGET=/mnt/backup/mia), an s3://bucket/prefix, or unset it to use "
+                          "<data root>/backups"),
     "MIA_BACKUP_KEEP_HOURLY": (("backup", "keep_hourly"), "int", ""),
     "MIA_BACKUP_KEEP_DAILY": (("backup", "keep_daily"), "int", ""),
     "MIA_BACKUP_KEEP_WEEKLY": (("backup", "keep_weekly"), "int", ""),
@@ -49,6 +50,17 @@ _ON = ("1", "true", "yes", "on")
 _OFF = ("0", "false", "no", "off")
 
 
+_SECRET_VARIABLES = ("MIA_ALERT_WEBHOOK",)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
+
+
+def _shown(name: str, text: str) -> str:
+    """A variable's value as error messages may show it: secrets hidden, ``user:password@`` of a URL masked."""
+    if name in _SECRET_VARIABLES:
+        return "<hidden>"
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[Any, str]]:
     """``MIA_*`` variables as {key: (value, origin label)}; unparsable ones go to ``problems``.
     ``MIA_SOURCES`` (comma separated ``name=on|off``) sets several keys."""
@@ -56,7 +68,7 @@ def env_values(env: Mapping[str, str], problems: list[str]) -> dict[Key, tuple[A
     for name, (key, kind, instead) in ENV.items():
         if name not in env:
             continue
-        text, label = env[name], f"{name}={env[name]}"
+        text, label = env[name], f"{name}={_shown(name, env[name])}"
         value: Any = text
         if kind == "int":
             try:

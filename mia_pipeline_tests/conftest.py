@@ -43,3 +43,25 @@ def pg_layout(layout, pg_server, monkeypatch, request) -> Layout:
                                       str(REPO / "deploy" / "dagster.postgres.yaml")])
     assert result.exit_code == 0, result.output
     return layout
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server (moto) on 127.0.0.1 for the session."""
+    from mia_pipeline_tests.s3_server import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request) -> str:
+    """A new empty bucket on the session's S3 server, the AWS_* variables pointing at it; its name."""
+    import secrets
+
+    name = f"mia-{secrets.token_hex(6)}"
+    s3_server.create_bucket(name)
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return name

@@ -51,8 +51,9 @@ def _alert(state: CliState, message: str, **context) -> None:
 @pass_state
 def backup(state: CliState, incremental: bool, full: bool, archive: bool, list_: bool) -> None:
     """Back up partitions, raw lines, quarantine, manifests, archive, processed datasets and the settings
-    file into the backup target (backup.target, default <data>/backups): content-addressed, verified
-    after writing, rotated (backup.keep_hourly/keep_daily/keep_weekly)."""
+    file into the backup target (backup.target, default <data>/backups; a folder, or s3://bucket/prefix
+    with the server and credentials in AWS_* variables): content-addressed, verified after writing,
+    rotated (backup.keep_hourly/keep_daily/keep_weekly)."""
     modes = [m for m, on in (("incremental", incremental), ("full", full), ("archive", archive)) if on]
     if len(modes) > 1:
         raise click.UsageError(f"choose one kind of backup, not {' and '.join('--' + m for m in modes)}")
@@ -68,7 +69,7 @@ def backup(state: CliState, incremental: bool, full: bool, archive: bool, list_:
     from mia_pipeline.lifecycle.sources import settings_file
 
     layout, settings = state.layout, state.settings
-    target = str(settings.backup.target or layout.root / "backups")
+    target = str(settings.backup.target or layout.root / "backups")  # a folder or s3://bucket/prefix
     try:
         result = run_backup(layout, settings, mode, config_file=settings_file(state.config), store=state.store)
     except TargetSetupError as exc:
@@ -103,9 +104,10 @@ def _list_backups(state: CliState) -> None:
 
     try:
         target = open_target(state.layout, state.settings)
+        with target.lock(exclusive=False):
+            good, damaged = list_backups(target)
     except TargetError as exc:
         _fail(str(exc))
-    good, damaged = list_backups(target)
     click.echo(f"backup target {target.location}: {len(good)} backup(s)")
     for b in good:
         days = b.days()

@@ -121,7 +121,7 @@ class SystemSampler:
     @classmethod
     def from_settings(cls, settings: Settings, layout: Layout) -> SystemSampler:
         return cls(layout.streaming_dir, layout.root, interval_s=settings.monitoring.system_metrics_interval_s,
-                   backup_target=settings.backup.target)
+                   backup_target=settings.backup.local_target)
 
     # ------------------------------------------------------------------------------------- reading
     def _failed(self, what: str, exc: BaseException) -> None:

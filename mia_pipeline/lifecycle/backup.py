@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mia_pipeline.layout import BACKUP_KINDS, Layout
-from mia_pipeline.lifecycle.blobstore import LocalTarget, hash_stream
+from mia_pipeline.lifecycle.blobstore import BackupTarget, hash_stream
 from mia_pipeline.lifecycle.catalog import (
     DAILY_PREFIX,
     MODES,
@@ -80,7 +80,7 @@ def _now_id() -> tuple[str, str]:
 class _Run:
     """One backup in progress: decides per item whether to read, store and verify it."""
 
-    def __init__(self, target: LocalTarget, mode: str, previous: Backup | None, result: BackupResult):
+    def __init__(self, target: BackupTarget, mode: str, previous: Backup | None, result: BackupResult):
         self.target, self.mode, self.result = target, mode, result
         self.thorough = mode != "incremental"
         self.previous = previous.files if previous else {}
@@ -202,7 +202,7 @@ def run_backup(layout: Layout, settings: Settings, mode: str, *, config_file: Pa
     return result
 
 
-def rotate(target: LocalTarget, settings: Settings, protect: str | None = None) -> tuple[list[str], int]:
+def rotate(target: BackupTarget, settings: Settings, protect: str | None = None) -> tuple[list[str], int]:
     """Keep the newest ``keep_<kind>`` backups of each kind, delete the rest, then every blob no
     remaining manifest names. Call with the target's exclusive lock. Returns (removed ids, blobs removed).
     Manifests that cannot be read are left where they are (they are never used)."""

@@ -11,7 +11,7 @@ A target on a local disk or mount (:class:`LocalTarget`) looks like::
 
 Blobs are immutable: a file whose content is already stored costs nothing to back up again, which is
 why a "full" backup costs only new content. :class:`BackupTarget` is all the backup and restore code
-uses, so an object store can be added as another implementation.
+uses; :class:`ObjectTarget` is the same layout on object storage (``backup.target: s3://bucket/prefix``).
 
 Errors: :class:`TargetSetupError` (the configured target is not usable as set: a bad setting) and
 :class:`TargetError` (the target exists but cannot be used now: missing mount, damaged marker).
@@ -32,6 +32,7 @@ from typing import BinaryIO, Protocol
 
 from mia_pipeline.layout import BACKUP_KINDS
 from mia_pipeline.storage.atomic import atomic_write_bytes, fsync_dir, temp_path_for
+from mia_pipeline.storage.objects import STAGING, ObjectStore, ObjectStoreError, parse_s3_url
 
 MARKER = "mia-backup.json"
 TARGET_FORMAT = 1
@@ -262,3 +263,139 @@ class LocalTarget:
                     p.unlink(missing_ok=True)
                     n += 1
         return n
+
+
+class ObjectTarget:
+    """A backup target on object storage (``s3://bucket/prefix``), laid out as :class:`LocalTarget` is::
+
+        <prefix>/mia-backup.json   blobs/ab/ab12…ef   hourly|daily|weekly/<id>.json   .staging/
+
+    Every object is published whole (see :mod:`mia_pipeline.storage.objects`: staging key, size check,
+    server-side copy): a blob appears under its sha256 only with that content's bytes, a manifest only
+    complete. The manifest is still written last: a backup killed part way left blobs no manifest names,
+    which the next rotation deletes. S3 has no lock: the backup lock is a file on this host
+    (``lock_dir``), so backups to one bucket prefix must run from one host (the daemon's schedule)."""
+
+    def __init__(self, url: str, lock_dir: Path, store=None):
+        self.store = store or ObjectStore(parse_s3_url(url))
+        self.location = self.store.url
+        self.lock_file = Path(lock_dir) / f".backup-target-{hashlib.sha256(self.location.encode()).hexdigest()[:16]}.lock"
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ObjectStoreError as exc:
+            raise TargetError(f"backup target {exc}") from None
+
+    @staticmethod
+    def _blob_key(sha: str) -> str:
+        sha = check_sha(sha)
+        return f"blobs/{sha[:2]}/{sha}"
+
+    @staticmethod
+    def _manifest_key(kind: str, backup_id: str) -> str:
+        if kind not in BACKUP_KINDS:
+            raise TargetError(f"unknown backup kind {kind!r}; kinds: {', '.join(BACKUP_KINDS)}")
+        if not isinstance(backup_id, str) or not BACKUP_ID_RE.fullmatch(backup_id):
+            raise TargetError(f"{backup_id!r} is not a backup id (like 20261201T130000123456Z)")
+        return f"{kind}/{backup_id}.json"
+
+    def prepare(self, create: bool) -> None:
+        """Check the bucket and the marker (and, with ``create``, start an empty target: the prefix must
+        hold nothing else). The bucket itself must exist: creating buckets is the operator's job."""
+        with self._errors():
+            self.store.check_bucket()
+            if self.store.exists(MARKER):
+                try:
+                    info = json.loads(self.store.get_bytes(MARKER))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise TargetError(f"backup target {self.location}: {MARKER} is damaged ({exc}); restore it or "
+                                      "point backup.target at another prefix") from None
+                if not isinstance(info, dict) or info.get("format") != TARGET_FORMAT:
+                    raise TargetError(f"backup target {self.location}: {MARKER} has format {info!r}, this mia reads "
+                                      f"format {TARGET_FORMAT}")
+                return
+            if not create:
+                raise TargetError(f"backup target {self.location} holds no backup yet (no {MARKER}); run "
+                                  "`mia backup --full` first")
+            others = [k for k in self.store.list() if not k.startswith(STAGING + "/")]
+            if others:
+                raise TargetSetupError(f"backup target {self.location} is not empty and is not a mia backup target "
+                                       f"(it holds {others[0]}…); point backup.target (or MIA_BACKUP_TARGET) at an "
+                                       "empty prefix or an existing target")
+            created = datetime.now(UTC).isoformat(timespec="seconds")
+            self.store.put_bytes(MARKER, json.dumps({"format": TARGET_FORMAT, "created_at": created}).encode() + b"\n")
+
+    @contextlib.contextmanager
+    def lock(self, exclusive: bool) -> Iterator[None]:
+        """Held on this host only (S3 has no lock): backups exclusively, restores shared."""
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_file, "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+
+    # ------------------------------------------------------------------ blobs
+    def has_blob(self, sha: str, size: int | None = None) -> bool:
+        with self._errors():
+            got = self.store.size(self._blob_key(sha))
+        return got is not None and (size is None or got == size)
+
+    def put_stream(self, src: BinaryIO, expected: str | None = None) -> tuple[str, int, bool]:
+        """Store what ``src`` holds; (sha256, size, stored). Uploaded to a staging key while hashed, then
+        published under its sha256 unless it does not hash to ``expected`` or is stored already."""
+        h = hashlib.sha256()
+        with self._errors(), self.store.staged(src, on_chunk=h.update) as (staging, size):
+            sha = h.hexdigest()
+            if (expected is not None and sha != expected) or self.has_blob(sha, size):
+                return sha, size, False
+            self.store.publish(staging, self._blob_key(sha))
+        return sha, size, True
+
+    def open_blob(self, sha: str) -> BinaryIO:
+        with self._errors():
+            return self.store.open_input(self._blob_key(sha))
+
+    def verify_blob(self, sha: str) -> bool:
+        """Read the blob back from the server and check its sha256."""
+        try:
+            with self.open_blob(sha) as fh, self._errors():
+                return hash_stream(fh)[0] == sha
+        except FileNotFoundError:
+            return False
+
+    def delete_blob(self, sha: str) -> None:
+        with self._errors():
+            self.store.delete(self._blob_key(sha))
+
+    def blob_shas(self) -> set[str]:
+        with self._errors():
+            keys = self.store.list("blobs")
+        return {k.rsplit("/", 1)[-1] for k in keys if len(k.rsplit("/", 1)[-1]) == 64}
+
+    # ------------------------------------------------------------------ manifests
+    def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None:
+        with self._errors():
+            self.store.put_bytes(self._manifest_key(kind, backup_id), data)
+
+    def manifest_ids(self, kind: str) -> list[str]:
+        if kind not in BACKUP_KINDS:
+            return []
+        with self._errors():
+            keys = self.store.list(kind)
+        ids = (k[len(kind) + 1:-len(".json")] for k in keys if k.endswith(".json") and k.count("/") == 1)
+        return sorted(i for i in ids if BACKUP_ID_RE.fullmatch(i))
+
+    def get_manifest(self, kind: str, backup_id: str) -> bytes:
+        with self._errors():
+            return self.store.get_bytes(self._manifest_key(kind, backup_id))
+
+    def delete_manifest(self, kind: str, backup_id: str) -> None:
+        with self._errors():
+            self.store.delete(self._manifest_key(kind, backup_id))
+
+    def sweep(self) -> int:
+        """Delete staging objects of dead writers (older than an hour: a writer on another host may be
+        uploading the younger ones). Call with the exclusive lock."""
+        with self._errors():
+            return self.store.sweep_staging()

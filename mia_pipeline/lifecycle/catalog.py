@@ -22,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mia_pipeline.layout import BACKUP_KINDS, Layout
-from mia_pipeline.lifecycle.blobstore import LocalTarget, TargetError, check_sha
+from mia_pipeline.layout import BACKUP_KINDS, Layout, is_object_url
+from mia_pipeline.lifecycle.blobstore import BackupTarget, LocalTarget, ObjectTarget, TargetError, check_sha
 from mia_pipeline.settings import Settings
 
 MANIFEST_FORMAT = 1
@@ -111,15 +111,18 @@ def decode_manifest(data: bytes, kind: str, backup_id: str) -> Backup:
                   damaged=dict(body.get("damaged") or {}), config_file=body.get("config_file"))
 
 
-def target_for(layout: Layout, settings: Settings) -> LocalTarget:
-    """The configured backup target (``backup.target``, default ``<data root>/backups``)."""
+def target_for(layout: Layout, settings: Settings) -> BackupTarget:
+    """The configured backup target (``backup.target``, default ``<data root>/backups``; an
+    ``s3://bucket/prefix`` target is on object storage, its lock on this host under ``live/``)."""
     configured = settings.backup.target
     if configured is None:
         return LocalTarget(layout.root / "backups", default=True)
+    if is_object_url(configured):
+        return ObjectTarget(str(configured), layout.root / "live")
     return LocalTarget(Path(configured))
 
 
-def list_backups(target: LocalTarget) -> tuple[list[Backup], dict[str, str]]:
+def list_backups(target: BackupTarget) -> tuple[list[Backup], dict[str, str]]:
     """(good backups newest first, {"<kind>/<id>": why it is not used}) — manifests only, no blob read."""
     good, damaged = [], {}
     for kind in BACKUP_KINDS:
@@ -135,7 +138,7 @@ def list_backups(target: LocalTarget) -> tuple[list[Backup], dict[str, str]]:
 class BlobChecker:
     """Re-hashes blobs once per instance: several backups share most blobs."""
 
-    def __init__(self, target: LocalTarget, deep: bool = True):
+    def __init__(self, target: BackupTarget, deep: bool = True):
         self.target, self.deep = target, deep
         self._seen: dict[str, bool] = {}
 

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout, LayoutError
-from mia_pipeline.lifecycle.blobstore import LocalTarget
+from mia_pipeline.lifecycle.blobstore import BackupTarget
 from mia_pipeline.lifecycle.catalog import Backup, BlobChecker, FileRef, list_backups
 from mia_pipeline.lifecycle.restore import RestoreError, install_day, open_target, restore_day
 from mia_pipeline.settings import Settings
@@ -111,7 +111,7 @@ def _restore_whole(layout, settings, store, target, day, report, why: str) -> No
 
 def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStore,
                         known_symbols: frozenset[str] | None = None, today: date | None = None,
-                        target: LocalTarget | None = None) -> RepairReport:
+                        target: BackupTarget | None = None) -> RepairReport:
     """Check and repair every day (see the module docstring). Raises TargetError when the backup
     target cannot be opened; every per-day failure is in the report instead."""
     target = target or open_target(layout, settings)

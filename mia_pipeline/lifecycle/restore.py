@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset
-from mia_pipeline.lifecycle.blobstore import LocalTarget, TargetError, copy_hashing
+from mia_pipeline.lifecycle.blobstore import BackupTarget, TargetError, copy_hashing
 from mia_pipeline.lifecycle.catalog import (
     DAY_MANIFEST,
     Backup,
@@ -62,7 +62,7 @@ class DayRestore:
     quarantine: bool = False
 
 
-def open_target(layout: Layout, settings: Settings) -> LocalTarget:
+def open_target(layout: Layout, settings: Settings) -> BackupTarget:
     target = target_for(layout, settings)
     try:
         target.prepare(create=False)
@@ -71,12 +71,12 @@ def open_target(layout: Layout, settings: Settings) -> LocalTarget:
     return target
 
 
-def read_json_blob(target: LocalTarget, ref: FileRef) -> dict:
+def read_json_blob(target: BackupTarget, ref: FileRef) -> dict:
     with target.open_blob(ref.sha256) as fh:
         return json.loads(fh.read())
 
 
-def copy_blob(target: LocalTarget, ref: FileRef, dest: Path) -> None:
+def copy_blob(target: BackupTarget, ref: FileRef, dest: Path) -> None:
     """Write the blob to ``dest`` (a temp path) checking its sha256 on the way: a mismatch is an error."""
     with target.open_blob(ref.sha256) as src, open(dest, "wb") as out:
         sha, _ = copy_hashing(src, out)
@@ -85,7 +85,7 @@ def copy_blob(target: LocalTarget, ref: FileRef, dest: Path) -> None:
                            "was committed")
 
 
-def day_problem(target: LocalTarget, backup: Backup, day: str, checker: BlobChecker) -> tuple[str | None, dict]:
+def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChecker) -> tuple[str | None, dict]:
     """(why ``backup`` cannot restore ``day`` or None, the day manifest it holds)."""
     files = backup.day_files(day)
     if DAY_MANIFEST not in files:
@@ -107,7 +107,7 @@ def day_problem(target: LocalTarget, backup: Backup, day: str, checker: BlobChec
     return None, manifest
 
 
-def install_day(layout: Layout, target: LocalTarget, day: str, manifest: dict, blobs: dict[str, FileRef]) -> None:
+def install_day(layout: Layout, target: BackupTarget, day: str, manifest: dict, blobs: dict[str, FileRef]) -> None:
     """Make ``manifest`` the day's manifest, writing the datasets in ``blobs`` from the target (see the
     module docstring for the protocol); other entries must already be on disk as they say."""
     day_dir = layout.day_dir(day)
@@ -149,7 +149,7 @@ def _identical(store: PartitionStore, day: str, manifest: dict) -> bool:
 
 
 def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: str,
-                target: LocalTarget | None = None) -> DayRestore:
+                target: BackupTarget | None = None) -> DayRestore:
     """Restore one day (all its datasets and raw lines; its quarantine file when missing here) from the
     newest backup that is good for it. Raises :class:`RestoreInputError` when no backup holds the day,
     :class:`RestoreError` when every backup that holds it is damaged or the result does not verify."""
@@ -184,7 +184,7 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
                        + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
 
 
-def _restore_quarantine(layout: Layout, target: LocalTarget, backup: Backup, day: str) -> bool:
+def _restore_quarantine(layout: Layout, target: BackupTarget, backup: Backup, day: str) -> bool:
     """The day's rejects come back when they are missing here (present ones are newer: kept)."""
     path = layout.quarantine_file(day)
     ref = backup.files.get(path.relative_to(layout.root).as_posix())

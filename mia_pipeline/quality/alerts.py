@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mia_pipeline.layout import Layout
+from mia_pipeline.layout import Layout, is_object_url
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage.atomic import atomic_write_json, locked
 
@@ -466,16 +466,17 @@ def _mount_point(path: Path) -> Path:
 
 def _storage(layout: Layout, settings: Settings) -> list[tuple[str, bool | None, str, dict]]:
     mon = settings.monitoring
-    volumes = [("data", _existing(layout.root)),
-               ("backup", _existing(settings.backup.target or layout.root / "backups"))]
+    volumes = [("data", _existing(layout.root))]
+    if not is_object_url(settings.backup.target):  # object storage has no local volume to watch
+        volumes.append(("backup", _existing(settings.backup.local_target or layout.root / "backups")))
     devices = {label: os.stat(p).st_dev for label, p in volumes}
+    one_disk = devices.get("backup") == devices["data"]
     out = []
     for label, path in volumes:
-        shared = label == "backup" and devices["backup"] == devices["data"]
-        if shared:  # one disk: judged once, as the data volume
+        if label == "backup" and one_disk:  # one disk: judged once, as the data volume
             out.append((label, False, "the backup target is now on the data volume", {}))
             continue
-        name = "data and backup volume" if label == "data" and devices["backup"] == devices["data"] else f"{label} volume"
+        name = "data and backup volume" if label == "data" and one_disk else f"{label} volume"
         usage = shutil.disk_usage(path)
         free_mb, pct = usage.free / 2**20, 100.0 * usage.free / usage.total if usage.total else 0.0
         mount = _mount_point(path)

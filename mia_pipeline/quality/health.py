@@ -120,8 +120,8 @@ def volume_free(path) -> tuple[int, float]:
 def _disk(layout: Layout, settings: Settings) -> dict:
     mon = settings.monitoring
     volumes = {"data": layout.root}
-    if settings.backup.target is not None:
-        volumes["backup"] = settings.backup.target
+    if settings.backup.local_target is not None:  # object storage has no local volume to watch
+        volumes["backup"] = settings.backup.local_target
     figures, low = {}, []
     for name, path in volumes.items():
         free, pct = volume_free(path)
