@@ -1,6 +1,6 @@
 """Subprocess for the backup/restore kill tests: loops forever so a SIGKILL lands anywhere in the work.
 
-``backup ROOT``: full and incremental backups in turn (rotation keeps 2 hourly, 1 daily: every pass
+``backup ROOT [TARGET]``: full and incremental backups in turn (rotation keeps 2 hourly, 1 daily: every pass
 also deletes manifests and collects blobs).
 ``restore ROOT TARGET_A TARGET_B``: restores every day from target A, then from target B, and again.
 """
@@ -29,7 +29,7 @@ if __name__ == "__main__":
     layout = Layout(root)
     store = PartitionStore(layout)
     if what == "backup":
-        s = settings(root)
+        s = settings(root, sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None)
         print("ready", flush=True)
         while True:
             run_backup(layout, s, "full", store=store)

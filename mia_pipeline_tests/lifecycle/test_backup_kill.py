@@ -27,7 +27,6 @@ from mia_pipeline_tests.lifecycle._backup_data import contents
 ITERATIONS = 30
 DAYS = [f"2025-07-{d:02d}" for d in range(1, 13)]
 CHILD = Path(__file__).with_name("_backup_kill_child.py")
-ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
 
 
 def ticks(rng, version: int) -> pa.Table:
@@ -42,7 +41,8 @@ def fill(store: PartitionStore, rng, version: int) -> None:
 
 
 def child(*args) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(CHILD), *map(str, args)], stdout=subprocess.PIPE, env=ENV)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}  # with the test's AWS_* variables
+    proc = subprocess.Popen([sys.executable, str(CHILD), *map(str, args)], stdout=subprocess.PIPE, env=env)
     assert proc.stdout.readline().strip() == b"ready"
     return proc
 
@@ -60,18 +60,20 @@ def child_settings(layout, target=None):
 
 
 @pytest.mark.slow
-def test_killed_backups_leave_only_complete_verified_backups(layout):
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_killed_backups_leave_only_complete_verified_backups(layout, request, where):
     rng = random.Random(7)
     nrng = np.random.default_rng(7)
     store = PartitionStore(layout)
     fill(store, nrng, 0)
-    settings = child_settings(layout)
+    url = f"s3://{request.getfixturevalue('s3_bucket')}/kill" if where == "s3" else ""
+    settings = child_settings(layout, url or None)
     target = target_for(layout, settings)
     completed = 0
     for i in range(ITERATIONS):
         day = rng.choice(DAYS)  # new content for the next backup to write
         store.write(day, "market_ticks", ticks(nrng, i + 1), compression="none")
-        kill_after(child("backup", layout.root), rng.uniform(0.0, 0.8))
+        kill_after(child("backup", layout.root, url), rng.uniform(0.0, 0.8))
         good, damaged = list_backups(target)
         assert damaged == {}, f"iteration {i}: a manifest is visible half-written: {damaged}"
         checker = BlobChecker(target)
@@ -84,7 +86,11 @@ def test_killed_backups_leave_only_complete_verified_backups(layout):
     newest = list_backups(target)[0][0]
     assert all(newest.files[f"snapshots/daily/{d}/market_ticks.parquet"].sha256 ==
                store.entry(d, "market_ticks").sha256 for d in DAYS)
-    assert not [p for p in target.root.rglob("*.tmp") if p.is_file()]
+    if where == "folder":
+        assert not [p for p in target.root.rglob("*.tmp") if p.is_file()]
+    else:  # staging objects of killed uploads: never published, and gone once stale
+        assert target.store.sweep_staging(stale_after_s=0) >= 0
+        assert not [k for k in target.store.list() if k.startswith(".staging/")]
     assert completed > 0
 
 
