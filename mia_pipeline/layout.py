@@ -111,7 +111,9 @@ def parse_s3_url(text: str) -> S3Location:
     if not is_object_url(text):
         raise ValueError(f"{text!r} is not an s3:// URL; {example}")
     parts = urlsplit(text)
-    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+    if parts.query or parts.fragment:  # not echoed: a pre-signed query holds a signature
+        raise ValueError(f"the s3:// URL has a query or fragment: it names a bucket and a prefix only; {example}")
+    if "@" in parts.netloc or ":" in parts.netloc:
         raise ValueError("the s3:// URL holds a user, password or port: it names a bucket and a prefix only "
                          f"(credentials and the server come from the AWS_* variables); {example}")
     bucket = parts.netloc

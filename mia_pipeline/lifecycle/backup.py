@@ -218,7 +218,7 @@ def rotate(target: BackupTarget, settings: Settings, protect: str | None = None)
                 removed.append(f"{kind}/{b.id}")
     removed_set = set(removed)
     referenced = {r.sha256 for b in good if f"{b.kind}/{b.id}" not in removed_set for r in b.files.values()}
-    garbage = target.blob_shas() - referenced
+    garbage = target.collectable_blobs(referenced)
     for sha in garbage:
         target.delete_blob(sha)
     return removed, len(garbage)

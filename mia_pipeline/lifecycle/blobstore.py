@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ MARKER = "mia-backup.json"
 TARGET_FORMAT = 1
 CHUNK = 4 << 20
 _HEX = frozenset("0123456789abcdef")
+GC_GRACE_S = 6 * 3600.0  # unreferenced blobs younger than this are kept on object storage (see ObjectTarget)
 BACKUP_ID_RE = re.compile(r"\d{8}T\d{12}Z")  # UTC time to the microsecond: ids sort by time
 
 
@@ -47,6 +49,10 @@ class TargetError(RuntimeError):
 
 class TargetSetupError(ValueError):
     """The configured backup target is not a folder a backup can go to (a bad setting)."""
+
+
+class TargetUnreachable(OSError, TargetError):
+    """The object store behind a target failed (server down, request refused): an I/O error, as a disk's is."""
 
 
 def check_sha(sha: str) -> str:
@@ -92,6 +98,7 @@ class BackupTarget(Protocol):
     def verify_blob(self, sha: str) -> bool: ...
     def delete_blob(self, sha: str) -> None: ...
     def blob_shas(self) -> set[str]: ...
+    def collectable_blobs(self, referenced: set[str]) -> set[str]: ...
     def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None: ...
     def manifest_ids(self, kind: str) -> list[str]: ...
     def get_manifest(self, kind: str, backup_id: str) -> bytes: ...
@@ -230,6 +237,10 @@ class LocalTarget:
     def delete_blob(self, sha: str) -> None:
         self.blob_path(sha).unlink(missing_ok=True)
 
+    def collectable_blobs(self, referenced: set[str]) -> set[str]:
+        """Blobs no manifest names (the exclusive lock keeps every other backup of this target out)."""
+        return self.blob_shas() - referenced
+
     def blob_shas(self) -> set[str]:
         if not self.blobs_dir.is_dir():
             return set()
@@ -273,8 +284,9 @@ class ObjectTarget:
     Every object is published whole (see :mod:`mia_pipeline.storage.objects`: staging key, size check,
     server-side copy): a blob appears under its sha256 only with that content's bytes, a manifest only
     complete. The manifest is still written last: a backup killed part way left blobs no manifest names,
-    which the next rotation deletes. S3 has no lock: the backup lock is a file on this host
-    (``lock_dir``), so backups to one bucket prefix must run from one host (the daemon's schedule)."""
+    which a later rotation deletes once they are older than :data:`GC_GRACE_S`. S3 has no lock: the backup
+    lock is a file of the data root (``lock_dir``) and serializes only that root's backups; the grace
+    period keeps the blobs of a backup in flight from another root or host from being collected."""
 
     def __init__(self, url: str, lock_dir: Path, store=None):
         self.store = store or ObjectStore(parse_s3_url(url))
@@ -286,7 +298,11 @@ class ObjectTarget:
         try:
             yield
         except ObjectStoreError as exc:
-            raise TargetError(f"backup target {exc}") from None
+            raise TargetUnreachable(f"backup target {exc}") from None
+        except ValueError as exc:  # the S3 client's own settings (AWS_ENDPOINT_URL) are malformed
+            if isinstance(exc, TargetSetupError):
+                raise
+            raise TargetSetupError(f"backup target {self.location}: {exc}") from None
 
     @staticmethod
     def _blob_key(sha: str) -> str:
@@ -320,6 +336,8 @@ class ObjectTarget:
                 raise TargetError(f"backup target {self.location} holds no backup yet (no {MARKER}); run "
                                   "`mia backup --full` first")
             others = [k for k in self.store.list() if not k.startswith(STAGING + "/")]
+            if MARKER in others:  # a concurrent first backup made it a target meanwhile
+                return self.prepare(create=False)
             if others:
                 raise TargetSetupError(f"backup target {self.location} is not empty and is not a mia backup target "
                                        f"(it holds {others[0]}…); point backup.target (or MIA_BACKUP_TARGET) at an "
@@ -371,7 +389,17 @@ class ObjectTarget:
     def blob_shas(self) -> set[str]:
         with self._errors():
             keys = self.store.list("blobs")
-        return {k.rsplit("/", 1)[-1] for k in keys if len(k.rsplit("/", 1)[-1]) == 64}
+        found = (k.split("/") for k in keys)  # blobs/ab/ab12…: other keys are not blobs (never collected)
+        return {p[2] for p in found if len(p) == 3 and len(p[2]) == 64 and set(p[2]) <= _HEX and p[1] == p[2][:2]}
+
+    def collectable_blobs(self, referenced: set[str]) -> set[str]:
+        """Blobs no manifest names that are older than :data:`GC_GRACE_S`. S3 has no lock: a backup from
+        another data root or host may be uploading the younger ones, its manifest not written yet."""
+        with self._errors():
+            infos = self.store.list("blobs")
+        now = time.time()
+        old = {k.rsplit("/", 1)[-1] for k, i in infos.items() if i.mtime and now - i.mtime.timestamp() > GC_GRACE_S}
+        return (self.blob_shas() & old) - referenced
 
     # ------------------------------------------------------------------ manifests
     def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None:

@@ -160,10 +160,13 @@ def verified_backups(layout: Layout, settings: Settings, deep: bool = False) -> 
         target.prepare(create=False)
     except (TargetError, ValueError):
         return []
-    with target.lock(exclusive=False):
-        good, _ = list_backups(target)
-        checker = BlobChecker(target, deep)
-        return [b for b in good if not checker.bad(b.files)]
+    try:
+        with target.lock(exclusive=False):
+            good, _ = list_backups(target)
+            checker = BlobChecker(target, deep)
+            return [b for b in good if not checker.bad(b.files)]
+    except (TargetError, OSError):  # the target failed part way: nothing counts as verified
+        return []
 
 
 def backed_up_files(layout: Layout, settings: Settings, deep: bool = False) -> set[str]:

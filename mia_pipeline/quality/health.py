@@ -94,7 +94,7 @@ def _backup(layout: Layout, settings: Settings) -> dict:
 
     try:
         good, damaged = list_backups(target_for(layout, settings))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # a disk or object store failing; a malformed S3 endpoint
         return _item("last backup", FAIL, f"the backup target cannot be read: {exc}")
     if not good:
         return _item("last backup", WARN, "no backup yet (`mia backup --full`; the schedules make one nightly)",

@@ -51,14 +51,22 @@ class ObjectStoreError(OSError):
 
 def endpoint_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
     """(scheme, host[:port]) of AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, or None for AWS itself."""
-    raw = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    name = "AWS_ENDPOINT_URL_S3" if env.get("AWS_ENDPOINT_URL_S3") else "AWS_ENDPOINT_URL"
+    raw = env.get(name)
     if not raw:
         return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
-        raise ValueError(f"AWS_ENDPOINT_URL(_S3)={raw!r} is not a server URL; set it like http://127.0.0.1:9000 "
-                         "(or unset it for AWS S3)")
-    return parts.scheme, parts.netloc
+    fix = f"{name} is not a server URL; set it like http://127.0.0.1:9000 (or unset it for AWS S3)"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError when out of range
+    except ValueError:
+        raise ValueError(fix) from None
+    if "@" in parts.netloc:  # never echoed: it holds credentials
+        raise ValueError(f"{name} holds a user or password; {fix}, with the credentials in AWS_ACCESS_KEY_ID / "
+                         "AWS_SECRET_ACCESS_KEY")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ValueError(f"{name}={raw!r}: {fix}")
+    return parts.scheme, parts.hostname + (f":{port}" if port else "")
 
 
 def s3_filesystem(env: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
@@ -90,7 +98,14 @@ class ObjectStore:
 
     def __init__(self, location: S3Location | str, fs: pafs.FileSystem | None = None):
         self.location = parse_s3_url(location) if isinstance(location, str) else location
-        self.fs = fs if fs is not None else s3_filesystem()
+        self._fs = fs
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        """The S3 client, made on first use (a malformed AWS_ENDPOINT_URL raises ValueError there)."""
+        if self._fs is None:
+            self._fs = s3_filesystem()
+        return self._fs
 
     @property
     def url(self) -> str:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from mia_pipeline.cli.main import cli
+from mia_pipeline.layout import Layout, init_tree
 from mia_pipeline.lifecycle.backup import run_backup
 from mia_pipeline.lifecycle.blobstore import ObjectTarget, TargetError, TargetSetupError
 from mia_pipeline.lifecycle.catalog import list_backups, target_for, verified_backups
@@ -122,10 +123,32 @@ def test_a_backup_that_dies_before_its_manifest_leaves_the_previous_ones_and_its
     assert [b.id for b in good] == [first.id] and not damaged
     orphans = target_for(layout, settings).blob_shas() - {r.sha256 for r in good[0].files.values()}
     assert len(orphans) == 2  # uploaded, named by no manifest
+    # Seen from another data root, these are the blobs of a backup in flight (S3 has no lock to say so):
+    # a rotation keeps them while they are young...
+    other = Layout(layout.root.parent / "other")
+    init_tree(other)
+    build(other)
+    run_backup(other, settings_for(other, MIA_BACKUP_TARGET=url), "full")
+    assert orphans <= target_for(layout, settings).blob_shas()
+    # ...and collects them once they are older than the grace period
+    monkeypatch.setattr("mia_pipeline.lifecycle.blobstore.GC_GRACE_S", 0.0)
     settings_one = settings_for(layout, MIA_BACKUP_TARGET=url, MIA_BACKUP_KEEP_DAILY="1")
     run_backup(layout, settings_one, "full")
     (last,), _ = list_backups(target_for(layout, settings_one))
     assert target_for(layout, settings_one).blob_shas() == {r.sha256 for r in last.files.values()}
+
+
+def test_keys_under_blobs_that_are_not_blobs_are_ignored(data, monkeypatch):
+    layout, store, settings, url = data
+    run_backup(layout, settings, "full")
+    bucket_store = ObjectStore(url)
+    stray = {"blobs/zz/" + "Z" * 64: b"not a blob", "blobs/" + "a" * 64: b"misplaced", "blobs/ab/" + "c" * 64: b"x"}
+    for key, body in stray.items():
+        bucket_store.put_bytes(key, body)
+    monkeypatch.setattr("mia_pipeline.lifecycle.blobstore.GC_GRACE_S", 0.0)
+    result = run_backup(layout, settings, "full")
+    assert not result.damaged and result.removed_blobs == 0
+    assert set(stray) <= set(objects(url))  # not ours to delete, and never taken for a blob
 
 
 def test_a_target_prefix_must_be_empty_or_a_backup_target_and_the_bucket_must_exist(layout, s3_bucket):
@@ -180,7 +203,27 @@ def test_object_store_errors_are_oserrors_naming_the_location():
     assert isinstance(caught.value, OSError)
 
 
-@pytest.mark.parametrize("value", ["127.0.0.1:9000", "ftp://host", "http://host/path"])
-def test_a_malformed_endpoint_is_refused(value):
-    with pytest.raises(ValueError, match="is not a server URL"):
+@pytest.mark.parametrize("value", ["127.0.0.1:9000", "ftp://host", "http://host/path", "http://h:99999",
+                                   "http://[::1", "http://key:topsecret@h:9000"])
+def test_a_malformed_endpoint_is_refused_without_echoing_credentials(value):
+    with pytest.raises(ValueError, match="is not a server URL") as caught:
         s3_filesystem({"AWS_ENDPOINT_URL": value})
+    assert "topsecret" not in str(caught.value)
+
+
+def test_commands_say_plainly_when_the_endpoint_is_malformed_or_the_server_fails(data, monkeypatch):
+    layout, store, settings, url = data
+    monkeypatch.setenv("MIA_BACKUP_TARGET", url)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["backup", "--full"]).exit_code == 0
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://key:topsecret@127.0.0.1:1")
+    out = runner.invoke(cli, ["backup", "--full"])
+    assert out.exit_code == 2 and "holds a user or password" in out.output
+    assert "topsecret" not in out.output and "Traceback" not in out.output
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+    for args in (["health"], ["cleanup", "--older-than", "30d", "--dry-run"]):
+        out = runner.invoke(cli, args)
+        assert out.exception is None or isinstance(out.exception, SystemExit), (args, out.output)
+        assert "Traceback" not in out.output
+    health = runner.invoke(cli, ["health"])
+    assert "the backup target cannot be read" in health.output
