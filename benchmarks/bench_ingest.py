@@ -19,6 +19,7 @@
 """
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -137,45 +138,56 @@ def library_alone(layout: Layout, day_list: list[str]) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
-def year_backfill() -> bool:
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+HISTORY_PER_DAY = 200 * 24
+
+
+def history_root(parent: Path, name: str, day_list: list[str], per_day: int = HISTORY_PER_DAY) -> Layout:
+    """A fresh data root whose landing zone holds one file of ``per_day`` events per day."""
+    layout = Layout(parent / name / "data")
+    init_tree(layout)
+    template = day_template(per_day)
+    for d in day_list:
+        (layout.streaming_dir / f"history_{d}.jsonl").write_bytes(template.replace(DAY_TOKEN.encode(), d.encode()))
+    return layout
+
+
+def dagster_runs(layout: Layout, day_list: list[str]):
+    """The same landing and rebuild through Dagster on the root's own instance: ONE run of ``landing_zone``,
+    then ONE single-run backfill of the daily datasets. Returns (landing s, backfill s, both results)."""
     import dagster as dg
 
-    from mia_pipeline.dagster_home import ensure_dagster_home
+    from mia_pipeline.cli.dagster_bridge import open_instance
     from mia_pipeline.defs.collection import daily_datasets, landing_zone
     from mia_pipeline.defs.resources import MiaResource
 
-    per_day = 200 * 24
-    template = day_template(per_day)
+    os.environ["MIA_DATA_DIR"] = str(layout.root)
+    resources = {"mia": MiaResource(data_dir=str(layout.root))}
+    with open_instance(layout) as instance:
+        t0 = time.perf_counter()
+        landed = dg.materialize([landing_zone], instance=instance, resources=resources, run_config=QUIET)
+        t1 = time.perf_counter()
+        rebuilt = dg.materialize([daily_datasets], instance=instance, resources=resources, run_config=QUIET, tags={
+            "dagster/asset_partition_range_start": day_list[0], "dagster/asset_partition_range_end": day_list[-1]})
+        t2 = time.perf_counter()
+    for result in (landed, rebuilt):
+        assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    assert len(layout.days_present()) == len(day_list)
+    return t1 - t0, t2 - t1, (landed, rebuilt)
+
+
+def year_backfill() -> bool:
+    per_day = HISTORY_PER_DAY
     day_list = days(365, "2024-06-01")
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with tempfile.TemporaryDirectory() as tmp:
-        roots = {}
-        for name in ("dagster", "library"):
-            roots[name] = layout = Layout(Path(tmp) / name / "data")
-            init_tree(layout)
-            for d in day_list:
-                (layout.streaming_dir / f"history_{d}.jsonl").write_bytes(
-                    template.replace(DAY_TOKEN.encode(), d.encode()))
-        base_land, base_rebuild = library_alone(roots["library"], day_list)
-        layout = roots["dagster"]
-        resources = {"mia": MiaResource(data_dir=str(layout.root))}
-        with dg.DagsterInstance.from_config(str(ensure_dagster_home(layout))) as instance:
-            t0 = time.perf_counter()
-            landed = dg.materialize([landing_zone], instance=instance, resources=resources, run_config=quiet)
-            t1 = time.perf_counter()
-            rebuilt = dg.materialize([daily_datasets], instance=instance, resources=resources, run_config=quiet, tags={
-                "dagster/asset_partition_range_start": day_list[0], "dagster/asset_partition_range_end": day_list[-1]})
-            t2 = time.perf_counter()
-            events = sum(len(r.all_events) for r in (landed, rebuilt))
-            for result in (landed, rebuilt):
-                assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
-            assert len(layout.days_present()) == 365
-            expected = per_day * 12 // 100
-            for result in (landed, rebuilt):
-                signals = {m.materialization.partition: m.materialization.metadata["dagster/row_count"].value
-                           for m in result.get_asset_materialization_events() if m.asset_key.path == ["signals"]}
-                assert signals == dict.fromkeys(day_list, expected), "each day carries its own row count"
-    land_s, backfill_s = t1 - t0, t2 - t1
+        base_land, base_rebuild = library_alone(history_root(Path(tmp), "library", day_list), day_list)
+        land_s, backfill_s, results = dagster_runs(history_root(Path(tmp), "dagster", day_list), day_list)
+        events = sum(len(r.all_events) for r in results)
+        expected = per_day * 12 // 100
+        for result in results:
+            signals = {m.materialization.partition: m.materialization.metadata["dagster/row_count"].value
+                       for m in result.get_asset_materialization_events() if m.asset_key.path == ["signals"]}
+            assert signals == dict.fromkeys(day_list, expected), "each day carries its own row count"
     ok = land_s <= 240 and backfill_s <= 240
     print(f"year_backfill: {per_day * 365:,} events over 365 days | landing run {land_s:.1f} s "
           f"(library alone {base_land:.1f} s) | backfill run rebuilding 365 days x 6 datasets {backfill_s:.1f} s "

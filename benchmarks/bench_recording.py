@@ -31,54 +31,24 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_ingest import DAY_TOKEN, day_template, days, library_alone  # noqa: E402
+from bench_ingest import HISTORY_PER_DAY, dagster_runs, days, history_root, library_alone  # noqa: E402
 
-from mia_pipeline.layout import DATASETS, Layout, init_tree  # noqa: E402
+from mia_pipeline.layout import DATASETS, Layout  # noqa: E402
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PER_DAY = 200 * 24
 GOAL_RATIO = 3.0
-
-
-def fresh_root(tmp: Path, name: str, day_list: list[str]) -> Layout:
-    layout = Layout(tmp / name / "data")
-    init_tree(layout)
-    template = day_template(PER_DAY)
-    for d in day_list:
-        (layout.streaming_dir / f"history_{d}.jsonl").write_bytes(template.replace(DAY_TOKEN.encode(), d.encode()))
-    return layout
 
 
 def with_dagster(layout: Layout, day_list: list[str]) -> tuple[float, float, int, int]:
     """(landing run s, backfill run s, events recorded, (dataset, day) partitions written)."""
-    import dagster as dg
-
-    from mia_pipeline.cli.dagster_bridge import open_instance
-    from mia_pipeline.defs.collection import daily_datasets, landing_zone
-    from mia_pipeline.defs.resources import MiaResource
-
-    os.environ["MIA_DATA_DIR"] = str(layout.root)
-    resources = {"mia": MiaResource(data_dir=str(layout.root))}
-    with open_instance(layout) as instance:
-        t0 = time.perf_counter()
-        landed = dg.materialize([landing_zone], instance=instance, resources=resources, run_config=QUIET)
-        t1 = time.perf_counter()
-        rebuilt = dg.materialize([daily_datasets], instance=instance, resources=resources, run_config=QUIET, tags={
-            "dagster/asset_partition_range_start": day_list[0], "dagster/asset_partition_range_end": day_list[-1]})
-        t2 = time.perf_counter()
-        for result in (landed, rebuilt):
-            assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
-        events = sum(len(r.all_events) for r in (landed, rebuilt))
-        partitions = sum(1 for r in (landed, rebuilt) for m in r.get_asset_materialization_events()
-                         if m.asset_key.path[0] in DATASETS)
-    assert len(layout.days_present()) == len(day_list)
-    return t1 - t0, t2 - t1, events, partitions
+    land, back, results = dagster_runs(layout, day_list)
+    events = sum(len(r.all_events) for r in results)
+    partitions = sum(1 for r in results for m in r.get_asset_materialization_events() if m.asset_key.path[0] in DATASETS)
+    return land, back, events, partitions
 
 
 def postgres_root(tmp: Path, day_list: list[str]):
@@ -93,7 +63,7 @@ def postgres_root(tmp: Path, day_list: list[str]):
         return None, str(exc)
     server.create_database("bench")
     os.environ.update(server.env("bench"))
-    layout = fresh_root(tmp, "postgres", day_list)
+    layout = history_root(tmp, "postgres", day_list)
     set_instance_profile(layout, REPO / "deploy" / "dagster.postgres.yaml")
     return layout, server
 
@@ -107,9 +77,9 @@ def main() -> int:
     day_list = days(args.days, "2024-06-01")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        floor = library_alone(fresh_root(tmp, "library", day_list), day_list)
+        floor = library_alone(history_root(tmp, "library", day_list), day_list)
         rows = {"library alone (floor)": (*floor, 0, 0)}
-        rows["SQLite (default profile)"] = with_dagster(fresh_root(tmp, "sqlite", day_list), day_list)
+        rows["SQLite (default profile)"] = with_dagster(history_root(tmp, "sqlite", day_list), day_list)
         pg_layout, server = postgres_root(tmp, day_list)
         pg_name = "PostgreSQL (deploy/dagster.postgres.yaml, fsync=off)"
         if pg_layout is None:
@@ -119,8 +89,8 @@ def main() -> int:
                 rows[pg_name] = with_dagster(pg_layout, day_list)
             finally:
                 server.stop()
-    print(f"recording cost: {PER_DAY * args.days:,} events over {args.days} days; two runs each (one landing run, "
-          f"one single-run backfill of {len(DATASETS)} datasets)")
+    print(f"recording cost: {HISTORY_PER_DAY * args.days:,} events over {args.days} days; two runs each "
+          f"(one landing run, one single-run backfill of {len(DATASETS)} datasets)")
     print(f"{'instance':55s} {'landing run':>18s} {'backfill run':>18s} {'events':>8s} {'events/partition':>17s}")
     for name, (land, back, events, parts) in rows.items():
         ratio = "" if not events else f" {land / floor[0]:4.1f}x"

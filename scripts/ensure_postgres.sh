@@ -10,17 +10,5 @@ find_bin() {
   return 1
 }
 if find_bin; then exit 0; fi
-if ! command -v apt-get >/dev/null; then
-  echo "PostgreSQL is not installed and there is no apt-get to install it" >&2; exit 1
-fi
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then
-  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else
-    echo "PostgreSQL is not installed and installing it needs root (apt-get install postgresql)" >&2; exit 1
-  fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends postgresql; } >/dev/null 2>&1; then
-  echo "apt-get install postgresql failed (no network to the Debian mirror?)" >&2; exit 1
-fi
+bash "$(dirname "$0")/apt_install.sh" postgresql PostgreSQL
 find_bin || { echo "postgresql was installed but its initdb/pg_ctl were not found under /usr/lib/postgresql" >&2; exit 1; }

@@ -85,6 +85,18 @@ def hash_stream(src: BinaryIO) -> tuple[str, int]:
     return copy_hashing(src, None)
 
 
+def check_marker(location: str, data: bytes, kind: str) -> None:
+    """Raise TargetError unless ``data`` is a marker of the target format this mia reads."""
+    try:
+        info = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TargetError(f"backup target {location}: {MARKER} is damaged ({exc}); restore it or point "
+                          f"backup.target at another {kind}") from None
+    if not isinstance(info, dict) or info.get("format") != TARGET_FORMAT:
+        raise TargetError(f"backup target {location}: {MARKER} has format {info!r}, this mia reads format "
+                          f"{TARGET_FORMAT}")
+
+
 class BackupTarget(Protocol):
     """What backup and restore need from a place that stores backups."""
 
@@ -152,13 +164,10 @@ class LocalTarget:
         marker = root / MARKER
         if marker.is_file():
             try:
-                info = json.loads(marker.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise TargetError(f"backup target {root}: {MARKER} is damaged ({exc}); restore it or point "
+                check_marker(self.location, marker.read_bytes(), "folder")
+            except OSError as exc:
+                raise TargetError(f"backup target {root}: {MARKER} cannot be read ({exc}); restore it or point "
                                   "backup.target at another folder") from None
-            if not isinstance(info, dict) or info.get("format") != TARGET_FORMAT:
-                raise TargetError(f"backup target {root}: {MARKER} has format {info!r}, this mia reads format "
-                                  f"{TARGET_FORMAT}")
             return
         if not create:
             raise TargetError(f"backup target {root} holds no backup yet (no {MARKER}); run `mia backup --full` "
@@ -323,14 +332,7 @@ class ObjectTarget:
         with self._errors():
             self.store.check_bucket()
             if self.store.exists(MARKER):
-                try:
-                    info = json.loads(self.store.get_bytes(MARKER))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise TargetError(f"backup target {self.location}: {MARKER} is damaged ({exc}); restore it or "
-                                      "point backup.target at another prefix") from None
-                if not isinstance(info, dict) or info.get("format") != TARGET_FORMAT:
-                    raise TargetError(f"backup target {self.location}: {MARKER} has format {info!r}, this mia reads "
-                                      f"format {TARGET_FORMAT}")
+                check_marker(self.location, self.store.get_bytes(MARKER), "prefix")
                 return
             if not create:
                 raise TargetError(f"backup target {self.location} holds no backup yet (no {MARKER}); run "
@@ -387,19 +389,24 @@ class ObjectTarget:
             self.store.delete(self._blob_key(sha))
 
     def blob_shas(self) -> set[str]:
+        return set(self._blobs())
+
+    def _blobs(self) -> dict[str, float]:
+        """{sha256: upload time (epoch s)} of the objects ``blobs/ab/ab12…``; other keys are not blobs."""
         with self._errors():
-            keys = self.store.list("blobs")
-        found = (k.split("/") for k in keys)  # blobs/ab/ab12…: other keys are not blobs (never collected)
-        return {p[2] for p in found if len(p) == 3 and len(p[2]) == 64 and set(p[2]) <= _HEX and p[1] == p[2][:2]}
+            infos = self.store.list("blobs")
+        out = {}
+        for key, info in infos.items():
+            p = key.split("/")
+            if len(p) == 3 and len(p[2]) == 64 and set(p[2]) <= _HEX and p[1] == p[2][:2]:
+                out[p[2]] = info.mtime.timestamp() if info.mtime else 0.0
+        return out
 
     def collectable_blobs(self, referenced: set[str]) -> set[str]:
         """Blobs no manifest names that are older than :data:`GC_GRACE_S`. S3 has no lock: a backup from
         another data root or host may be uploading the younger ones, its manifest not written yet."""
-        with self._errors():
-            infos = self.store.list("blobs")
-        now = time.time()
-        old = {k.rsplit("/", 1)[-1] for k, i in infos.items() if i.mtime and now - i.mtime.timestamp() > GC_GRACE_S}
-        return (self.blob_shas() & old) - referenced
+        cutoff = time.time() - GC_GRACE_S
+        return {sha for sha, at in self._blobs().items() if at < cutoff} - referenced
 
     # ------------------------------------------------------------------ manifests
     def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None:
