@@ -58,7 +58,7 @@ def endpoint_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
     fix = f"{name} is not a server URL; set it like http://127.0.0.1:9000 (or unset it for AWS S3)"
     try:
         parts = urlsplit(raw)
-        port = parts.port  # raises ValueError when out of range
+        parts.port  # noqa: B018 - raises ValueError when the port is out of range
     except ValueError:
         raise ValueError(fix) from None
     if "@" in parts.netloc:  # never echoed: it holds credentials
@@ -66,7 +66,7 @@ def endpoint_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
                          "AWS_SECRET_ACCESS_KEY")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
         raise ValueError(f"{name}={raw!r}: {fix}")
-    return parts.scheme, parts.hostname + (f":{port}" if port else "")
+    return parts.scheme, parts.netloc  # host[:port], IPv6 hosts keep their brackets
 
 
 def s3_filesystem(env: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
