@@ -30,6 +30,7 @@ _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH_RE = re.compile(r"\d{4}-\d{2}")
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+MAX_PREFIX_BYTES = 768
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.\-=]{1,255}")
 
 DATASETS = ("trades", "trade_exits", "signals", "market_bars", "market_ticks", "performance", "market_depth")
@@ -123,6 +124,9 @@ def parse_s3_url(text: str) -> S3Location:
     prefix = parts.path.strip("/")
     if prefix:
         _check_rel(prefix, text)
+    if len(prefix.encode()) > MAX_PREFIX_BYTES:  # S3 keys are at most 1,024 bytes; ours add up to ~100 under it
+        raise ValueError(f"the prefix of {bucket!r} is {len(prefix.encode())} bytes long; keep it under "
+                         f"{MAX_PREFIX_BYTES} (S3 keys are at most 1,024 bytes); {example}")
     return S3Location(bucket, prefix)
 
 

@@ -279,6 +279,8 @@ def _backup_target(value: Any) -> Path | str | None:
         raise ValueError(f"{value!r} is not a folder or an s3:// URL; {_TARGET_FIX}")
     if is_object_url(value):
         return parse_s3_url(value).url
+    if value.lower().startswith("s3:"):  # s3:/bucket, s3:bucket: meant as a URL, never a folder named "s3:"
+        raise ValueError(f"{value!r} is not an s3:// URL; write it as s3://bucket/prefix")
     return _folder(_TARGET_FIX).func(Path(value))
 
 

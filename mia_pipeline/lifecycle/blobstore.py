@@ -47,6 +47,10 @@ class TargetError(RuntimeError):
     """The backup target cannot be used now (missing mount, damaged marker…); the message says what to do."""
 
 
+class TargetEmpty(TargetError):
+    """The target is usable but holds no backup yet."""
+
+
 class TargetSetupError(ValueError):
     """The configured backup target is not a folder a backup can go to (a bad setting)."""
 
@@ -156,7 +160,7 @@ class LocalTarget:
                                    "(or MIA_BACKUP_TARGET) to a folder")
         if not root.is_dir():
             if self.default and not create:
-                raise TargetError(f"no backup yet in {root}; run `mia backup --full` first")
+                raise TargetEmpty(f"no backup yet in {root}; run `mia backup --full` first")
             if not (create and self.default):
                 raise TargetError(f"backup target {root} does not exist: mount the backup disk (or create the "
                                   "folder), or set backup.target / MIA_BACKUP_TARGET to an existing folder")
@@ -170,7 +174,7 @@ class LocalTarget:
                                   "backup.target at another folder") from None
             return
         if not create:
-            raise TargetError(f"backup target {root} holds no backup yet (no {MARKER}); run `mia backup --full` "
+            raise TargetEmpty(f"backup target {root} holds no backup yet (no {MARKER}); run `mia backup --full` "
                               "first")
         if any(p.name not in BACKUP_KINDS for p in root.iterdir()):
             raise TargetSetupError(f"backup target {root} is not empty and is not a mia backup target; point "
@@ -335,7 +339,7 @@ class ObjectTarget:
                 check_marker(self.location, self.store.get_bytes(MARKER), "prefix")
                 return
             if not create:
-                raise TargetError(f"backup target {self.location} holds no backup yet (no {MARKER}); run "
+                raise TargetEmpty(f"backup target {self.location} holds no backup yet (no {MARKER}); run "
                                   "`mia backup --full` first")
             others = [k for k in self.store.list() if not k.startswith(STAGING + "/")]
             if MARKER in others:  # a concurrent first backup made it a target meanwhile

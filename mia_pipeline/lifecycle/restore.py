@@ -91,7 +91,7 @@ def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChe
     if DAY_MANIFEST not in files:
         return "it holds no manifest of the day", {}
     if bad := checker.bad(files):
-        return f"{', '.join(sorted(bad))} do(es) not match its sha256 (damaged copy)", {}
+        return f"{', '.join(sorted(bad))}: missing from the target, or not matching its sha256 (damaged copy)", {}
     try:
         manifest = read_json_blob(target, files[DAY_MANIFEST])
         entries = manifest["datasets"]

@@ -90,11 +90,16 @@ def _alerts(layout: Layout) -> dict:
 
 
 def _backup(layout: Layout, settings: Settings) -> dict:
+    from mia_pipeline.lifecycle.blobstore import TargetEmpty, TargetError
     from mia_pipeline.lifecycle.catalog import list_backups, target_for
 
     try:
-        good, damaged = list_backups(target_for(layout, settings))
-    except (OSError, ValueError) as exc:  # a disk or object store failing; a malformed S3 endpoint
+        target = target_for(layout, settings)
+        target.prepare(create=False)  # a missing mount or bucket, a damaged marker: not "no backup yet"
+        good, damaged = list_backups(target)
+    except TargetEmpty:
+        good, damaged = [], {}
+    except (TargetError, OSError, ValueError) as exc:  # a disk or object store failing; a malformed S3 endpoint
         return _item("last backup", FAIL, f"the backup target cannot be read: {exc}")
     if not good:
         return _item("last backup", WARN, "no backup yet (`mia backup --full`; the schedules make one nightly)",

@@ -187,6 +187,8 @@ def test_the_cli_backs_up_lists_and_restores_through_s3_and_says_plainly_when_th
     ("s3://Upper/x", "not a bucket name"),
     ("s3://bkt/../x", "segments"),
     ("s3://key:secret@bkt/x", "names a bucket and a prefix only"),
+    ("s3:/bkt/x", "is not an s3:// URL"),
+    ("s3://bkt/" + "/".join(["p" * 200] * 5), "keep it under 768"),
 ])
 def test_a_malformed_s3_target_is_refused_with_how_to_write_it(layout, monkeypatch, bad, says):
     monkeypatch.setenv("MIA_BACKUP_TARGET", bad)
@@ -227,3 +229,13 @@ def test_commands_say_plainly_when_the_endpoint_is_malformed_or_the_server_fails
         assert "Traceback" not in out.output
     health = runner.invoke(cli, ["health"])
     assert "the backup target cannot be read" in health.output
+
+
+def test_health_tells_a_missing_bucket_from_no_backup_yet(layout, s3_bucket, monkeypatch):
+    runner = CliRunner()
+    monkeypatch.setenv("MIA_BACKUP_TARGET", f"s3://{s3_bucket}/fresh")
+    fresh = runner.invoke(cli, ["health", "--json"])
+    assert "no backup yet" in fresh.output
+    monkeypatch.setenv("MIA_BACKUP_TARGET", "s3://no-such-bucket-here/x")
+    missing = runner.invoke(cli, ["health", "--json"])
+    assert "does not exist; create it" in missing.output and "no backup yet" not in missing.output
