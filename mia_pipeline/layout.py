@@ -143,9 +143,21 @@ class Layout:
     """Paths under one data root. Pure: building a path never touches the disk."""
 
     root: Path
+    # Where the daily partitions and their manifests are: None for ``root/snapshots/daily``, or an
+    # ``s3://bucket/prefix`` (see mia_pipeline.storage.object_partitions). Everything else stays under root.
+    store: S3Location | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).absolute())
+        if isinstance(self.store, str):
+            object.__setattr__(self, "store", parse_s3_url(self.store))
+
+    def local_only(self, what: str) -> None:
+        """Raise LayoutError when the partitions are on object storage and ``what`` works on local ones only."""
+        if self.store is not None:
+            raise LayoutError(f"{what} is not available for partitions on object storage yet: this root keeps "
+                              f"them on {self.store.url} (data_collection.storage.url / MIA_STORAGE_URL); unset "
+                              "it to keep partitions under the data root")
 
     # --- landing zone and live views
     @property

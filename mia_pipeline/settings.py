@@ -51,7 +51,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from mia_pipeline.layout import is_object_url, parse_s3_url
+from mia_pipeline.layout import Layout, is_object_url, parse_s3_url
 from mia_pipeline.settings_sources import Conflict, describe, env_values, nested, read_file
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
@@ -199,8 +199,20 @@ class SourceToggles(_Section):
     performance_data: StrictBool = True       # `performance` events quarantined when off
 
 
+def _store_url(value: Any) -> str | None:
+    """None (partitions under the data root) or a normalized ``s3://bucket/prefix``."""
+    if value is None:
+        return None
+    if not is_object_url(value):
+        raise ValueError(f"{value!r} is not an s3:// URL; write it as s3://bucket/prefix, or unset it to keep the "
+                         "partitions under the data root")
+    return parse_s3_url(value).url
+
+
 class StorageConfig(_Section):
     format: Annotated[StrictStr, _only("data_collection.storage.format", "parquet")] = "parquet"
+    # Where the daily partitions and their manifests live (the rest of the data root stays local).
+    url: Annotated[str | None, BeforeValidator(_store_url)] = None
     compression: Literal[COMPRESSIONS] = "zstd"
     retention_days: Days = 365
     archive_after_days: Days = 90
@@ -376,6 +388,11 @@ class Settings(BaseSettings):
     @property
     def compression(self) -> str:
         return self.data_collection.storage.compression
+
+    @property
+    def layout(self) -> Layout:
+        """The data root, with the partitions where ``data_collection.storage.url`` puts them."""
+        return Layout(self.data_dir, store=self.data_collection.storage.url)
 
     @property
     def sources(self) -> SourceToggles:

@@ -33,6 +33,8 @@ ENV: dict[str, tuple[Key, str, str]] = {
     "MIA_RETENTION_DAYS": (("data_collection", "storage", "retention_days"), "int", ""),
     "MIA_ARCHIVE_AFTER_DAYS": (("data_collection", "storage", "archive_after_days"), "int", ""),
     "MIA_COMPRESSION": (("data_collection", "storage", "compression"), "str", "a codec or unset it"),
+    "MIA_STORAGE_URL": (("data_collection", "storage", "url"), "str",
+                        "an s3://bucket/prefix, or unset it to keep the partitions under the data root"),
     "MIA_BACKUP_TARGET": (("backup", "target"), "str",
                           "a folder (e.g. MIA_BACKUP_TARGET=/mnt/backup/mia), an s3://bucket/prefix, or unset it to use "
                           "<data root>/backups"),

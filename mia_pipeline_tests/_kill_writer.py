@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet  # noqa: F401  (imported before "ready": kills should land in writes, not imports)
 
 from mia_pipeline.layout import Layout
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import partition_store
 
 
 def rows(v: int) -> int:
@@ -26,7 +26,7 @@ def table(v: int) -> pa.Table:
 
 if __name__ == "__main__":
     root, first = sys.argv[1], int(sys.argv[2])
-    store = PartitionStore(Layout(root))
+    store = partition_store(Layout(root, store=sys.argv[3] if len(sys.argv) > 3 else None))  # [s3://bucket/prefix]
     v = first
     table(v)  # warm up so kills land in writes, not in lazy initialisation
     print("ready", flush=True)

@@ -124,7 +124,7 @@ class CliState:
     def layout(self) -> Layout:
         """The data root's layout. Raises :class:`MissingDataRoot` when the root does not exist and
         the running command is not one of :data:`CREATES_DATA_ROOT`."""
-        layout = Layout(self.settings.data_dir)
+        layout = self.settings.layout
         ctx = click.get_current_context(silent=True)
         if ctx is None or command_path(ctx) not in CREATES_DATA_ROOT:
             require_data_root(layout)
@@ -132,9 +132,9 @@ class CliState:
 
     @property
     def store(self) -> PartitionStore:
-        from mia_pipeline.storage import PartitionStore
+        from mia_pipeline.storage import partition_store
 
-        return PartitionStore(self.layout, compression=self.settings.compression)
+        return partition_store(self.layout, compression=self.settings.compression)
 
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)

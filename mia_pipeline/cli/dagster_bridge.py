@@ -265,9 +265,9 @@ class Recorder:
         from concurrent.futures import ThreadPoolExecutor
 
         from mia_pipeline.defs.quality import metrics_materialization
-        from mia_pipeline.storage import PartitionStore
+        from mia_pipeline.storage import partition_store
 
-        store = PartitionStore(self.layout)
+        store = partition_store(self.layout)
         pool = ThreadPoolExecutor(max_workers=1)
         future = pool.submit(lambda: [metrics_materialization(self.layout, store, day) for day in days])
         pool.shutdown(wait=False)  # the task runs on; its result is awaited where it is recorded

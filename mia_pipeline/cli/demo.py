@@ -74,6 +74,8 @@ def demo(state: CliState) -> None:
                 failed.append(label)
     click.echo("\nsummary")
     click.echo(f"  data dir   : {state.layout.root}")
+    if state.layout.store:
+        click.echo(f"  partitions : {state.layout.store.url}/daily")
     click.echo(f"  warehouse  : {state.layout.warehouse_file}")
     for ds, s in dataset_status(state).items():
         if s["days"]:

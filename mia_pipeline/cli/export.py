@@ -56,9 +56,9 @@ def _window(state: CliState, period: str | None):
             return parse_period(period)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--period") from None
-    days = state.layout.days_present()
+    days = state.store.days_present()
     if not days:
-        _fail(f"no days under {state.layout.daily_dir}: collect, import or simulate some first, or give --period")
+        _fail(f"no days under {state.layout.store.url + '/daily' if state.layout.store else state.layout.daily_dir}: collect, import or simulate some first, or give --period")
     from datetime import date
 
     start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])

@@ -170,7 +170,8 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
         table.add_row(ds, str(s["days"]), s["first_day"] or "-", s["last_day"] or "-", f"{s['rows']:,}",
                       human_bytes(s["bytes"]), s["last_update"] or "-")
     console = stdout_console()
-    console.print(f"data dir: {state.layout.root} (Dagster instance: {profile} profile)", markup=False,
+    where = f"; partitions on {state.layout.store.url}" if state.layout.store else ""
+    console.print(f"data dir: {state.layout.root} (Dagster instance: {profile} profile{where})", markup=False,
                   highlight=False, soft_wrap=True)
     console.print(table)
     for day, why in state.store.readable_manifests()[1].items():
@@ -194,7 +195,7 @@ def check_integrity(state: CliState, day, start, end) -> None:
         raise click.UsageError("--date checks one day; --start/--end check a range: give one or the other")
     if start and end and end < start:
         raise click.BadParameter(f"--end {end} is before --start {start}", param_hint="--end")
-    days = [day.isoformat()] if day else state.layout.days_present()
+    days = [day.isoformat()] if day else state.store.days_present()
     problems = integrity_problems(state.layout, state.store, days if day else None)
     for p in problems:
         click.echo(f"PROBLEM {p}")

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from mia_pipeline.collection.quarantine import DAMAGED_MARK
 from mia_pipeline.layout import Layout
-from mia_pipeline.storage import PartitionStore, StorageError, archive_index, sha256_file
+from mia_pipeline.storage import PartitionStore, StorageError, archive_index
+from mia_pipeline.storage.objects import ObjectStoreError
 
 INTEGRITY_RESULT = "integrity_last.json"
 
@@ -42,9 +43,10 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
     """Every problem found, one line each (empty when all is well). ``days`` limits the check to
     those day folders (then quarantine and state files are not checked)."""
     everything = days is None
-    days = layout.days_present() if everything else days
+    days = store.days_present() if everything else days
     problems: list[str] = []
-    writable = os.access(layout.daily_dir, os.W_OK) if layout.daily_dir.exists() else False
+    # Objects are written by the store's own rules (a read-only credential is an error of its own)
+    writable = layout.store is not None or (os.access(layout.daily_dir, os.W_OK) if layout.daily_dir.exists() else False)
     for day in days:
         try:
             if writable:
@@ -74,12 +76,16 @@ def archive_problems(layout: Layout) -> list[str]:
     """Problems of the archived months: a damaged manifest, a month file missing or not matching its
     sha256 or row counts, Parquet files in a month folder that nothing vouches for."""
     problems: list[str] = []
-    if not layout.archive_dir.is_dir():
+    if layout.store is not None:
+        folders = {m: list(names) for m, names in archive_index.month_objects(layout).items()}
+    elif layout.archive_dir.is_dir():
+        folders = {p.name: [f.name for f in p.iterdir()] for p in layout.archive_dir.iterdir() if p.is_dir()}
+    else:
         return problems
     months = set(archive_index.archived_months(layout))
-    for folder in sorted(p for p in layout.archive_dir.iterdir() if p.is_dir() and p.name not in months):
-        if any(folder.glob("*.parquet")):
-            problems.append(f"archive {folder.name}: Parquet files without a month manifest (nothing vouches for "
+    for folder in sorted(m for m in folders if m not in months):
+        if any(name.endswith(".parquet") for name in folders[folder]):
+            problems.append(f"archive {folder}: Parquet files without a month manifest (nothing vouches for "
                             "them): an interrupted `mia archive` leaves these, run it again; otherwise the "
                             "month manifest was lost: restore the month from a backup")
     for month in sorted(months):
@@ -89,15 +95,18 @@ def archive_problems(layout: Layout) -> list[str]:
             problems.append(f"archive {month}: {exc}")
             continue
         for ds, entry in sorted(manifest["datasets"].items()):
-            path = layout.archive_month_dir(month) / entry["file"]
             where = f"archive {month}/{ds}"
-            if not path.exists():
+            digest = archive_index.month_file_sha256(layout, month, entry["file"])
+            if digest is None:
                 problems.append(f"{where}: file {entry['file']} is missing")
-            elif sha256_file(path) != entry["sha256"]:
+            elif digest != entry["sha256"]:
                 problems.append(f"{where}: {entry['file']} does not match the sha256 of the month manifest")
             else:
                 try:
-                    rows = pq.ParquetFile(path).metadata.num_rows
+                    location = archive_index.month_location(layout, month, entry["file"])
+                    rows = pq.ParquetFile(archive_index.open_location(location)).metadata.num_rows
+                except ObjectStoreError:
+                    raise
                 except (OSError, pa.ArrowException) as exc:
                     problems.append(f"{where}: not a readable Parquet file ({exc})")
                     continue

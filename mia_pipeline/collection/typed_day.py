@@ -260,7 +260,7 @@ class _RawSink:
             self.commit.write(RAW_EVENTS, table)
             return
         if self.spill is None:
-            self.spill_path = temp_path_for(self.store.layout.dataset_file(self.day, RAW_EVENTS))
+            self.spill_path = temp_path_for(self.store.stage_path(self.day, RAW_EVENTS))
             self.spill = pq.ParquetWriter(self.spill_path, RAW_SCHEMA, compression="zstd")
         self.spill.write_table(table)
 

@@ -41,11 +41,12 @@ def snapshot_archive(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.
     builder see archived days as before.
     """
     from mia_pipeline.lifecycle.archive import ArchiveError, archive_cutoff, archive_month
+    from mia_pipeline.storage.archive_index import month_location
 
     layout, store, settings = mia.layout(), mia.store(), mia.settings()
     month = context.partition_key[:7]
     cutoff = archive_cutoff(settings.archive_after_days).isoformat()
-    days = [d for d in layout.days_present() if d[:7] == month and d < cutoff]
+    days = [d for d in store.days_present() if d[:7] == month and d < cutoff]
     try:
         report = archive_month(layout, store, month, days)
     except ArchiveError as exc:
@@ -55,7 +56,7 @@ def snapshot_archive(context: dg.AssetExecutionContext, mia: MiaResource) -> dg.
         "month": month, "days_archived": dg.MetadataValue.json(report.days),
         "day_folders_removed": len(report.removed), "bytes_daily": report.bytes_daily,
         "bytes_month": report.bytes_month, "archive_before": cutoff,
-        "path": dg.MetadataValue.path(str(layout.archive_month_dir(month))),
+        "path": dg.MetadataValue.path(str(month_location(layout, month))),
     })
 
 
@@ -159,7 +160,7 @@ def integrity_check(context: dg.OpExecutionContext) -> None:
     if missing:
         context.log.warning(f"recording days stored but not recorded: {missing}")
         record_written(context.log_event, context.instance, store, missing)
-    recent = layout.days_present()[-GX_RECENT_DAYS:]
+    recent = store.days_present()[-GX_RECENT_DAYS:]
     for event in gx_evaluations(store, {ds: recent for ds in DATASETS}, context.instance, run_name(context)):
         context.log_event(event)
     record_integrity_result(layout, problems, "every stored day and the range across them", "daily_integrity job")

@@ -5,7 +5,7 @@ import dagster as dg
 
 from mia_pipeline.layout import Layout
 from mia_pipeline.settings import Settings, load_settings
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import PartitionStore, partition_store
 
 
 class MiaResource(dg.ConfigurableResource):
@@ -26,11 +26,11 @@ class MiaResource(dg.ConfigurableResource):
         return settings
 
     def layout(self) -> Layout:
-        return Layout(self.settings().data_dir)
+        return self.settings().layout
 
     def store(self) -> PartitionStore:
         s = self.settings()
-        return PartitionStore(Layout(s.data_dir), compression=s.compression)
+        return partition_store(s.layout, compression=s.compression)
 
 
 @dg.definitions

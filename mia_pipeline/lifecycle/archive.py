@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import secrets
-import shutil
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -40,16 +39,23 @@ import pyarrow.parquet as pq
 from mia_pipeline.layout import RAW_EVENTS, STORED_DATASETS, Layout, parse_day, parse_month
 from mia_pipeline.schemas import DATASET_KEYS
 from mia_pipeline.schemas.hashing import record_hash
-from mia_pipeline.storage import PartitionStore, StorageError, atomic_write_json, refresh_views, sha256_file
+from mia_pipeline.storage import (
+    PartitionStore,
+    StorageError,
+    atomic_write_json,
+    partition_store,
+    refresh_views,
+    sha256_file,
+)
 from mia_pipeline.storage import archive_index as ai
 from mia_pipeline.storage.atomic import TMP_SUFFIX, commit_temp, locked, write_temp
 from mia_pipeline.storage.partitions import LOCK_NAME, RAW_LINES_MODE
+from mia_pipeline.storage.publish import sweep_removed
 
 ARCHIVE_COMPRESSION = "zstd"
 ARCHIVE_LEVEL = 19
 ROW_GROUP_ROWS = 1 << 20
 FOLD_KEYS = {**DATASET_KEYS, RAW_EVENTS: ("file", "offset")}
-REMOVING = ".removing-"
 
 
 class ArchiveError(StorageError):
@@ -82,22 +88,6 @@ def content_digest(table: pa.Table) -> str:
     return h.hexdigest()
 
 
-def remove_tree(path: Path) -> None:
-    """Delete a folder so that no reader ever sees it half-deleted: renamed out of sight (a dot name
-    no reader lists) first, then removed; :func:`sweep_removed` finishes one a crash interrupted."""
-    if not path.exists():
-        return
-    hidden = path.with_name(f".{path.name}{REMOVING}{secrets.token_hex(4)}")
-    path.rename(hidden)
-    shutil.rmtree(hidden)
-
-
-def sweep_removed(parent: Path) -> None:
-    if parent.is_dir():
-        for p in parent.glob(f".*{REMOVING}*"):
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def refresh_if_present(layout: Layout, skip_months=()) -> None:
     """Refresh the DuckDB views when the warehouse exists (no warehouse: no view to keep consistent)."""
     if layout.warehouse_file.exists():
@@ -109,10 +99,10 @@ def archive_cutoff(archive_after_days: int, today: date | None = None) -> date:
     return (today or datetime.now(UTC).date()) - timedelta(days=archive_after_days)
 
 
-def archive_plan(layout: Layout, before: date) -> dict[str, list[str]]:
+def archive_plan(layout: Layout, before: date, store: PartitionStore | None = None) -> dict[str, list[str]]:
     """``{month: [day folders before `before`]}``: what :func:`archive` would archive."""
     plan: dict[str, list[str]] = {}
-    for day in layout.days_present():
+    for day in (store or partition_store(layout)).days_present():
         if day < parse_day(before).isoformat():
             plan.setdefault(day[:7], []).append(day)
     return plan
@@ -123,7 +113,7 @@ def archive(layout: Layout, store: PartitionStore, before: date, *, dry_run: boo
     if not dry_run:
         sweep_removed(layout.daily_dir)
     return [archive_month(layout, store, month, days, dry_run=dry_run)
-            for month, days in archive_plan(layout, before).items()]
+            for month, days in archive_plan(layout, before, store).items()]
 
 
 def _daily_bytes(store: PartitionStore, days: list[str]) -> int:
@@ -139,7 +129,7 @@ def archive_month(layout: Layout, store: PartitionStore, month: str, days: list[
     the archived version first). Raises :class:`ArchiveError` (nothing removed) on damage."""
     year, mon = parse_month(month)
     month = f"{year:04d}-{mon:02d}"
-    present = [d for d in layout.days_present() if d[:7] == month]
+    present = [d for d in store.days_present() if d[:7] == month]
     wanted = present if days is None else sorted({parse_day(d).isoformat() for d in days} & set(present))
     report = MonthReport(month, dry_run=dry_run)
     if not wanted:
@@ -149,11 +139,9 @@ def archive_month(layout: Layout, store: PartitionStore, month: str, days: list[
         return report
     for d in wanted:
         store.recover(d)
-    month_dir = layout.archive_month_dir(month)
-    month_dir.mkdir(parents=True, exist_ok=True)
-    with locked(month_dir / LOCK_NAME), contextlib.ExitStack() as stack:
+    with _month_lock(layout, month), contextlib.ExitStack() as stack:
         for d in wanted:
-            stack.enter_context(locked(layout.day_dir(d) / LOCK_NAME))
+            stack.enter_context(store.day_lock(d))
         problems = [p for d in wanted for p in store.verify(d)]
         if problems:
             raise ArchiveError(f"{month} not archived: {'; '.join(problems[:3])} — repair these days first "
@@ -174,14 +162,14 @@ def archive_month(layout: Layout, store: PartitionStore, month: str, days: list[
                 report.bytes_daily += sum(e.bytes for e in changes.values())
         if changed_days:
             new["updated_at"] = now()
-            atomic_write_json(ai.month_manifest_path(layout, month), new)  # commit point
+            _write_month_manifest(layout, month, new)  # commit point
         refresh_if_present(layout)
         final = new if changed_days else old
         for d in wanted:
             if all(_folded(final, d, ds, e.get("sha256")) for ds, e in store.manifest(d)["datasets"].items()):
-                remove_tree(layout.day_dir(d))
+                store.drop_day(d)
                 report.removed.append(d)
-        _remove_unreferenced(month_dir, final)
+        _remove_unreferenced(layout, month, final)
         if report.removed:
             refresh_if_present(layout)  # a view's daily glob must not outlive the last daily file
     report.days = sorted(changed_days)
@@ -194,13 +182,29 @@ def _folded(manifest: dict, day: str, ds: str, sha: str | None) -> bool:
     return meta is not None and sha in meta["folded"]
 
 
+def _month_lock(layout: Layout, month: str):
+    """The month's writer lock: in its folder, or on this host for a month on object storage."""
+    if layout.store is not None:
+        return locked(layout.root / "live" / ".store-locks" / f"archive-{month}.lock")
+    layout.archive_month_dir(month).mkdir(parents=True, exist_ok=True)
+    return locked(layout.archive_month_dir(month) / LOCK_NAME)
+
+
+def _write_month_manifest(layout: Layout, month: str, manifest: dict) -> None:
+    if layout.store is not None:
+        data = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
+        ai.objects(layout).put_bytes(ai.month_rel(month, ai.MONTH_MANIFEST), data)
+    else:
+        atomic_write_json(ai.month_manifest_path(layout, month), manifest)
+
+
 def _verify_month_files(layout: Layout, month: str, manifest: dict) -> None:
     for ds, entry in manifest["datasets"].items():
-        path = layout.archive_month_dir(month) / entry["file"]
-        if not path.exists():
+        digest = ai.month_file_sha256(layout, month, entry["file"])
+        if digest is None:
             raise ArchiveError(f"{month} not archived: its {ds} file {entry['file']} is missing; restore the month "
                                "from a backup")
-        if sha256_file(path) != entry["sha256"]:
+        if digest != entry["sha256"]:
             raise ArchiveError(f"{month} not archived: {entry['file']} does not match its sha256 in the month "
                                "manifest; restore the month from a backup")
 
@@ -234,7 +238,7 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def _write_dataset(layout: Layout, store: PartitionStore, month: str, ds: str, old_entry: dict | None,
                    changes: dict, generation: int) -> dict:
     """Write generation ``generation`` of the month's ``ds`` file (old days + changes), verified; its entry."""
-    old_path = layout.archive_month_dir(month) / old_entry["file"] if old_entry else None
+    old_path = ai.month_location(layout, month, old_entry["file"]) if old_entry else None
     old_days = old_entry["days"] if old_entry else {}
     day_list = sorted(set(old_days) | set(changes))
 
@@ -252,9 +256,12 @@ def _write_dataset(layout: Layout, store: PartitionStore, month: str, ds: str, o
 
     schemas = [pq.read_schema(store.committed_file(d, ds)) for d in changes]
     if old_path is not None:
-        schemas.insert(0, pq.read_schema(old_path))
+        schemas.insert(0, pq.read_schema(ai.open_location(old_path)))
     schema = pa.unify_schemas(schemas, promote_options="permissive")
-    target = layout.archive_month_dir(month) / ai.month_file(ds, generation)
+    name = ai.month_file(ds, generation)
+    local = layout.archive_month_dir(month) if layout.store is None else \
+        layout.root / "live" / ".store-staging" / f"archive-{month}"
+    target = local / name
     metas: dict[str, dict] = {}
 
     def write(tmp: Path) -> None:
@@ -277,9 +284,17 @@ def _write_dataset(layout: Layout, store: PartitionStore, month: str, ds: str, o
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    commit_temp(tmp, target)  # a new name no manifest refers to yet: invisible until the commit point
-    return {"file": target.name, "rows": sum(m["rows"] for m in metas.values()), "bytes": target.stat().st_size,
-            "sha256": sha256_file(target), "compression": ARCHIVE_COMPRESSION, "compression_level": ARCHIVE_LEVEL,
+    size, digest = tmp.stat().st_size, sha256_file(tmp)
+    if layout.store is None:
+        commit_temp(tmp, target)  # a new name no manifest refers to yet: invisible until the commit point
+    else:
+        try:
+            with open(tmp, "rb") as fh:  # the same: a new object no manifest names yet
+                ai.objects(layout).put_stream(ai.month_rel(month, name), fh)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return {"file": name, "rows": sum(m["rows"] for m in metas.values()), "bytes": size,
+            "sha256": digest, "compression": ARCHIVE_COMPRESSION, "compression_level": ARCHIVE_LEVEL,
             "written_at": now(), "days": metas}
 
 
@@ -304,9 +319,15 @@ def _place_and_verify(path: Path, ds: str, day_list: list[str], metas: dict[str,
                                "nothing was archived (report this)")
 
 
-def _remove_unreferenced(month_dir: Path, manifest: dict) -> None:
+def _remove_unreferenced(layout: Layout, month: str, manifest: dict) -> None:
     """Older generations and crashed writes: files of the month folder its manifest does not name."""
     keep = {ai.MONTH_MANIFEST, LOCK_NAME} | {e["file"] for e in manifest["datasets"].values()}
+    if layout.store is not None:
+        for name in ai.month_objects(layout).get(month, {}):
+            if name not in keep and name.endswith(".parquet"):
+                ai.objects(layout).delete(ai.month_rel(month, name))
+        return
+    month_dir = layout.archive_month_dir(month)
     for p in month_dir.iterdir():
         if p.is_file() and p.name not in keep and (p.suffix == ".parquet" or p.name.endswith(TMP_SUFFIX)):
             p.unlink(missing_ok=True)

@@ -165,6 +165,7 @@ def run_backup(layout: Layout, settings: Settings, mode: str, *, config_file: Pa
     Raises :class:`BackupError` (verification failed), :class:`~blobstore.TargetError` /
     :class:`~blobstore.TargetSetupError` (target unusable) and ``OSError`` (disk full, read-only…);
     in every case the previous backups are intact and no partial backup is visible."""
+    layout.local_only("backup")
     if mode not in MODES:
         raise ValueError(f"unknown backup mode {mode!r}; modes: {', '.join(MODES)}")
     t0 = time.perf_counter()

@@ -91,6 +91,7 @@ def optimize_partition(store: PartitionStore, day: str, dataset: str, *, compres
 
     Raises StorageError when the file does not match its manifest (it is never rebuilt upon) or
     when it changed under the rewrite (nothing written)."""
+    store.layout.local_only("optimize")
     entry = store.entry(day, dataset)
     if entry is None:
         return None
@@ -157,6 +158,7 @@ def optimize(layout: Layout, store: PartitionStore, *, compress: bool = True, in
     """Optimise every dataset of ``days`` (default: every closed day, see :func:`closed_days`).
 
     ``measure``: time one symbol over one month (:func:`probe_query`) before and after."""
+    layout.local_only("optimize")
     days = closed_days(layout, today) if days is None else sorted(parse_day(d).isoformat() for d in days)
     report = OptimizeReport()
     target = _probe_target(store, days) if measure else None

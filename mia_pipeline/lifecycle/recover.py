@@ -114,6 +114,7 @@ def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStor
                         target: BackupTarget | None = None) -> RepairReport:
     """Check and repair every day (see the module docstring). Raises TargetError when the backup
     target cannot be opened; every per-day failure is in the report instead."""
+    layout.local_only("validate-and-repair")
     target = target or open_target(layout, settings)
     today = today or datetime.now(UTC).date()
     report = RepairReport()

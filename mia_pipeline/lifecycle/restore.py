@@ -153,6 +153,7 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
     """Restore one day (all its datasets and raw lines; its quarantine file when missing here) from the
     newest backup that is good for it. Raises :class:`RestoreInputError` when no backup holds the day,
     :class:`RestoreError` when every backup that holds it is damaged or the result does not verify."""
+    layout.local_only("restore")
     target = target or open_target(layout, settings)
     with target.lock(exclusive=False):
         good, damaged = list_backups(target)

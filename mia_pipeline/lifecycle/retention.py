@@ -11,7 +11,7 @@ The landing zone is never touched (its files belong to the writers). An item is 
 sha256 of every file in it (Parquet files and manifests) is in
 ``mia_pipeline.lifecycle.backup.backed_up_files(layout, settings)``; items that are not are kept and
 listed (``refused``) unless ``force``. Each removal renames the folder out of sight first (see
-:func:`~mia_pipeline.lifecycle.archive.remove_tree`), so a crash never leaves half a day visible and a
+:func:`~mia_pipeline.storage.publish.remove_tree`), so a crash never leaves half a day visible and a
 re-run finishes the job; archive months are dropped from the DuckDB views before they are deleted.
 
 Example: ``cleanup(layout, settings, 365, today=date(2026, 7, 1))`` removes 2025-06-30 and the month
@@ -27,11 +27,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from mia_pipeline.layout import Layout
-from mia_pipeline.lifecycle.archive import refresh_if_present, remove_tree, sweep_removed
+from mia_pipeline.lifecycle.archive import refresh_if_present
 from mia_pipeline.storage import sha256_file
 from mia_pipeline.storage.archive_index import archived_months
 from mia_pipeline.storage.atomic import TMP_SUFFIX, locked
 from mia_pipeline.storage.partitions import LOCK_NAME
+from mia_pipeline.storage.publish import remove_tree, sweep_removed
 
 _AGE_RE = re.compile(r"(\d{1,6})\s*(d|day|days)?")
 MAX_AGE_DAYS = 36_600
@@ -91,6 +92,7 @@ def _backed_up(layout: Layout, settings) -> set[str]:
 
 def plan_cleanup(layout: Layout, older_than_days: int, today: date | None = None) -> tuple[str, list[Doomed]]:
     """``(cutoff day, items past it)``, oldest first; nothing is read but folder listings and sizes."""
+    layout.local_only("cleanup")
     today = today or datetime.now(UTC).date()
     cutoff = (today - timedelta(days=older_than_days)).isoformat()
     items = [Doomed("daily", d, layout.day_dir(d)) for d in layout.days_present() if d < cutoff]

@@ -79,6 +79,7 @@ def _sorted(table: pa.Table) -> pa.Table:
 def restore_trades(layout, settings: Settings, store: PartitionStore, ids: list[str]) -> TradesRestore:
     """Restore the named trades (see the module docstring). Raises RestoreInputError for ids no good
     backup holds (nothing written), RestoreError when a day concerned is damaged here or in every backup."""
+    layout.local_only("restore by trade id")
     target = open_target(layout, settings)
     found: dict[tuple[str, str], list[pa.Table]] = {}  # (day, dataset) -> backup rows to put back
     result = TradesRestore()

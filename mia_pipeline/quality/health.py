@@ -52,7 +52,7 @@ def _lag(layout: Layout, store: PartitionStore) -> dict:
     from mia_pipeline.collection.status import last_event_time
 
     pending = sum(landing_lag(layout).values())
-    last = last_event_time(store, layout.days_present())
+    last = last_event_time(store, store.days_present())
     when = last.isoformat() if last else "none stored"
     return _item("landing lag", OK, f"{pending:,} byte(s) waiting in the landing zone; last stored event {when}",
                  pending_bytes=pending, last_event=last.isoformat() if last else None)
@@ -93,6 +93,9 @@ def _backup(layout: Layout, settings: Settings) -> dict:
     from mia_pipeline.lifecycle.blobstore import TargetEmpty, TargetError
     from mia_pipeline.lifecycle.catalog import list_backups, target_for
 
+    if layout.store is not None:
+        return _item("last backup", WARN, f"backups of partitions on object storage ({layout.store.url}) are not "
+                     "available yet; the bucket's own versioning or replication is what protects them")
     try:
         target = target_for(layout, settings)
         target.prepare(create=False)  # a missing mount or bucket, a damaged marker: not "no backup yet"
@@ -159,7 +162,7 @@ def health_report(layout: Layout, store: PartitionStore, settings: Settings, now
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date().isoformat()
     items = [_collector(layout), _lag(layout, store), _metrics(layout, store, today, "today")]
-    stored = [d for d in layout.days_present() if d < today]
+    stored = [d for d in store.days_present() if d < today]
     if stored:
         items.append(_metrics(layout, store, stored[-1], "last day stored"))
     items += [_alerts(layout), _backup(layout, settings), _disk(layout, settings), _integrity(layout)]

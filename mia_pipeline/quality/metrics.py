@@ -62,12 +62,6 @@ def _ms(table, column: str) -> np.ndarray:
     return pc.cast(table.column(column), "int64").to_numpy(zero_copy_only=False)
 
 
-def _folder_bytes(path) -> int:
-    if not path.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def within(name: str, value) -> bool | None:
     """Whether a figure meets its guide target (None: no target, or no value)."""
     if name not in TARGETS or value is None:
@@ -125,7 +119,7 @@ def compute_day_metrics(layout: Layout, store: PartitionStore, day: str | date) 
                  "computed_at": datetime.now(UTC).isoformat(timespec="seconds")}
     out["events_by_kind"] = raw["by_kind"]
     out["validity"] = round(1 - quarantined / (n + quarantined), 6) if n + quarantined else None
-    out["storage_mb"] = round(_folder_bytes(layout.day_dir(key)) / 1e6, 3)
+    out["storage_mb"] = round(store.day_bytes(key) / 1e6, 3)
     open_all = _open_minutes(d)
     out["cme_open_minutes"] = int(len(open_all))
     hourly = np.zeros(24, dtype=np.int64)

@@ -61,7 +61,7 @@ def resolve_period(store, start: str | date | None = None, end: str | date | Non
         a = parse_day(start) if start else None
     except ValueError as exc:
         raise ReportError(f"{exc}; dates are YYYY-MM-DD") from None
-    stored = store.layout.days_present() + _archived_days(store.layout) if a is None or b is None else []
+    stored = store.days_present() + _archived_days(store.layout) if a is None or b is None else []
     if b is None:
         b = parse_day(max(stored)) if stored else (a or datetime.now(UTC).date())
         if a is not None and b < a:
@@ -95,7 +95,7 @@ def period_damage(store, period: Period, datasets=DATASETS) -> tuple[list[str], 
     good, damaged = store.readable_manifests(period.start, period.end)
     problems = [f"{key}: {why}" if not why.startswith(key) else why for key, why in sorted(damaged.items())]
     bad: set[tuple[str, str]] = {(key, "*") for key in damaged}   # a whole day (or month) nothing vouches for
-    for day in (d for d in store.layout.days_present() if period.start <= d <= period.end):
+    for day in (d for d in store.days_present() if period.start <= d <= period.end):
         orphans = store.orphan_files(day)
         if orphans:
             bad.add((day, "*"))

@@ -24,12 +24,17 @@ The month manifest (``_manifest.json``) is the commit point of an archive write:
 day whose sha256 is listed is a leftover of an interrupted archive (readers ignore it); any other
 daily file of that day is late data, read after the archived rows until `mia archive` folds it in.
 ``schema`` (base64 Arrow IPC) is only set when the day's own Arrow schema differs from the file's.
+
+With the partitions on object storage (``layout.store``), the months are the objects
+``<prefix>/archive/YYYY-MM/<name>``, the same names and manifest; locations are then ``s3://`` URLs
+(:func:`month_location`) and month files are read with range requests (:func:`open_location`).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import os
 import re
@@ -57,22 +62,87 @@ def month_file(dataset: str, generation: int) -> str:
     return f"{check_dataset(dataset)}.{int(generation)}.parquet"
 
 
-def month_manifest_path(layout: Layout, month: str) -> Path:
-    return layout.archive_month_dir(month) / MONTH_MANIFEST
+def month_rel(month: str, name: str = "") -> str:
+    """The month's key (or one of its objects') under the store's prefix."""
+    return f"archive/{month}" + (f"/{name}" if name else "")
+
+
+def month_location(layout: Layout, month: str, name: str = "") -> Path | str:
+    """The month folder (or a file of it): a path, or an ``s3://`` URL when the partitions are on object storage."""
+    if layout.store is not None:
+        return f"{layout.store.url}/{month_rel(month, name)}"
+    return layout.archive_month_dir(month) / name if name else layout.archive_month_dir(month)
+
+
+def month_manifest_path(layout: Layout, month: str) -> Path | str:
+    return month_location(layout, month, MONTH_MANIFEST)
+
+
+def objects(layout: Layout):
+    """The object store of ``layout.store``."""
+    from mia_pipeline.storage.objects import ObjectStore
+
+    return ObjectStore(layout.store)
+
+
+def open_location(where: Path | str):
+    """What ``pyarrow.parquet`` reads: the path itself, or a seekable reader of an ``s3://`` object (only the
+    row groups asked for are fetched)."""
+    if isinstance(where, str) and where.startswith("s3://"):
+        from mia_pipeline.layout import parse_s3_url
+        from mia_pipeline.storage.objects import ObjectStore
+
+        loc = parse_s3_url(where)
+        return ObjectStore(f"s3://{loc.bucket}").open_random(loc.prefix)
+    return where
+
+
+def month_file_sha256(layout: Layout, month: str, name: str) -> str | None:
+    """sha256 of a month file as stored (None when it is missing)."""
+    if layout.store is None:
+        from mia_pipeline.storage.atomic import sha256_file
+
+        path = layout.archive_month_dir(month) / name
+        return sha256_file(path) if path.exists() else None
+    digest = hashlib.sha256()
+    try:
+        objects(layout).copy_to(month_rel(month, name), _Discard(), digest.update)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+class _Discard:
+    def write(self, data) -> int:
+        return len(data)
+
+
+def month_objects(layout: Layout) -> dict[str, dict[str, int]]:
+    """Object storage: ``{month folder name: {object name: size}}`` under ``archive/``."""
+    out: dict[str, dict[str, int]] = {}
+    for rel, info in objects(layout).list("archive").items():
+        parts = rel.split("/")
+        if len(parts) == 3:
+            out.setdefault(parts[1], {})[parts[2]] = info.size or 0
+    return out
 
 
 def archived_months(layout: Layout) -> list[str]:
     """Month folders (``YYYY-MM``, valid months) under snapshots/archive that hold a manifest, sorted."""
-    if not layout.archive_dir.is_dir():
+    if layout.store is not None:
+        names = [m for m, files in month_objects(layout).items() if MONTH_MANIFEST in files]
+    elif layout.archive_dir.is_dir():
+        names = [p.name for p in layout.archive_dir.iterdir() if (p / MONTH_MANIFEST).is_file()]
+    else:
         return []
     out = []
-    for p in layout.archive_dir.iterdir():
-        if _MONTH_DIR_RE.fullmatch(p.name) and (p / MONTH_MANIFEST).is_file():
+    for name in names:
+        if _MONTH_DIR_RE.fullmatch(name):
             try:
-                parse_month(p.name)
+                parse_month(name)
             except ValueError:
                 continue
-            out.append(p.name)
+            out.append(name)
     return sorted(out)
 
 
@@ -112,31 +182,36 @@ def _check(manifest, month: str, path: Path) -> dict:
     return manifest
 
 
+def _parse(data: bytes, month: str, where: Path | str) -> dict:
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArchiveDamaged(f"{where} is damaged: not valid JSON ({exc}); restore the month from a backup") from None
+    return _check(raw, month, where)
+
+
 @functools.lru_cache(maxsize=64)
 def _load(path: str, _ino: int, _mtime_ns: int, _size: int, month: str) -> dict:
     """Parsed manifest, cached by file identity (manifests are replaced atomically: a new inode)."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArchiveDamaged(f"{path} is damaged: not valid JSON ({exc}); restore the month from a backup") from None
-    return _check(raw, month, Path(path))
+    return _parse(Path(path).read_bytes(), month, Path(path))
 
 
 def read_month_manifest(layout: Layout, month: str) -> dict:
     """The month's manifest (an empty one when the month was never archived). A copy: safe to edit.
 
     Raises :class:`ArchiveDamaged` when it is not what the archive writes."""
-    path = month_manifest_path(layout, month)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return empty_month(month)
-    return json.loads(json.dumps(_load(str(path), st.st_ino, st.st_mtime_ns, st.st_size, month)))
+    man = _cached_month_manifest(layout, month)
+    return empty_month(month) if man is None else json.loads(json.dumps(man))
 
 
 def _cached_month_manifest(layout: Layout, month: str) -> dict | None:
     """Read-only shared view of the manifest (None when absent); readers must not modify it."""
     path = month_manifest_path(layout, month)
+    if layout.store is not None:  # read each time: an object's time has a one-second grain, no identity to cache by
+        try:
+            return _parse(objects(layout).get_bytes(month_rel(month, MONTH_MANIFEST)), month, path)
+        except FileNotFoundError:
+            return None
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -161,7 +236,7 @@ def archived_manifests(layout: Layout, lo: str = "0000-00-00", hi: str = "9999-9
     return good, damaged
 
 
-def archived_day(layout: Layout, day: str, dataset: str) -> tuple[Path, dict] | None:
+def archived_day(layout: Layout, day: str, dataset: str) -> tuple[Path | str, dict] | None:
     """``(month file, day entry)`` when ``dataset`` of ``day`` is archived, else None.
 
     Raises :class:`ArchiveDamaged` when the month's manifest is damaged."""
@@ -172,7 +247,7 @@ def archived_day(layout: Layout, day: str, dataset: str) -> tuple[Path, dict] | 
     entry = man["datasets"].get(dataset)
     if not entry or day not in entry["days"]:
         return None
-    return layout.archive_month_dir(month) / entry["file"], entry["days"][day]
+    return month_location(layout, month, entry["file"]), entry["days"][day]
 
 
 def day_schema(meta: dict) -> pa.Schema | None:
@@ -184,9 +259,9 @@ def encode_schema(schema: pa.Schema) -> str:
     return base64.b64encode(schema.serialize().to_pybytes()).decode()
 
 
-def read_archived_rows(path: Path, meta: dict, columns: list[str] | None = None) -> pa.Table:
+def read_archived_rows(path: Path | str, meta: dict, columns: list[str] | None = None) -> pa.Table:
     """One archived day's rows from its row groups: the day's own columns (or ``columns``) and types."""
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(open_location(path))
     names = list(columns) if columns is not None else list(meta["columns"])
     first, end = meta["row_groups"]
     if end > first:

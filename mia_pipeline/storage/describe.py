@@ -26,8 +26,8 @@ class PartitionFacts:
     dataset: str
     day: str
     rows: int
-    path: Path | None = None
-    manifest: Path | None = None
+    path: Path | str | None = None      # a file, or an s3:// URL for partitions on object storage
+    manifest: Path | str | None = None
     bytes: int = 0
     sha256: str | None = None
     schema_version: int | None = None
@@ -81,7 +81,8 @@ def describe_partition(store: PartitionStore, day, dataset: str, *, preview: boo
         return PartitionFacts(dataset=dataset, day=day, rows=0)
     schema = pq.read_schema(path)
     return PartitionFacts(
-        dataset=dataset, day=day, rows=entry.rows, path=path, manifest=store.layout.manifest_file(day),
+        dataset=dataset, day=day, rows=entry.rows, path=store.file_location(day, entry),
+        manifest=store.manifest_location(day),
         bytes=entry.bytes, sha256=entry.sha256, schema_version=entry.schema_version,
         compression=entry.compression, written_at=entry.written_at,
         columns=[(f.name, _type_name(f.type)) for f in schema],
@@ -89,16 +90,20 @@ def describe_partition(store: PartitionStore, day, dataset: str, *, preview: boo
     )
 
 
-def _archived_facts(store: PartitionStore, day: str, dataset: str, month_file: Path, meta: dict) -> PartitionFacts:
+def _archived_facts(store: PartitionStore, day: str, dataset: str, month_file: Path | str, meta: dict) -> PartitionFacts:
     """Facts of a day that lives in its month's archive file (``snapshots/archive/YYYY-MM/``): its own rows,
     columns and content hash; ``path`` is the month file, ``manifest`` the month manifest."""
     from mia_pipeline.storage import archive_index
 
     month = archive_index.month_of(day)
-    schema = archive_index.day_schema(meta) or pq.read_schema(month_file)
+    schema = archive_index.day_schema(meta) or pq.read_schema(archive_index.open_location(month_file))
+    if isinstance(month_file, Path):
+        size = month_file.stat().st_size
+    else:  # an object: its size on the server
+        size = archive_index.objects(store.layout).size(month_file[len(store.layout.store.url) + 1:]) or 0
     return PartitionFacts(
         dataset=dataset, day=day, rows=int(meta["rows"]), path=month_file,
-        manifest=archive_index.month_manifest_path(store.layout, month), bytes=month_file.stat().st_size,
+        manifest=archive_index.month_manifest_path(store.layout, month), bytes=size,
         sha256=meta.get("content_hash"), schema_version=meta.get("schema_version"), compression="zstd",
         written_at=meta.get("written_at"), columns=[(f.name, _type_name(f.type)) for f in schema
                                                     if f.name in meta.get("columns", schema.names)],

@@ -26,6 +26,7 @@ What S3 does not give, and what replaces it here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import secrets
@@ -81,6 +82,16 @@ def s3_filesystem(env: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+_AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+                  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+                  "AWS_CONFIG_FILE")
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_filesystem(env: tuple[tuple[str, str | None], ...]) -> pafs.S3FileSystem:
+    return s3_filesystem({k: v for k, v in env if v is not None})
+
+
 @contextmanager
 def translated(what: str) -> Iterator[None]:
     """pyarrow's errors (OSError / ArrowException carrying the server's answer) as ObjectStoreError."""
@@ -102,9 +113,10 @@ class ObjectStore:
 
     @property
     def fs(self) -> pafs.FileSystem:
-        """The S3 client, made on first use (a malformed AWS_ENDPOINT_URL raises ValueError there)."""
+        """The S3 client, made on first use (a malformed AWS_ENDPOINT_URL raises ValueError there) and shared
+        by the stores of this process that see the same AWS_* variables."""
         if self._fs is None:
-            self._fs = s3_filesystem()
+            self._fs = _shared_filesystem(tuple((k, os.environ.get(k)) for k in _AWS_VARIABLES))
         return self._fs
 
     @property
@@ -150,6 +162,34 @@ class ObjectStore:
             infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         root = self._key() + "/"
         return {i.path[len(root):]: i for i in infos if i.type == pafs.FileType.File and i.path.startswith(root)}
+
+    def folders(self, rel_prefix: str = "") -> list[str]:
+        """Names of the "folders" (common key prefixes) directly under ``rel_prefix``, sorted."""
+        base = self._key(rel_prefix) if rel_prefix else self._key()
+        with translated(f"{self.url}: listing {rel_prefix or '/'}"):
+            infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=False, allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def open_random(self, rel: str):
+        """A seekable reader of the object (Parquet footers are read with a range request)."""
+        if not self.exists(rel):
+            raise FileNotFoundError(f"{self.url}/{rel}")
+        with translated(f"{self.url}/{rel}"):
+            return self.fs.open_input_file(self._key(rel))
+
+    def copy_to(self, rel: str, dst: BinaryIO, on_chunk=None) -> int:
+        """Stream the object into ``dst``; returns its size. ``on_chunk(bytes)`` sees every chunk (to hash)."""
+        n = 0
+        with self.open_input(rel) as src:
+            while True:
+                with translated(f"{self.url}/{rel}: reading"):
+                    chunk = src.read(CHUNK)
+                if not chunk:
+                    return n
+                if on_chunk:
+                    on_chunk(chunk)
+                dst.write(chunk)
+                n += len(chunk)
 
     # ------------------------------------------------------------------ write
     def put_bytes(self, rel: str, data: bytes) -> None:
@@ -210,6 +250,15 @@ class ObjectStore:
             except FileNotFoundError:
                 pass
 
+    def delete_folder(self, rel: str) -> None:
+        """Delete every object under ``rel/`` and the folder marker pyarrow leaves when the last one goes
+        (so the folder is not listed any more)."""
+        with translated(f"{self.url}/{rel}: deleting"):
+            try:
+                self.fs.delete_dir(self._key(rel))
+            except FileNotFoundError:
+                pass
+
     def sweep_staging(self, stale_after_s: float = STALE_STAGING_S) -> int:
         """Delete staging objects of dead writers (older than ``stale_after_s``); returns how many."""
         now = time.time()
@@ -219,3 +268,16 @@ class ObjectStore:
                 self.delete(rel)
                 n += 1
         return n
+
+
+def duckdb_filesystem(store: ObjectStore):
+    """An fsspec file system answering ``s3://`` for DuckDB (``con.register_filesystem``), over this store's
+    pyarrow client: DuckDB reads objects through the same client and AWS_* settings as the rest, without
+    its httpfs extension (which a machine offline cannot download)."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class _S3(ArrowFSWrapper):
+        protocol = "s3"
+
+    return _S3(store.fs)
+

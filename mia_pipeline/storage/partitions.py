@@ -51,6 +51,7 @@ from mia_pipeline.storage.atomic import (
     sweep_temp_files,
     write_temp,
 )
+from mia_pipeline.storage.publish import remove_tree
 
 MANIFEST_FORMAT = 1
 RAW_LINES_MODE = 0o600
@@ -128,9 +129,9 @@ class PartitionStore:
 
         A manifest that is not the JSON object this store writes (damaged, truncated, empty, another
         shape) raises :class:`StorageError`: nothing vouches for that day's files any more."""
-        path = self.layout.manifest_file(day)
+        path = self.manifest_location(day)
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(self._manifest_text(day))
         except FileNotFoundError:
             return {"format": MANIFEST_FORMAT, "day": parse_day(day).isoformat(), "datasets": {}}
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -150,7 +151,7 @@ class PartitionStore:
         :func:`~mia_pipeline.storage.archive_index.with_archived`); a damaged month manifest is
         reported under its month (``"2025-03"``)."""
         good, damaged = {}, {}
-        for day in (d for d in self.layout.days_present() if lo <= d <= hi):
+        for day in (d for d in self.days_present() if lo <= d <= hi):
             try:
                 good[day] = self.manifest(day)
             except StorageError as exc:
@@ -173,16 +174,57 @@ class PartitionStore:
         self._confined(day, dataset, entry)
         return entry
 
-    @staticmethod
-    def _confined(day, dataset: str, entry: DatasetEntry) -> None:
-        """A manifest names only files of its own day folder: ``<dataset>.parquet`` and the temp
-        file of a staged write of it. Anything else (``../../x``) is damage, never a path to follow."""
+    def _names_ok(self, dataset: str, entry: DatasetEntry) -> bool:
+        """Whether the entry names only ``<dataset>.parquet`` and the temp file of a staged write of it."""
         staged_ok = re.compile(r"\." + re.escape(f"{dataset}.parquet") + r"\.[0-9A-Za-z]{1,64}" + re.escape(TMP_SUFFIX))
-        if entry.file != f"{dataset}.parquet" or (entry.staged and not staged_ok.fullmatch(entry.staged)):
+        return entry.file == f"{dataset}.parquet" and (not entry.staged or bool(staged_ok.fullmatch(entry.staged)))
+
+    def _confined(self, day, dataset: str, entry: DatasetEntry) -> None:
+        """A manifest names only files of its own day (see :meth:`_names_ok`). Anything else (``../../x``)
+        is damage, never a path to follow."""
+        if not self._names_ok(dataset, entry):
             raise StorageError(
                 f"manifest of {parse_day(day)}: entry {dataset} names {entry.file!r}"
                 + (f" (staged {entry.staged!r})" if entry.staged else "")
                 + " outside its own file in the day folder; the manifest is damaged: run `mia check-integrity`")
+
+    # ------------------------------------------------------------------ where the files are (hooks)
+    def days_present(self) -> list[str]:
+        """Days that have a day folder (valid dates, sorted)."""
+        return self.layout.days_present()
+
+    def day_bytes(self, day: str | date) -> int:
+        """Bytes the day takes in the store (every file of its folder)."""
+        path = self.layout.day_dir(day)
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+    def file_location(self, day: str | date, entry: DatasetEntry) -> Path | str:
+        """Where the committed file of ``entry`` is, as shown to users (its final name)."""
+        return self.layout.day_dir(day) / entry.file
+
+    def manifest_location(self, day: str | date) -> Path | str:
+        """Where the day's manifest is, as shown in messages."""
+        return self.layout.manifest_file(day)
+
+    def _manifest_text(self, day: str | date) -> str:
+        """The manifest's text; FileNotFoundError when the day has none."""
+        return self.layout.manifest_file(day).read_text(encoding="utf-8")
+
+    def day_lock(self, day: str, create: bool = True):
+        """The day's writer lock (a context manager); None when the day does not exist and ``create`` is off."""
+        day_dir = self.layout.day_dir(day)
+        if not create and not day_dir.is_dir():
+            return None
+        day_dir.mkdir(parents=True, exist_ok=True)
+        return locked(day_dir / LOCK_NAME)
+
+    def stage_path(self, day: str, dataset: str) -> Path:
+        """Local path beside which a dataset's temp files are written before they are committed."""
+        return self.layout.dataset_file(day, dataset)
+
+    def file_name(self, dataset: str, sha256: str) -> str:
+        """The name a committed file of ``dataset`` has in its day."""
+        return f"{dataset}.parquet"
 
     def _save_manifest(self, day: str, manifest: dict, durable: bool = True) -> None:
         manifest["updated_at"] = _now()
@@ -210,8 +252,9 @@ class PartitionStore:
     def recover(self, day: str | date) -> None:
         """Finish an interrupted commit of ``day`` (idempotent)."""
         day = parse_day(day).isoformat()
-        if self.layout.day_dir(day).is_dir():
-            with locked(self.layout.day_dir(day) / ".lock"):
+        lock = self.day_lock(day, create=False)
+        if lock is not None:
+            with lock:
                 self._recover_locked(day)
 
     # ------------------------------------------------------------------ write
@@ -272,9 +315,7 @@ class PartitionStore:
         comp = compression or self.compression
         if comp not in COMPRESSIONS:
             raise StorageError(f"unknown compression {comp!r}; choose one of {', '.join(COMPRESSIONS)}")
-        day_dir = self.layout.day_dir(day)
-        day_dir.mkdir(parents=True, exist_ok=True)
-        with locked(day_dir / ".lock"):
+        with self.day_lock(day):
             orphans = self.orphan_files(day)
             if orphans:
                 raise StorageError(f"{day}: data files without a manifest ({', '.join(orphans)}); refusing to "
@@ -315,16 +356,24 @@ class PartitionStore:
         """Remove one dataset of one day (manifest first, then the file). Returns whether it existed."""
         day = parse_day(day).isoformat()
         check_dataset(dataset)
-        day_dir = self.layout.day_dir(day)
-        if not day_dir.is_dir():
+        lock = self.day_lock(day, create=False)
+        if lock is None:
             return False
-        with locked(day_dir / ".lock"):
+        with lock:
             manifest = self._recover_locked(day)
             existed = manifest["datasets"].pop(dataset, None) is not None
             if existed:
                 self._save_manifest(day, manifest)
-            self.layout.dataset_file(day, dataset).unlink(missing_ok=True)
+            self._forget(day, dataset)
         return existed
+
+    def drop_day(self, day: str | date) -> None:
+        """Remove the whole day (datasets and manifest); no reader sees it half removed. Day lock held."""
+        remove_tree(self.layout.day_dir(day))
+
+    def _forget(self, day: str, dataset: str) -> None:
+        """Remove the file of a dataset just taken out of the day's manifest (day lock held)."""
+        self.layout.dataset_file(day, dataset).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ read
     def committed_file(self, day: str | date, dataset: str) -> Path | None:
@@ -451,7 +500,7 @@ class PartitionStore:
         except StorageError as exc:
             return [f"{day}: {exc}"]
         problems = []
-        expected = {MANIFEST_NAME, LOCK_NAME}
+        expected = set()
         for name in sorted(manifest.get("datasets", {})):
             try:
                 check_dataset(name)
@@ -463,12 +512,16 @@ class PartitionStore:
             problem = self.verify_dataset(day, name)
             if problem:
                 problems.append(problem)
-        day_dir = self.layout.day_dir(day)
-        if day_dir.is_dir():
-            for p in sorted(day_dir.iterdir()):
-                if p.name not in expected and not p.name.endswith(TMP_SUFFIX):
-                    problems.append(f"{day}: unexpected file {p.name} (not in the manifest)")
+        problems += [f"{day}: unexpected file {name} (not in the manifest)" for name in self._unexpected(day, expected)]
         return problems
+
+    def _unexpected(self, day: str, expected: set[str]) -> list[str]:
+        """Files of the day that neither its manifest nor the store's own bookkeeping accounts for."""
+        day_dir = self.layout.day_dir(day)
+        if not day_dir.is_dir():
+            return []
+        expected = expected | {MANIFEST_NAME, LOCK_NAME}
+        return [p.name for p in sorted(day_dir.iterdir()) if p.name not in expected and not p.name.endswith(TMP_SUFFIX)]
 
 
 class DayWrite:
@@ -486,7 +539,7 @@ class DayWrite:
         self._guard = threading.Lock()
 
     def _open(self, dataset: str, first: pa.Table) -> tuple[pq.ParquetWriter, pa.Schema]:
-        final = self.store.layout.dataset_file(self.day, check_dataset(dataset))
+        final = self.store.stage_path(self.day, check_dataset(dataset))
         # Raw lines keep whatever writers sent (credentials pasted by mistake included): owner only.
         mode = RAW_LINES_MODE if dataset == RAW_EVENTS else None
         holder: list[pq.ParquetWriter] = []
@@ -548,9 +601,10 @@ class DayWrite:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         columns = pq.read_schema(tmp).names
+        digest = sha256_file(tmp)
         entry = DatasetEntry(
-            file=self.store.layout.dataset_file(self.day, dataset).name, rows=self._rows[dataset],
-            bytes=tmp.stat().st_size, sha256=sha256_file(tmp), schema_version=self.schema_version,
+            file=self.store.file_name(dataset, digest), rows=self._rows[dataset],
+            bytes=tmp.stat().st_size, sha256=digest, schema_version=self.schema_version,
             compression=self.compression, written_at=_now(), columns=columns, staged=tmp.name)
         with self._guard:
             self.entries[dataset] = entry

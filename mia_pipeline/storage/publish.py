@@ -149,3 +149,22 @@ def publish_files(tmp: Path, folder: Path, names: list[str], retire: Iterable[st
         for name in kept:
             os.replace(old / name, folder / name)
         raise
+
+
+REMOVING = ".removing-"
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder so that no reader ever sees it half-deleted: renamed out of sight (a dot name
+    no reader lists) first, then removed; :func:`sweep_removed` finishes one a crash interrupted."""
+    if not path.exists():
+        return
+    hidden = path.with_name(f".{path.name}{REMOVING}{secrets.token_hex(4)}")
+    path.rename(hidden)
+    shutil.rmtree(hidden)
+
+
+def sweep_removed(parent: Path) -> None:
+    if parent.is_dir():
+        for p in parent.glob(f".*{REMOVING}*"):
+            shutil.rmtree(p, ignore_errors=True)

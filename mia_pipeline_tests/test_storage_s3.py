@@ -1,0 +1,375 @@
+"""Daily partitions on object storage (``MIA_STORAGE_URL=s3://bucket/prefix``), against a real S3 protocol
+server on 127.0.0.1 (moto): the same promises as partitions under the data root — one commit per day,
+readers see the previous day or the new one, damage detected, nothing lost — with content-named objects and
+the manifest as the commit point instead of renames; DuckDB views, `mia` and Dagster read them there."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+
+from mia_pipeline.cli.main import cli
+from mia_pipeline.layout import Layout, LayoutError
+from mia_pipeline.settings import SettingsError, load_settings
+from mia_pipeline.storage import (
+    StorageError,
+    connect_readonly,
+    object_partitions,
+    partition_store,
+    refresh_views,
+)
+from mia_pipeline.storage.object_partitions import ObjectPartitionStore
+from mia_pipeline.storage.objects import STAGING, ObjectStore
+from mia_pipeline_tests.guide_examples import TRADE_EXAMPLE, to_line
+
+DAY = "2025-06-23"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def url(s3_bucket, monkeypatch) -> str:
+    url = f"s3://{s3_bucket}/desk1"
+    monkeypatch.setenv("MIA_STORAGE_URL", url)
+    return url
+
+
+@pytest.fixture
+def s3_layout(layout, url) -> Layout:
+    return Layout(layout.root, store=url)
+
+
+@pytest.fixture
+def s3_store(s3_layout) -> ObjectPartitionStore:
+    store = partition_store(s3_layout)
+    assert isinstance(store, ObjectPartitionStore)
+    return store
+
+
+def keys(url: str, rel: str = "") -> dict:
+    return ObjectStore(url).list(rel)
+
+
+def trades(*ids: str) -> pa.Table:
+    return pa.table({"trade_id": list(ids), "px": [float(i) for i in range(len(ids))]})
+
+
+def test_a_day_is_committed_as_content_named_objects_and_a_manifest(s3_store, s3_layout, url):
+    entry = s3_store.write(DAY, "trades", trades("a", "b"))
+    assert entry.file == f"trades.{entry.sha256[:16]}.parquet" and entry.staged is None
+    objs = keys(url, f"daily/{DAY}")
+    assert set(objs) == {f"daily/{DAY}/_manifest.json", f"daily/{DAY}/{entry.file}"}
+    assert objs[f"daily/{DAY}/{entry.file}"].size == entry.bytes
+    assert not keys(url, STAGING)  # nothing left half-way
+    manifest = json.loads(ObjectStore(url).get_bytes(f"daily/{DAY}/_manifest.json"))
+    assert manifest["datasets"]["trades"]["file"] == entry.file
+    assert not s3_layout.day_dir(DAY).exists()  # nothing of the day under the local root
+    # read back through every reader of the store
+    assert s3_store.days_present() == [DAY] and s3_store.days("trades") == [DAY]
+    assert s3_store.read(DAY, "trades").column("trade_id").to_pylist() == ["a", "b"]
+    assert s3_store.read_window("trades", "2025-06-01", "2025-06-30").num_rows == 2
+    with duckdb.connect() as con:
+        assert s3_store.relation(con, "trades", DAY, DAY).aggregate("count(*)").fetchall()[0][0] == 2
+    assert s3_store.verify(DAY) == []
+
+
+def test_a_rewrite_names_new_objects_and_the_previous_ones_go_after_the_grace_period(s3_store, url, monkeypatch):
+    old = s3_store.write(DAY, "trades", trades("a", "b"))
+    new = s3_store.write(DAY, "trades", trades("c"))
+    assert new.file != old.file
+    day = {k.rsplit("/", 1)[-1] for k in keys(url, f"daily/{DAY}")}
+    assert day == {"_manifest.json", old.file, new.file}  # a reader holding the previous manifest still reads
+    assert s3_store.read(DAY, "trades").column("trade_id").to_pylist() == ["c"]
+    assert s3_store.verify(DAY) == []  # a previous version waiting for its grace period is not damage
+    monkeypatch.setattr(object_partitions, "GRACE_S", 0.0)
+    time.sleep(1.1)  # object times have a one-second grain
+    s3_store.recover(DAY)
+    assert {k.rsplit("/", 1)[-1] for k in keys(url, f"daily/{DAY}")} == {"_manifest.json", new.file}
+
+
+def test_several_datasets_of_a_day_are_one_commit_a_failed_upload_changes_nothing(s3_store, url, monkeypatch):
+    s3_store.write_many(DAY, {"trades": trades("a"), "signals": pa.table({"signal_id": ["s1"]})})
+    before = ObjectStore(url).get_bytes(f"daily/{DAY}/_manifest.json")
+    real = ObjectStore.put_stream
+    calls = []
+
+    def second_upload_fails(self, rel, src):
+        calls.append(rel)
+        if len(calls) == 2:
+            raise OSError("connection reset by peer")
+        return real(self, rel, src)
+
+    monkeypatch.setattr(ObjectStore, "put_stream", second_upload_fails)
+    with pytest.raises(OSError, match="reset"):
+        s3_store.write_many(DAY, {"trades": trades("x", "y"), "signals": pa.table({"signal_id": ["s2"]})})
+    monkeypatch.setattr(ObjectStore, "put_stream", real)
+    assert ObjectStore(url).get_bytes(f"daily/{DAY}/_manifest.json") == before  # the commit point never moved
+    assert s3_store.read(DAY, "trades").column("trade_id").to_pylist() == ["a"]
+    assert s3_store.read(DAY, "signals").column("signal_id").to_pylist() == ["s1"]
+    assert s3_store.verify(DAY) == []
+    s3_store.write(DAY, "trades", trades("z"))  # the next writer is not blocked by the leftovers
+    assert s3_store.read(DAY, "trades").column("trade_id").to_pylist() == ["z"]
+
+
+def test_damage_on_the_server_is_detected_never_read_as_valid(s3_store, s3_layout, url):
+    entry = s3_store.write(DAY, "trades", trades("a", "b"))
+    ObjectStore(url).put_bytes(f"daily/{DAY}/{entry.file}", b"PAR1 not parquet PAR1")
+    problems = s3_store.verify(DAY)
+    assert len(problems) == 1 and "sha256" in problems[0] and "does not match manifest" in problems[0]
+    fresh = ObjectPartitionStore(Layout(s3_layout.root / "other-host", store=url))  # no local copy there
+    with pytest.raises(StorageError, match="does not match its manifest"):
+        fresh.read(DAY, "trades")
+    assert not list((s3_layout.root / "other-host").rglob("*.parquet"))  # nothing damaged kept as a copy
+
+
+def test_a_damaged_local_copy_is_dropped_by_verification_and_read_again(s3_store):
+    s3_store.write(DAY, "trades", trades("a", "b"))
+    cached = s3_store.committed_file(DAY, "trades")
+    cached.write_bytes(b"bit rot")
+    assert s3_store.verify(DAY) == []  # the store's object is fine
+    assert not cached.exists()
+    assert s3_store.read(DAY, "trades").num_rows == 2
+
+
+def test_a_day_whose_manifest_is_lost_keeps_its_objects_and_refuses_writes(s3_store, url, monkeypatch):
+    entry = s3_store.write(DAY, "trades", trades("a"))
+    ObjectStore(url).delete(f"daily/{DAY}/_manifest.json")
+    monkeypatch.setattr(object_partitions, "GRACE_S", 0.0)
+    time.sleep(1.1)
+    s3_store.recover(DAY)
+    assert s3_store.orphan_files(DAY) == [entry.file]  # reported, never swept
+    assert "without a manifest" in s3_store.verify(DAY)[0]
+    with pytest.raises(StorageError, match="without a manifest"):
+        s3_store.write(DAY, "trades", trades("b"))
+
+
+def test_a_damaged_manifest_is_reported_with_its_url(s3_store, url):
+    s3_store.write(DAY, "trades", trades("a"))
+    ObjectStore(url).put_bytes(f"daily/{DAY}/_manifest.json", b"{not json")
+    (problem,) = s3_store.verify(DAY)
+    assert f"{url}/daily/{DAY}/_manifest.json is damaged" in problem
+    assert s3_store.readable_manifests()[1].keys() == {DAY}
+
+
+def test_duckdb_views_read_the_partitions_on_the_server(s3_store, s3_layout, url):
+    s3_store.write(DAY, "trades", trades("a", "b"))
+    s3_store.write("2025-06-24", "trades", trades("c"))
+    assert refresh_views(s3_layout) == {"trades": 3}
+    with connect_readonly(s3_layout) as con:
+        rows = con.execute("SELECT trade_id, filename FROM trades ORDER BY trade_id").fetchall()
+    assert [r[0] for r in rows] == ["a", "b", "c"]
+    assert all(r[1].startswith(f"{url}/daily/") for r in rows)  # read from the server, not a local copy
+    s3_store.write(DAY, "trades", trades("d"))
+    refresh_views(s3_layout)
+    with connect_readonly(s3_layout) as con:
+        assert sorted(r[0] for r in con.execute("SELECT trade_id FROM trades").fetchall()) == ["c", "d"]
+
+
+def test_a_writer_killed_mid_commit_leaves_the_previous_day_or_the_new_one(s3_layout, s3_store, url):
+    child = subprocess.Popen([sys.executable, str(REPO / "mia_pipeline_tests" / "_kill_writer.py"),
+                              str(s3_layout.root), "1", url], stdout=subprocess.PIPE, env=os.environ.copy())
+    assert child.stdout.readline().strip() == b"ready"
+    seen = set()
+    try:
+        for delay in (0.3, 0.55, 0.8, 1.1, 1.4):
+            time.sleep(delay)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            table = s3_store.read(DAY, "trades")
+            version = set(table.column("version").to_pylist())
+            assert len(version) == 1  # one whole version, never a mix
+            (v,) = version
+            from mia_pipeline_tests._kill_writer import rows
+            assert table.num_rows == rows(v)
+            assert s3_store.verify(DAY) == []
+            seen.add(v)
+            child = subprocess.Popen([sys.executable, str(REPO / "mia_pipeline_tests" / "_kill_writer.py"),
+                                      str(s3_layout.root), str(v + 1), url], stdout=subprocess.PIPE,
+                                     env=os.environ.copy())
+            assert child.stdout.readline().strip() == b"ready"
+    finally:
+        child.kill()
+        child.wait()
+    assert len(seen) >= 3
+
+
+# --- settings and the `mia` command ---------------------------------------------------------------
+
+
+def test_the_setting_names_an_s3_url_or_is_refused(layout, monkeypatch):
+    monkeypatch.setenv("MIA_STORAGE_URL", "s3://Bad_Bucket/x")
+    with pytest.raises(SettingsError, match="MIA_STORAGE_URL"):
+        load_settings()
+    monkeypatch.setenv("MIA_STORAGE_URL", "/mnt/partitions")
+    with pytest.raises(SettingsError, match="not an s3:// URL"):
+        load_settings()
+    monkeypatch.setenv("MIA_STORAGE_URL", "s3://mia-desk/a/")
+    assert load_settings().layout.store.url == "s3://mia-desk/a"
+    monkeypatch.delenv("MIA_STORAGE_URL")
+    assert load_settings().layout.store is None
+
+
+def mia(layout, *args, code=0):
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *args])
+    assert res.exit_code == code, res.output
+    assert "Traceback" not in res.output
+    return res.output
+
+
+def test_mia_imports_checks_and_reports_partitions_on_the_server(layout, url, tmp_path):
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(to_line(TRADE_EXAMPLE))
+    mia(layout, "import", str(lines))
+    store = ObjectPartitionStore(load_settings().layout)
+    (day,) = store.days_present()
+    assert not list(layout.daily_dir.glob("*/*.parquet"))  # nothing stored under the local root
+    status = mia(layout, "status")
+    assert "trades" in status and day in status
+    assert "checked 1 day(s) and the range across them: 0 problem(s)" in mia(layout, "check-integrity")
+    entry = store.entry(day, "trades")
+    ObjectStore(url).put_bytes(f"daily/{day}/{entry.file}", b"damaged")
+    out = mia(layout, "check-integrity", code=1)
+    assert "does not match manifest" in out
+
+
+@pytest.mark.parametrize("args", [["cleanup", "--older-than", "30d"],
+                                  ["backup", "--full"], ["optimize", "--compress"]])
+def test_lifecycle_commands_not_yet_on_object_storage_exit_2_saying_so(layout, url, args):
+    out = mia(layout, *args, code=2)
+    assert "not available for partitions on object storage yet" in out and url in out
+
+
+def test_local_only_refuses_with_the_setting_to_change():
+    with pytest.raises(LayoutError, match="MIA_STORAGE_URL"):
+        Layout("/tmp/x", store="s3://mia-desk/p").local_only("archiving")
+    Layout("/tmp/x").local_only("archiving")
+
+
+# --- Dagster -------------------------------------------------------------------------------------
+
+
+def test_a_daily_backfill_in_dagster_writes_and_records_partitions_on_the_server(layout, url):
+    from mia_pipeline.defs.collection import daily_datasets, landing_zone
+    from mia_pipeline.defs.resources import MiaResource
+
+    (layout.streaming_dir / "a.jsonl").write_bytes(to_line(TRADE_EXAMPLE))
+    res = {"mia": MiaResource(data_dir=str(layout.root))}
+    assert dg.materialize([landing_zone], resources=res).success
+    store = ObjectPartitionStore(load_settings().layout)
+    (day,) = store.days("trades")
+    tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
+    result = dg.materialize([daily_datasets], resources=res, tags=tags)
+    assert result.success
+    mats = {(m.asset_key.to_user_string(), m.materialization.partition): m.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    trades_meta = mats[("trades", day)]
+    entry = store.entry(day, "trades")
+    assert trades_meta["path"].value == f"{url}/daily/{day}/{entry.file}"
+    assert trades_meta["manifest"].value == f"{url}/daily/{day}/_manifest.json"
+    assert trades_meta["sha256"].value == entry.sha256
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    assert store.verify(day) == []
+
+
+# --- the archive on object storage --------------------------------------------------------------
+
+
+def archived_root(s3_layout):
+    from mia_pipeline.collection.collector import ingest_once
+    from mia_pipeline_tests.lifecycle._backup_data import DAYS, trade_lines
+
+    with open(s3_layout.streaming_dir / "a.jsonl", "ab") as fh:
+        for day in DAYS:
+            fh.write(trade_lines(day))
+    store = partition_store(s3_layout)
+    ingest_once(s3_layout, store, None)
+    return store, DAYS
+
+
+def everything(store) -> dict:
+    from mia_pipeline.layout import STORED_DATASETS
+
+    return {(d, ds): t.to_pylist() for d in ("2025-06-23", "2025-06-24", "2025-06-25") for ds in STORED_DATASETS
+            if (t := store.read(d, ds)) is not None}
+
+
+def test_archiving_on_object_storage_compacts_months_and_reads_back_the_same_rows(s3_layout, url):
+    from mia_pipeline.collection.integrity import archive_problems, integrity_problems
+    from mia_pipeline.lifecycle.archive import archive_month
+
+    store, days = archived_root(s3_layout)
+    before = everything(store)
+    refresh_views(s3_layout)
+    report = archive_month(s3_layout, store, "2025-06")
+    assert report.days == list(days) and report.removed == list(days)
+    objs = keys(url)
+    assert not [k for k in objs if k.startswith("daily/")]  # the archived days are gone from daily/
+    month = {k.rsplit("/", 1)[-1] for k in objs if k.startswith("archive/2025-06/")}
+    assert "_manifest.json" in month and "trades.1.parquet" in month and "raw_events.1.parquet" in month
+    assert not [k for k in objs if k.startswith(STAGING)]
+    assert everything(store) == before  # same rows, same order, read with range requests from the month files
+    assert archive_problems(s3_layout) == [] and integrity_problems(s3_layout, store) == []
+    with connect_readonly(s3_layout) as con:  # the views now read the month files on the server
+        files = {r[0] for r in con.execute("SELECT DISTINCT filename FROM trades").fetchall()}
+    assert files == {f"{url}/archive/2025-06/trades.1.parquet"}
+    # idempotent, and late data is read after the archived rows, then folded in by the next archive
+    assert archive_month(s3_layout, store, "2025-06").days == []
+    late = pa.table({"trade_id": ["LATE"]})
+    store.write(days[0], "trades", late)
+    assert store.read(days[0], "trades").num_rows == len(before[(days[0], "trades")]) + 1
+    again = archive_month(s3_layout, store, "2025-06")
+    assert again.days == [days[0]] and again.removed == [days[0]]
+    assert {k.rsplit("/", 1)[-1] for k in keys(url, "archive/2025-06")} >= {"trades.2.parquet"}
+    assert "trades.1.parquet" not in {k.rsplit("/", 1)[-1] for k in keys(url, "archive/2025-06")}
+    assert store.read(days[0], "trades").num_rows == len(before[(days[0], "trades")]) + 1
+
+
+def test_damage_in_an_archive_month_on_the_server_is_reported(s3_layout, url):
+    from mia_pipeline.collection.integrity import archive_problems
+    from mia_pipeline.lifecycle.archive import ArchiveError, archive_month
+
+    store, _ = archived_root(s3_layout)
+    archive_month(s3_layout, store, "2025-06")
+    ObjectStore(url).put_bytes("archive/2025-06/trades.1.parquet", b"PAR1 damaged PAR1")
+    ObjectStore(url).put_bytes("archive/2025-07/stray.1.parquet", b"x")
+    problems = archive_problems(s3_layout)
+    assert any("trades.1.parquet does not match the sha256" in p for p in problems)
+    assert any("archive 2025-07: Parquet files without a month manifest" in p for p in problems)
+    store.write("2025-06-23", "trades", pa.table({"trade_id": ["LATE"]}))
+    with pytest.raises(ArchiveError, match="does not match its sha256"):
+        archive_month(s3_layout, store, "2025-06")  # damage stops the month before anything is written
+
+
+def test_an_interrupted_day_removal_reads_as_removed_and_is_finished_next_time(s3_layout, url, monkeypatch):
+    from mia_pipeline.lifecycle.archive import archive_month
+
+    store, days = archived_root(s3_layout)
+    before = everything(store)
+    real = ObjectStore.delete
+    count = []
+
+    def crash_on_second_daily_file(self, rel):
+        if rel.startswith("daily/") and rel.endswith(".parquet"):
+            count.append(rel)
+            if len(count) == 2:
+                raise OSError("killed")
+        return real(self, rel)
+
+    monkeypatch.setattr(ObjectStore, "delete", crash_on_second_daily_file)
+    with pytest.raises(OSError, match="killed"):
+        archive_month(s3_layout, store, "2025-06")
+    monkeypatch.setattr(ObjectStore, "delete", real)
+    manifest = json.loads(ObjectStore(url).get_bytes(f"daily/{days[0]}/_manifest.json"))
+    assert manifest["removing"] is True  # the removal's commit point was reached, the objects half deleted
+    assert everything(store) == before and store.verify(days[0]) == []
+    archive_month(s3_layout, store, "2025-06")
+    assert not [k for k in keys(url) if k.startswith("daily/")]
+    assert everything(store) == before
