@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from mia_pipeline.cli.main import cli
-from mia_pipeline.layout import Layout, LayoutError
+from mia_pipeline.layout import Layout
 from mia_pipeline.settings import SettingsError, load_settings
 from mia_pipeline.storage import (
     StorageError,
@@ -240,17 +240,67 @@ def test_mia_imports_checks_and_reports_partitions_on_the_server(layout, url, tm
     assert "does not match manifest" in out
 
 
-@pytest.mark.parametrize("args", [["cleanup", "--older-than", "30d"],
-                                  ["backup", "--full"], ["optimize", "--compress"]])
-def test_lifecycle_commands_not_yet_on_object_storage_exit_2_saying_so(layout, url, args):
-    out = mia(layout, *args, code=2)
-    assert "not available for partitions on object storage yet" in out and url in out
+def test_backup_restore_repair_and_cleanup_work_on_partitions_on_the_server(layout, url, tmp_path, monkeypatch):
+    """The whole lifecycle through `mia`, partitions on S3 and backups in a folder: a backup holds every object
+    (and the archive's), a lost day comes back byte for byte, a damaged object is repaired from the backup,
+    trades come back by id, cleanup deletes only what is backed up."""
+    from mia_pipeline.lifecycle.catalog import list_backups, target_for
+    from mia_pipeline_tests.lifecycle._backup_data import DAYS, trade_lines
+
+    (tmp_path / "backups").mkdir()
+    monkeypatch.setenv("MIA_BACKUP_TARGET", str(tmp_path / "backups"))
+    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(b"".join(trade_lines(d) for d in DAYS))
+    mia(layout, "import", str(lines))
+    store = ObjectPartitionStore(load_settings().layout)
+    assert store.days_present() == list(DAYS)
+    before = everything(store)
+    mia(layout, "archive", "--before", "2025-06-24")  # 06-23 into the month files on the server
+    assert store.days_present() == list(DAYS[1:])
+    mia(layout, "backup", "--full")
+    (backup,), _ = list_backups(target_for(layout, load_settings()))
+    assert not backup.damaged
+    entry = store.entry(DAYS[1], "trades")
+    assert backup.files[f"snapshots/daily/{DAYS[1]}/{entry.file}"].sha256 == entry.sha256
+    assert any(rel.startswith("snapshots/archive/2025-06/trades.") for rel in backup.files)
+
+    # a day lost on the server comes back, byte for byte, from the backup
+    objects = ObjectStore(url)
+    day_objects = {k: objects.get_bytes(k) for k in keys(url, f"daily/{DAYS[2]}")}
+    for k in day_objects:
+        objects.delete(k)
+    mia(layout, "recover", "--restore-from-backup", "--date", DAYS[2])
+    assert {k: objects.get_bytes(k) for k in keys(url, f"daily/{DAYS[2]}")} == day_objects
+    # a damaged object is repaired from the backup
+    objects.put_bytes(f"daily/{DAYS[1]}/{entry.file}", b"damaged")
+    mia(layout, "check-integrity", code=1)
+    mia(layout, "recover", "--validate-and-repair")
+    assert store.verify(DAYS[1]) == [] and everything(store) == before
+    # trades by id
+    ids = tmp_path / "ids.txt"
+    tid = before[(DAYS[2], "trades")][0]["trade_id"]
+    ids.write_text(tid + "\n")
+    store.write(DAYS[2], "trades", pa.table({"trade_id": ["OTHER"]}))
+    mia(layout, "recover", "--restore-trades", "--trade-ids", str(ids))
+    assert tid in store.read(DAYS[2], "trades").column("trade_id").to_pylist()
+    # cleanup: days and months past retention go only when backed up
+    out = mia(layout, "cleanup", "--older-than", "30d", code=1)  # 1: something past retention was kept
+    assert DAYS[2] in out  # rewritten after the backup: not backed up, kept
+    assert DAYS[2] in store.days_present() and DAYS[1] not in store.days_present()
+    assert not [k for k in keys(url) if k.startswith("archive/2025-06/")]  # the month, backed up, is gone
+    mia(layout, "check-integrity")
 
 
-def test_local_only_refuses_with_the_setting_to_change():
-    with pytest.raises(LayoutError, match="MIA_STORAGE_URL"):
-        Layout("/tmp/x", store="s3://mia-desk/p").local_only("archiving")
-    Layout("/tmp/x").local_only("archiving")
+def test_optimize_rewrites_partitions_on_the_server_with_the_same_rows(s3_layout, url):
+    from mia_pipeline.lifecycle.optimize import optimize
+
+    store, days = archived_root(s3_layout)
+    before = everything(store)
+    report = optimize(s3_layout, store, compress=True, index=True, days=list(days))
+    assert report.rewritten and store.verify(days[0]) == []
+    assert {k: sorted(map(str, v)) for k, v in everything(store).items()} == \
+        {k: sorted(map(str, v)) for k, v in before.items()}
 
 
 # --- Dagster -------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def optimize(state: CliState, compress: bool, index: bool, day, measure: bool) -
     from mia_pipeline.lifecycle.optimize import optimize as run
 
     layout = state.layout
-    if day is not None and day.isoformat() not in layout.days_present():
+    if day is not None and day.isoformat() not in state.store.days_present():
         raise click.BadParameter(f"no day folder {day} (archived or never collected)", param_hint="--date")
     report = run(layout, state.store, compress=compress, index=index,
                  days=[day.isoformat()] if day else None, measure=measure)

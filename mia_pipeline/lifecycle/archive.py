@@ -139,7 +139,7 @@ def archive_month(layout: Layout, store: PartitionStore, month: str, days: list[
         return report
     for d in wanted:
         store.recover(d)
-    with _month_lock(layout, month), contextlib.ExitStack() as stack:
+    with month_lock(layout, month), contextlib.ExitStack() as stack:
         for d in wanted:
             stack.enter_context(store.day_lock(d))
         problems = [p for d in wanted for p in store.verify(d)]
@@ -182,7 +182,7 @@ def _folded(manifest: dict, day: str, ds: str, sha: str | None) -> bool:
     return meta is not None and sha in meta["folded"]
 
 
-def _month_lock(layout: Layout, month: str):
+def month_lock(layout: Layout, month: str):
     """The month's writer lock: in its folder, or on this host for a month on object storage."""
     if layout.store is not None:
         return locked(layout.root / "live" / ".store-locks" / f"archive-{month}.lock")

@@ -42,9 +42,16 @@ from mia_pipeline.lifecycle.catalog import (
     list_backups,
     target_for,
 )
-from mia_pipeline.lifecycle.sources import Item, config_item, open_tree_item, snapshot_day, tree_files
+from mia_pipeline.lifecycle.sources import (
+    Item,
+    archive_object_items,
+    config_item,
+    open_tree_item,
+    snapshot_day,
+    tree_files,
+)
 from mia_pipeline.settings import Settings
-from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage import PartitionStore, partition_store
 
 DAYS_PER_BATCH = 16  # day snapshots held open at once (each holds its files open)
 WORKERS = 4
@@ -165,11 +172,10 @@ def run_backup(layout: Layout, settings: Settings, mode: str, *, config_file: Pa
     Raises :class:`BackupError` (verification failed), :class:`~blobstore.TargetError` /
     :class:`~blobstore.TargetSetupError` (target unusable) and ``OSError`` (disk full, read-only…);
     in every case the previous backups are intact and no partial backup is visible."""
-    layout.local_only("backup")
     if mode not in MODES:
         raise ValueError(f"unknown backup mode {mode!r}; modes: {', '.join(MODES)}")
     t0 = time.perf_counter()
-    store = store or PartitionStore(layout, compression=settings.compression)
+    store = store or partition_store(layout, compression=settings.compression)
     target = target_for(layout, settings)
     target.prepare(create=True)
     kind = MODES[mode]
@@ -179,7 +185,7 @@ def run_backup(layout: Layout, settings: Settings, mode: str, *, config_file: Pa
         backup_id, created_at = _now_id()
         result = BackupResult(backup_id, kind, mode, target.location)
         run = _Run(target, mode, good[0] if good else None, result)
-        days = layout.days_present()
+        days = store.days_present()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             for i in range(0, len(days), DAYS_PER_BATCH):
                 snaps = [snapshot_day(layout, store, d) for d in days[i:i + DAYS_PER_BATCH]]
@@ -190,6 +196,7 @@ def run_backup(layout: Layout, settings: Settings, mode: str, *, config_file: Pa
                 if on_progress:
                     on_progress(min(i + DAYS_PER_BATCH, len(days)), len(days))
             others = [it for rel, path in tree_files(layout) if (it := open_tree_item(rel, path))]
+            others += archive_object_items(layout)
             if (cfg := config_item(config_file)) is not None:
                 others.append(cfg)
             _run_items(run, others, pool)

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from mia_pipeline.layout import DATASETS, Layout, parse_day, parse_month
 from mia_pipeline.lifecycle.archive import content_digest
-from mia_pipeline.storage import PartitionStore, StorageError
+from mia_pipeline.storage import PartitionStore, StorageError, partition_store
 
 ROW_GROUP_ROWS = 128 * 1024
 COMPRESS_LEVEL = 9
@@ -82,7 +82,7 @@ def _is_optimized(path, compress: bool, index: bool, rows: int) -> bool:
 def closed_days(layout: Layout, today: date | None = None) -> list[str]:
     """Day folders before today (UTC): days no longer being written."""
     today = (today or datetime.now(UTC).date()).isoformat()
-    return [d for d in layout.days_present() if d < today]
+    return [d for d in partition_store(layout).days_present() if d < today]
 
 
 def optimize_partition(store: PartitionStore, day: str, dataset: str, *, compress: bool = True,
@@ -91,7 +91,6 @@ def optimize_partition(store: PartitionStore, day: str, dataset: str, *, compres
 
     Raises StorageError when the file does not match its manifest (it is never rebuilt upon) or
     when it changed under the rewrite (nothing written)."""
-    store.layout.local_only("optimize")
     entry = store.entry(day, dataset)
     if entry is None:
         return None
@@ -158,7 +157,6 @@ def optimize(layout: Layout, store: PartitionStore, *, compress: bool = True, in
     """Optimise every dataset of ``days`` (default: every closed day, see :func:`closed_days`).
 
     ``measure``: time one symbol over one month (:func:`probe_query`) before and after."""
-    layout.local_only("optimize")
     days = closed_days(layout, today) if days is None else sorted(parse_day(d).isoformat() for d in days)
     report = OptimizeReport()
     target = _probe_target(store, days) if measure else None

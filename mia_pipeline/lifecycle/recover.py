@@ -26,7 +26,7 @@ from mia_pipeline.lifecycle.blobstore import BackupTarget
 from mia_pipeline.lifecycle.catalog import Backup, BlobChecker, FileRef, list_backups
 from mia_pipeline.lifecycle.restore import RestoreError, install_day, open_target, restore_day
 from mia_pipeline.settings import Settings
-from mia_pipeline.storage import PartitionStore, StorageError
+from mia_pipeline.storage import PartitionStore, StorageError, archive_index
 
 
 @dataclass
@@ -42,15 +42,16 @@ class RepairReport:
             self.written.setdefault(ds, set()).add(day)
 
 
-def _missing_days(layout: Layout, settings: Settings, newest: Backup | None, today: date) -> list[str]:
+def _missing_days(store: PartitionStore, settings: Settings, newest: Backup | None, today: date) -> list[str]:
     if newest is None:
         return []
-    present = layout.days_present()
+    present = store.days_present()
+    months = set(archive_index.archived_months(store.layout))
     horizon = (today - timedelta(days=settings.retention_days)).isoformat()
     oldest = present[0] if present else None
     out = []
     for day in newest.days():
-        if day in present or layout.archive_month_dir(day[:7]).exists():
+        if day in present or day[:7] in months:
             continue
         if oldest is None or day >= horizon or day > oldest:
             out.append(day)
@@ -81,7 +82,7 @@ def _repair_files(layout, store, target, day, good, checker, report, known_symbo
         fresh = store.manifest(day)
         for ds in from_backup:
             fresh["datasets"][ds]["staged"] = None
-        install_day(layout, target, day, fresh, from_backup)
+        install_day(store, target, day, fresh, from_backup)
         done.append(f"restored {', '.join(sorted(from_backup))} from backup")
         report.wrote(day, from_backup)
     rest = [ds for ds in bad if ds not in from_backup]
@@ -114,7 +115,6 @@ def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStor
                         target: BackupTarget | None = None) -> RepairReport:
     """Check and repair every day (see the module docstring). Raises TargetError when the backup
     target cannot be opened; every per-day failure is in the report instead."""
-    layout.local_only("validate-and-repair")
     target = target or open_target(layout, settings)
     today = today or datetime.now(UTC).date()
     report = RepairReport()
@@ -122,8 +122,8 @@ def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStor
         good, damaged = list_backups(target)
     report.skipped_backups |= {k: f"manifest damaged: {v}" for k, v in damaged.items()}
     checker = BlobChecker(target)
-    missing = _missing_days(layout, settings, good[0] if good else None, today)
-    for day in sorted(set(layout.days_present()) | set(missing)):
+    missing = _missing_days(store, settings, good[0] if good else None, today)
+    for day in sorted(set(store.days_present()) | set(missing)):
         report.checked += 1
         if day in missing:
             _restore_whole(layout, settings, store, target, day, report, "the day was missing")

@@ -10,17 +10,19 @@ manifest is written with the entries ``staged`` on those temp files (**the commi
 files are renamed into place, then the manifest is rewritten without ``staged``. A restore killed at
 any moment leaves the day as it was or as restored (readers follow staged entries); the next writer or
 `mia check-integrity` finishes or sweeps the rest. Files the restored manifest does not name are
-removed after the commit.
+removed after the commit. Partitions on object storage follow that store's protocol instead: each file
+is uploaded under its content name, the manifest published last (see
+:mod:`mia_pipeline.storage.object_partitions`).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset
+from mia_pipeline.layout import Layout, LayoutError, check_dataset
 from mia_pipeline.lifecycle.blobstore import BackupTarget, TargetError, copy_hashing
 from mia_pipeline.lifecycle.catalog import (
     DAY_MANIFEST,
@@ -34,13 +36,7 @@ from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore, StorageError
 from mia_pipeline.storage.atomic import (
     atomic_write,
-    atomic_write_json,
-    fsync_dir,
-    locked,
-    sweep_temp_files,
-    write_temp,
 )
-from mia_pipeline.storage.partitions import RAW_LINES_MODE
 
 QUARANTINE_MODE = 0o600
 
@@ -97,7 +93,7 @@ def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChe
         entries = manifest["datasets"]
         for name, entry in entries.items():
             check_dataset(name)
-            if entry["file"] != f"{name}.parquet":
+            if not re.fullmatch(re.escape(name) + r"(\.[0-9a-f]{16})?\.parquet", entry["file"]):
                 return f"its manifest names {entry['file']!r} for {name}", {}
             ref = files.get(entry["file"])
             if ref is None or ref.sha256 != entry["sha256"]:
@@ -107,36 +103,19 @@ def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChe
     return None, manifest
 
 
-def install_day(layout: Layout, target: BackupTarget, day: str, manifest: dict, blobs: dict[str, FileRef]) -> None:
-    """Make ``manifest`` the day's manifest, writing the datasets in ``blobs`` from the target (see the
-    module docstring for the protocol); other entries must already be on disk as they say."""
-    day_dir = layout.day_dir(day)
-    day_dir.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads(json.dumps(manifest))
-    temps: dict[str, Path] = {}
-    with locked(day_dir / ".lock"):
-        try:
-            for name, ref in blobs.items():
-                final = layout.dataset_file(day, name)
-                temps[name] = write_temp(final, lambda p, r=ref: copy_blob(target, r, p),
-                                         mode=RAW_LINES_MODE if name == RAW_EVENTS else None)
-                manifest["datasets"][name]["staged"] = temps[name].name
-            atomic_write_json(layout.manifest_file(day), manifest)  # the commit point
-        except BaseException:
-            for tmp in temps.values():
-                tmp.unlink(missing_ok=True)
-            raise
-        for name, tmp in temps.items():
-            os.replace(tmp, layout.dataset_file(day, name))
-        fsync_dir(day_dir)
-        for name in temps:
-            manifest["datasets"][name]["staged"] = None
-        atomic_write_json(layout.manifest_file(day), manifest)
-        named = {e["file"] for e in manifest["datasets"].values()}
-        for p in day_dir.glob("*.parquet"):
-            if p.name not in named:
-                p.unlink()
-        sweep_temp_files(day_dir)
+def install_day(store: PartitionStore, target: BackupTarget, day: str, manifest: dict,
+                blobs: dict[str, FileRef]) -> None:
+    """Make ``manifest`` the day's manifest, writing the datasets in ``blobs`` from the target (one commit of
+    the store, :meth:`~mia_pipeline.storage.partitions.PartitionStore.install`); other entries must already be
+    stored as they say."""
+    store.install(day, manifest, {name: (lambda p, r=ref: copy_blob(target, r, p)) for name, ref in blobs.items()})
+
+
+def dataset_ref(files: dict[str, FileRef], dataset: str) -> FileRef | None:
+    """The backed-up file of ``dataset`` among a day's files (``trades.parquet``, or ``trades.<hash>.parquet``
+    from partitions on object storage)."""
+    pattern = re.compile(re.escape(dataset) + r"(\.[0-9a-f]{16})?\.parquet")
+    return next((ref for name, ref in sorted(files.items()) if pattern.fullmatch(name)), None)
 
 
 def _identical(store: PartitionStore, day: str, manifest: dict) -> bool:
@@ -153,7 +132,6 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
     """Restore one day (all its datasets and raw lines; its quarantine file when missing here) from the
     newest backup that is good for it. Raises :class:`RestoreInputError` when no backup holds the day,
     :class:`RestoreError` when every backup that holds it is damaged or the result does not verify."""
-    layout.local_only("restore")
     target = target or open_target(layout, settings)
     with target.lock(exclusive=False):
         good, damaged = list_backups(target)
@@ -175,7 +153,7 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
             if not _identical(store, day, manifest):
                 files = backup.day_files(day)
                 blobs = {n: files[e["file"]] for n, e in manifest["datasets"].items()}
-                install_day(layout, target, day, manifest, blobs)
+                install_day(store, target, day, manifest, blobs)
                 result.datasets = sorted(blobs)
             result.quarantine = _restore_quarantine(layout, target, backup, day)
             if problems := store.verify(day):

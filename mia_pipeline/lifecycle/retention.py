@@ -28,10 +28,17 @@ from pathlib import Path
 
 from mia_pipeline.layout import Layout
 from mia_pipeline.lifecycle.archive import refresh_if_present
-from mia_pipeline.storage import sha256_file
-from mia_pipeline.storage.archive_index import archived_months
+from mia_pipeline.storage import partition_store, sha256_file
+from mia_pipeline.storage.archive_index import (
+    MONTH_MANIFEST,
+    archived_months,
+    month_location,
+    month_objects,
+    month_rel,
+    read_month_manifest,
+)
 from mia_pipeline.storage.atomic import TMP_SUFFIX, locked
-from mia_pipeline.storage.partitions import LOCK_NAME
+from mia_pipeline.storage.partitions import LOCK_NAME, MANIFEST_NAME
 from mia_pipeline.storage.publish import remove_tree, sweep_removed
 
 _AGE_RE = re.compile(r"(\d{1,6})\s*(d|day|days)?")
@@ -57,7 +64,7 @@ def parse_age(text: str) -> int:
 class Doomed:
     kind: str            # "daily" | "archive" | "quarantine"
     name: str            # the day or month
-    path: Path
+    path: Path | str     # a folder, or the s3:// prefix of a day or month on object storage
     bytes: int = 0
     not_backed_up: list[str] = field(default_factory=list)  # files without a verified backup
 
@@ -92,16 +99,74 @@ def _backed_up(layout: Layout, settings) -> set[str]:
 
 def plan_cleanup(layout: Layout, older_than_days: int, today: date | None = None) -> tuple[str, list[Doomed]]:
     """``(cutoff day, items past it)``, oldest first; nothing is read but folder listings and sizes."""
-    layout.local_only("cleanup")
     today = today or datetime.now(UTC).date()
     cutoff = (today - timedelta(days=older_than_days)).isoformat()
-    items = [Doomed("daily", d, layout.day_dir(d)) for d in layout.days_present() if d < cutoff]
     last_month_gone = cutoff[:7]  # a month goes once the cutoff is in a later month
-    items += [Doomed("archive", m, layout.archive_month_dir(m)) for m in archived_months(layout) if m < last_month_gone]
+    if layout.store is not None:
+        items = _object_items(layout, cutoff, last_month_gone)
+    else:
+        items = [Doomed("daily", d, layout.day_dir(d)) for d in layout.days_present() if d < cutoff]
+        items += [Doomed("archive", m, layout.archive_month_dir(m)) for m in archived_months(layout)
+                  if m < last_month_gone]
     items += [Doomed("quarantine", d, layout.quarantine_day_dir(d)) for d in layout.quarantine_days() if d < cutoff]
     for item in items:
-        item.bytes = sum(p.stat().st_size for p in _files(item.path))
+        if isinstance(item.path, Path):
+            item.bytes = sum(p.stat().st_size for p in _files(item.path))
     return cutoff, items
+
+
+def _object_items(layout: Layout, cutoff: str, last_month_gone: str) -> list[Doomed]:
+    """Days and archive months on object storage past the cutoff, with the bytes of their objects."""
+    store = partition_store(layout)
+    items = [Doomed("daily", d, store.manifest_location(d).rsplit("/", 1)[0], store.day_bytes(d))
+             for d in store.days_present() if d < cutoff]
+    months = month_objects(layout)
+    items += [Doomed("archive", m, str(month_location(layout, m)), sum(months.get(m, {}).values()))
+              for m in archived_months(layout) if m < last_month_gone]
+    return items
+
+
+def _object_files(layout: Layout, item: Doomed) -> dict[str, str]:
+    """``{name: key}`` of what an item on object storage holds: the manifest and the files it names (previous
+    versions of a day waiting for their grace period are not data)."""
+    if item.kind == "daily":
+        rel = f"daily/{item.name}"
+        manifest = partition_store(layout).manifest(item.name)
+        names = [MANIFEST_NAME, *(e["file"] for e in manifest["datasets"].values())] if not manifest.get("removing") \
+            else []
+    else:
+        rel = f"archive/{item.name}"
+        names = [MONTH_MANIFEST, *(e["file"] for e in read_month_manifest(layout, item.name)["datasets"].values())]
+    return {name: f"{rel}/{name}" for name in names}
+
+
+def _object_not_backed_up(layout: Layout, item: Doomed, backed: set[str]) -> list[str]:
+    objects = partition_store(layout).objects
+    return [name for name, key in _object_files(layout, item).items() if objects.sha256(key) not in backed]
+
+
+def _remove_object_item(layout: Layout, item: Doomed, check) -> bool:
+    """Remove a day or month on object storage under its lock, judged again first (``check``: what is not
+    backed up). A day goes through the store's removal; a month's files go first, its manifest last (a crash
+    leaves the month listed, finished by the next cleanup)."""
+    from mia_pipeline.lifecycle.archive import month_lock
+
+    store = partition_store(layout)
+    lock = store.day_lock(item.name) if item.kind == "daily" else month_lock(layout, item.name)
+    with lock:
+        item.not_backed_up = check(item)
+        if item.not_backed_up:
+            return False
+        if item.kind == "daily":
+            store.drop_day(item.name)
+            return True
+        objects = store.objects
+        for name in month_objects(layout).get(item.name, {}):
+            if name != MONTH_MANIFEST:
+                objects.delete(month_rel(item.name, name))
+        objects.delete(month_rel(item.name, MONTH_MANIFEST))
+        objects.delete_folder(month_rel(item.name))
+    return True
 
 
 def cleanup(layout: Layout, settings, older_than_days: int, *, dry_run: bool = False, force: bool = False,
@@ -114,7 +179,11 @@ def cleanup(layout: Layout, settings, older_than_days: int, *, dry_run: bool = F
     backed = _backed_up(layout, settings) if items and not force else set()
 
     def missing(item: Doomed) -> list[str]:
-        return [] if force else [str(p.relative_to(item.path)) for p in _files(item.path) if sha256_file(p) not in backed]
+        if force:
+            return []
+        if not isinstance(item.path, Path):
+            return _object_not_backed_up(layout, item, backed)
+        return [str(p.relative_to(item.path)) for p in _files(item.path) if sha256_file(p) not in backed]
 
     for item in items:
         item.not_backed_up = missing(item)
@@ -130,6 +199,9 @@ def cleanup(layout: Layout, settings, older_than_days: int, *, dry_run: bool = F
     for item in items:
         if item.not_backed_up:
             report.refused.append(item)
+            continue
+        if not isinstance(item.path, Path):
+            (report.removed if _remove_object_item(layout, item, missing) else report.refused).append(item)
             continue
         with locked(item.path / LOCK_NAME):  # a writer of that day or month finishes first
             item.not_backed_up = missing(item)  # judged again: what goes is what was checked

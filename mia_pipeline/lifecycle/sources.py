@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mia_pipeline.layout import Layout, LayoutError
-from mia_pipeline.storage import PartitionStore, StorageError
-from mia_pipeline.storage.atomic import locked
+from mia_pipeline.storage import PartitionStore, StorageError, archive_index
 
 CONFIG_PREFIX = "config/"
 
@@ -66,11 +65,72 @@ class DaySnapshot:
             item.close()
 
 
+class LazyObject:
+    """A reader of an object on object storage, opened on the first read (a backup opens many at once and
+    reads few: most are already in the target)."""
+
+    def __init__(self, objects, rel: str):
+        self.objects, self.rel, self._fh = objects, rel, None
+
+    def _open(self):
+        if self._fh is None:
+            self._fh = self.objects.open_input(self.rel)
+        return self._fh
+
+    def read(self, n: int = -1) -> bytes:
+        return self._open().read(n) if n is not None and n >= 0 else self._open().read()
+
+    def readinto(self, buf) -> int:
+        return self._open().readinto(buf)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Back to the start (the only seek a backup makes: to read an object again)."""
+        if (offset, whence) != (0, 0):
+            raise io.UnsupportedOperation("an object stream is read from its start only")
+        self.close()
+        return 0
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _committed_item(store: PartitionStore, day: str, name: str, rel: str, entry) -> Item:
+    """The committed file, opened now under the day's lock; on object storage, a lazy reader of the object on
+    the server (never a local copy: the server's bytes are what is backed up). Objects are named by their
+    content and outlive a rewrite by an hour, so no lock is needed to read one version."""
+    if store.layout.store is None:
+        return Item.of_file(rel, open(store.committed_file(day, name), "rb"), entry.sha256)  # noqa: SIM115
+    if not store.objects.exists(store._rel(day, entry.file)):
+        raise FileNotFoundError(entry.file)
+    return Item(rel, LazyObject(store.objects, store._rel(day, entry.file)), entry.bytes, expected=entry.sha256)
+
+
+def archive_object_items(layout: Layout) -> list[Item]:
+    """Partitions on object storage: every object of the archive's months (``snapshots/archive/...`` in the
+    backup, as a local archive is), each month file with the sha256 its month manifest vouches for."""
+    if layout.store is None:
+        return []
+    store = archive_index.objects(layout)
+    items = []
+    for month, files in sorted(archive_index.month_objects(layout).items()):
+        try:
+            manifest = archive_index.read_month_manifest(layout, month)
+            shas = {e["file"]: e["sha256"] for e in manifest["datasets"].values()}
+        except archive_index.ArchiveDamaged:
+            shas = {}
+        for name, size in sorted(files.items()):
+            rel = archive_index.month_rel(month, name)
+            items.append(Item(f"snapshots/{rel}", LazyObject(store, rel), size, expected=shas.get(name)))
+    return items
+
+
 @contextlib.contextmanager
-def _day_lock(layout: Layout, day: str) -> Iterator[None]:
+def _day_lock(store: PartitionStore, day: str) -> Iterator[None]:
     """The writers' lock of the day; on a read-only data folder, none (nobody can write there either)."""
     try:
-        cm = locked(layout.day_dir(day) / ".lock")
+        cm = store.day_lock(day)
         cm.__enter__()
     except OSError:
         yield
@@ -86,7 +146,7 @@ def snapshot_day(layout: Layout, store: PartitionStore, day: str) -> DaySnapshot
     names that are missing are reported as a problem of the day (the caller decides)."""
     snap = DaySnapshot(day)
     prefix = f"snapshots/daily/{day}/"
-    with _day_lock(layout, day):
+    with _day_lock(store, day):
         try:
             if orphans := store.orphan_files(day):
                 snap.problem = f"the day's manifest is lost ({', '.join(orphans)} are not vouched for)"
@@ -99,15 +159,13 @@ def snapshot_day(layout: Layout, store: PartitionStore, day: str) -> DaySnapshot
         clean = json.loads(json.dumps(manifest))
         for name, entry in entries.items():
             clean["datasets"][name]["staged"] = None
-            path = store.committed_file(day, name)
             try:
-                fh = open(path, "rb")  # noqa: SIM115 - closed by DaySnapshot.close
+                snap.items.append(_committed_item(store, day, name, prefix + entry.file, entry))
             except FileNotFoundError:
                 snap.problem = f"{entry.file} is missing (the manifest names it)"
                 snap.close()
                 snap.items = []
                 return snap
-            snap.items.append(Item.of_file(prefix + entry.file, fh, entry.sha256))
     data = (json.dumps(clean, indent=2, sort_keys=True, default=str) + "\n").encode()
     snap.items.append(Item.of_bytes(prefix + "_manifest.json", data))
     return snap

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from mia_pipeline.collection.merge import concat
 from mia_pipeline.lifecycle.catalog import BlobChecker, list_backups
-from mia_pipeline.lifecycle.restore import RestoreError, RestoreInputError, open_target
+from mia_pipeline.lifecycle.restore import RestoreError, RestoreInputError, dataset_ref, open_target
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore
 
@@ -79,7 +79,6 @@ def _sorted(table: pa.Table) -> pa.Table:
 def restore_trades(layout, settings: Settings, store: PartitionStore, ids: list[str]) -> TradesRestore:
     """Restore the named trades (see the module docstring). Raises RestoreInputError for ids no good
     backup holds (nothing written), RestoreError when a day concerned is damaged here or in every backup."""
-    layout.local_only("restore by trade id")
     target = open_target(layout, settings)
     found: dict[tuple[str, str], list[pa.Table]] = {}  # (day, dataset) -> backup rows to put back
     result = TradesRestore()
@@ -94,7 +93,7 @@ def restore_trades(layout, settings: Settings, store: PartitionStore, ids: list[
             for day in backup.days():
                 files = backup.day_files(day)
                 for ds in TRADE_DATASETS:
-                    ref = files.get(f"{ds}.parquet")
+                    ref = dataset_ref(files, ds)
                     if ref is None or not checker.ok(ref):  # a damaged copy is never used
                         continue
                     with target.open_blob(ref.sha256) as fh:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 import os
 import re
@@ -104,17 +103,7 @@ def month_file_sha256(layout: Layout, month: str, name: str) -> str | None:
 
         path = layout.archive_month_dir(month) / name
         return sha256_file(path) if path.exists() else None
-    digest = hashlib.sha256()
-    try:
-        objects(layout).copy_to(month_rel(month, name), _Discard(), digest.update)
-    except FileNotFoundError:
-        return None
-    return digest.hexdigest()
-
-
-class _Discard:
-    def write(self, data) -> int:
-        return len(data)
+    return objects(layout).sha256(month_rel(month, name))
 
 
 def month_objects(layout: Layout) -> dict[str, dict[str, int]]:

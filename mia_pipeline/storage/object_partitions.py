@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mia_pipeline.layout import Layout, parse_day
-from mia_pipeline.storage.atomic import locked, sha256_file, sweep_temp_files, temp_path_for
+from mia_pipeline.storage.atomic import locked, sha256_file, sweep_temp_files, temp_path_for, write_temp
 from mia_pipeline.storage.objects import ObjectStore, ObjectStoreError
 from mia_pipeline.storage.partitions import (
     MANIFEST_FORMAT,
@@ -61,11 +61,6 @@ GRACE_S = 3600.0          # an object no manifest names is kept this long before
 CACHE_BYTES = 4 << 30     # local copies kept, most recently used first
 _FILE_RE = re.compile(r"(?P<dataset>[a-z][a-z0-9_]*)\.[0-9a-f]{16}\.parquet")
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class _Discard:
-    def write(self, data) -> int:
-        return len(data)
 
 
 class ObjectPartitionStore(PartitionStore):
@@ -109,6 +104,10 @@ class ObjectPartitionStore(PartitionStore):
 
     def _save_manifest(self, day: str, manifest: dict, durable: bool = True) -> None:
         manifest["updated_at"] = _now()
+        self._put_manifest(day, manifest)
+
+    def _put_manifest(self, day: str, manifest: dict) -> None:
+        """Publish the manifest as it is (the same bytes as a manifest file under the data root)."""
         data = (json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n").encode()
         self.objects.put_bytes(self._rel(day, MANIFEST_NAME), data)
 
@@ -175,12 +174,32 @@ class ObjectPartitionStore(PartitionStore):
             entry.staged = None
             manifest["datasets"][dataset] = asdict(entry)
         self._save_manifest(day, manifest)  # the commit point (for every dataset at once)
-        for dataset, tmp in commit.temps.items():  # this host's copy is the cache's: no download to read it
-            cached = self.cache_dir / day / commit.entries[dataset].file
+        self._keep_copies(day, {ds: (tmp, commit.entries[ds].file) for ds, tmp in commit.temps.items()})
+        self._sweep(day, manifest)
+
+    def _install_locked(self, day: str, manifest: dict, fetch) -> None:
+        """Each fetched dataset to a local temp file, uploaded under its content name; the manifest last."""
+        temps: dict[str, Path] = {}
+        try:
+            for name, write in fetch.items():
+                temps[name] = write_temp(self.stage_path(day, name), write, durable=False, mode=0o600)
+                with open(temps[name], "rb") as fh:
+                    self.objects.put_stream(self._rel(day, manifest["datasets"][name]["file"]), fh)
+            self._put_manifest(day, manifest)  # the commit point: the restored manifest, byte for byte
+        except BaseException:
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
+            raise
+        self._keep_copies(day, {name: (tmp, manifest["datasets"][name]["file"]) for name, tmp in temps.items()})
+        self._sweep(day, manifest)
+
+    def _keep_copies(self, day: str, files: dict[str, tuple[Path, str]]) -> None:
+        """This host's copies of what it just committed become the cache's: no download to read them."""
+        for tmp, name in files.values():
+            cached = self.cache_dir / day / name
             cached.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o600)
             os.replace(tmp, cached)
-        self._sweep(day, manifest)
         self._evict()
 
     def _forget(self, day: str, dataset: str) -> None:
@@ -220,13 +239,11 @@ class ObjectPartitionStore(PartitionStore):
         if entry is None:
             return None
         rel = self._rel(day, entry.file)
-        digest = hashlib.sha256()
-        try:
-            self.objects.copy_to(rel, _Discard(), digest.update)
-        except FileNotFoundError:
+        digest = self.objects.sha256(rel)
+        if digest is None:
             return f"{day}/{dataset}: object {entry.file} is missing from {self.objects.url}/daily/{day}"
-        if digest.hexdigest() != entry.sha256:
-            return f"{day}/{dataset}: sha256 {digest.hexdigest()[:12]} does not match manifest {entry.sha256[:12]}"
+        if digest != entry.sha256:
+            return f"{day}/{dataset}: sha256 {digest[:12]} does not match manifest {entry.sha256[:12]}"
         try:
             with self.objects.open_random(rel) as fh:
                 rows = pq.ParquetFile(fh).metadata.num_rows

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import os
 import secrets
@@ -44,6 +45,11 @@ from mia_pipeline.layout import S3Location, parse_s3_url
 STAGING = ".staging"
 STALE_STAGING_S = 3600.0    # a staging object this old belongs to a dead writer, not a running one
 CHUNK = 8 << 20
+
+
+class _Discard:
+    def write(self, data) -> int:
+        return len(data)
 
 
 class ObjectStoreError(OSError):
@@ -190,6 +196,15 @@ class ObjectStore:
                     on_chunk(chunk)
                 dst.write(chunk)
                 n += len(chunk)
+
+    def sha256(self, rel: str) -> str | None:
+        """The sha256 of the object's bytes on the server (read whole), None when there is no such object."""
+        digest = hashlib.sha256()
+        try:
+            self.copy_to(rel, _Discard(), digest.update)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ write
     def put_bytes(self, rel: str, data: bytes) -> None:

@@ -27,7 +27,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -366,6 +366,43 @@ class PartitionStore:
                 self._save_manifest(day, manifest)
             self._forget(day, dataset)
         return existed
+
+    def install(self, day: str | date, manifest: dict, fetch: dict[str, Callable[[Path], None]]) -> None:
+        """Make ``manifest`` the day's manifest in one commit (a restore): the datasets in ``fetch`` are written
+        by ``fetch[name](temp path)`` (which checks what it writes); the other entries must already be stored as
+        they say. Entries are renamed to this store's names (a backup of another kind of store names its own)."""
+        day = parse_day(day).isoformat()
+        manifest = json.loads(json.dumps(manifest))
+        for name, entry in manifest["datasets"].items():
+            entry["file"], entry["staged"] = self.file_name(check_dataset(name), entry["sha256"]), None
+        with self.day_lock(day):
+            self._install_locked(day, manifest, fetch)
+
+    def _install_locked(self, day: str, manifest: dict, fetch: dict[str, Callable[[Path], None]]) -> None:
+        """Temp files beside the final names, the manifest naming them staged (the commit point), renames."""
+        temps: dict[str, Path] = {}
+        try:
+            for name, write in fetch.items():
+                temps[name] = write_temp(self.layout.dataset_file(day, name), write,
+                                         mode=RAW_LINES_MODE if name == RAW_EVENTS else None)
+                manifest["datasets"][name]["staged"] = temps[name].name
+            atomic_write_json(self.layout.manifest_file(day), manifest)  # the commit point
+        except BaseException:
+            for tmp in temps.values():
+                tmp.unlink(missing_ok=True)
+            raise
+        day_dir = self.layout.day_dir(day)
+        for name, tmp in temps.items():
+            os.replace(tmp, self.layout.dataset_file(day, name))
+        fsync_dir(day_dir)
+        for name in temps:
+            manifest["datasets"][name]["staged"] = None
+        atomic_write_json(self.layout.manifest_file(day), manifest)
+        named = {e["file"] for e in manifest["datasets"].values()}
+        for p in day_dir.glob("*.parquet"):
+            if p.name not in named:
+                p.unlink()
+        sweep_temp_files(day_dir)
 
     def drop_day(self, day: str | date) -> None:
         """Remove the whole day (datasets and manifest); no reader sees it half removed. Day lock held."""
