@@ -303,6 +303,20 @@ def test_optimize_rewrites_partitions_on_the_server_with_the_same_rows(s3_layout
         {k: sorted(map(str, v)) for k, v in before.items()}
 
 
+@pytest.mark.parametrize(("env", "code", "said"), [
+    ({"MIA_STORAGE_URL": "s3://mia-no-such-bucket/p"}, 1, "bucket 'mia-no-such-bucket' does not exist"),
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, 1, "check AWS_ENDPOINT_URL, the credentials and the network"),
+    ({"AWS_ENDPOINT_URL": "nonsense"}, 2, "set it like http://127.0.0.1:9000"),
+])
+def test_a_store_that_cannot_be_used_is_a_clear_error_never_an_empty_one(layout, url, monkeypatch, env, code, said):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for command in (["status"], ["check-integrity"]):
+        res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), *command])
+        assert res.exit_code == code, res.output
+        assert said in res.output and "Traceback" not in res.output
+
+
 # --- Dagster -------------------------------------------------------------------------------------
 
 

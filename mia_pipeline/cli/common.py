@@ -226,6 +226,11 @@ class MiaGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click reports these itself (and --help must not pay for importing the settings)
         except OSError as exc:
+            from mia_pipeline.storage.objects import ObjectStoreError
+
+            if isinstance(exc, ObjectStoreError):  # the object store (partitions, backups) cannot be used now
+                click.echo(f"Error: {exc}", err=True)
+                ctx.exit(EXIT_PROBLEM)
             if exc.errno not in STORAGE_ERRNOS:
                 raise
             click.echo(storage_error_message(exc), err=True)

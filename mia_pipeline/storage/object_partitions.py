@@ -74,6 +74,7 @@ class ObjectPartitionStore(PartitionStore):
         self.cache_dir = layout.root / "live" / ".store-cache"
         self.staging_dir = layout.root / "live" / ".store-staging"
         self.locks_dir = layout.root / "live" / ".store-locks"
+        self._bucket_checked = False
 
     @staticmethod
     def _rel(day: str, name: str = "") -> str:
@@ -81,6 +82,8 @@ class ObjectPartitionStore(PartitionStore):
 
     # ------------------------------------------------------------------ hooks of PartitionStore
     def days_present(self) -> list[str]:
+        """Days with objects under ``daily/``. A listing of a bucket that does not exist is empty: so when
+        there is no day, the bucket is checked (once per store) rather than taken for an empty store."""
         days = []
         for name in self.objects.folders("daily"):
             try:
@@ -88,6 +91,9 @@ class ObjectPartitionStore(PartitionStore):
                     days.append(name)
             except ValueError:
                 continue
+        if not days and not self._bucket_checked:
+            self.objects.check_bucket()
+            self._bucket_checked = True
         return days
 
     def day_bytes(self, day: str | date) -> int:

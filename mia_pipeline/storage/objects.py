@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from mia_pipeline.layout import S3Location, parse_s3_url
+from mia_pipeline.layout import LayoutError, S3Location, parse_s3_url
 
 STAGING = ".staging"
 STALE_STAGING_S = 3600.0    # a staging object this old belongs to a dead writer, not a running one
@@ -50,6 +50,10 @@ CHUNK = 8 << 20
 class _Discard:
     def write(self, data) -> int:
         return len(data)
+
+
+class EndpointError(LayoutError):
+    """AWS_ENDPOINT_URL(_S3) is not a server URL (an input error: `mia` exits 2 saying how to set it)."""
 
 
 class ObjectStoreError(OSError):
@@ -67,12 +71,12 @@ def endpoint_from_env(env: Mapping[str, str]) -> tuple[str, str] | None:
         parts = urlsplit(raw)
         parts.port  # noqa: B018 - raises ValueError when the port is out of range
     except ValueError:
-        raise ValueError(fix) from None
+        raise EndpointError(fix) from None
     if "@" in parts.netloc:  # never echoed: it holds credentials
-        raise ValueError(f"{name} holds a user or password; {fix}, with the credentials in AWS_ACCESS_KEY_ID / "
+        raise EndpointError(f"{name} holds a user or password; {fix}, with the credentials in AWS_ACCESS_KEY_ID / "
                          "AWS_SECRET_ACCESS_KEY")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
-        raise ValueError(f"{name}={raw!r}: {fix}")
+        raise EndpointError(f"{name}={raw!r}: {fix}")
     return parts.scheme, parts.netloc  # host[:port], IPv6 hosts keep their brackets
 
 
