@@ -317,6 +317,44 @@ def test_a_store_that_cannot_be_used_is_a_clear_error_never_an_empty_one(layout,
         assert said in res.output and "Traceback" not in res.output
 
 
+def test_local_partitions_left_behind_are_reported_then_moved_to_the_store(layout, url, tmp_path, monkeypatch):
+    from mia_pipeline_tests.lifecycle._backup_data import DAYS, trade_lines
+
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(b"".join(trade_lines(d) for d in DAYS))
+    monkeypatch.delenv("MIA_STORAGE_URL")
+    mia(layout, "import", str(lines))
+    mia(layout, "archive", "--before", "2025-06-24")  # 06-23 in a local archive month
+    local = partition_store(layout)
+    before = everything(local)
+    monkeypatch.setenv("MIA_STORAGE_URL", url)
+    out = mia(layout, "check-integrity", code=1)
+    assert "2 day folder(s) (2025-06-24 .. 2025-06-25), 1 archive month(s) (2025-06 .. 2025-06)" in out
+    assert "`mia move-partitions` moves them there" in out
+    assert "not counted: 2 day folder(s)" in mia(layout, "status")
+    # a day the store holds with other content is never overwritten
+    store = ObjectPartitionStore(load_settings().layout)
+    store.write(DAYS[2], "trades", pa.table({"trade_id": ["OTHER"]}))
+    out = mia(layout, "move-partitions", code=1)
+    assert f"KEPT {DAYS[2]}: {DAYS[2]} already holds other data" in out
+    assert f"moved {DAYS[1]}" in out and "moved 2025-06" in out
+    assert layout.day_dir(DAYS[2]).is_dir() and not layout.day_dir(DAYS[1]).exists()
+    assert not layout.archive_month_dir("2025-06").exists()
+    store.drop_day(DAYS[2])
+    mia(layout, "move-partitions")
+    assert not layout.day_dir(DAYS[2]).exists()
+    assert everything(store) == before  # every row, archived or not, now read from the server
+    out = mia(layout, "check-integrity", code=1)
+    assert "1 problem(s)" in out and "not in any verified backup" in out  # the one left: no backup made here
+    assert "0 item(s)" in mia(layout, "move-partitions")  # nothing left: idempotent
+
+
+def test_move_partitions_without_a_store_exits_2_saying_what_to_set(layout, monkeypatch):
+    monkeypatch.delenv("MIA_STORAGE_URL", raising=False)
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "move-partitions"])
+    assert res.exit_code == 2 and "set MIA_STORAGE_URL" in res.output
+
+
 # --- Dagster -------------------------------------------------------------------------------------
 
 

@@ -99,3 +99,29 @@ def optimize(state: CliState, compress: bool, index: bool, day, measure: bool) -
         q = report.query
         click.echo(f"query {q['dataset']} symbol {q['symbol']} over {q['month']}: {q['before_s'] * 1000:.1f} ms "
                    f"before, {q['after_s'] * 1000:.1f} ms after")
+
+
+@click.command("move-partitions")
+@click.option("--dry-run", is_flag=True, help="List the day folders and archive months that would move.")
+@pass_state
+def move_partitions(state: CliState, dry_run: bool) -> None:
+    """Move the local day folders and archive months to the object store MIA_STORAGE_URL names (each verified
+    there before its local copy goes)."""
+    from mia_pipeline.lifecycle.move import move_partitions as run
+    from mia_pipeline.storage import refresh_views
+
+    layout = state.layout
+    report = run(layout, compression=state.settings.compression, dry_run=dry_run)
+    where = layout.store.url
+    for name in report.moved:
+        click.echo(f"{'would move' if dry_run else 'moved'} {name} to {where}")
+    for name in report.already:
+        click.echo(f"{name}: {where} already held the same data; local copy removed")
+    for name, why in report.refused.items():
+        click.echo(f"KEPT {name}: {why}")
+    if not dry_run and (report.moved or report.already):
+        refresh_views(layout)
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"{verb} {len(report.moved)} item(s); {len(report.refused)} kept local")
+    if report.refused:
+        raise SystemExit(EXIT_PROBLEM)

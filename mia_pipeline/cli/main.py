@@ -33,6 +33,7 @@ COMMANDS = {
     "archive": "mia_pipeline.cli.lifecycle_store:archive",
     "cleanup": "mia_pipeline.cli.lifecycle_store:cleanup",
     "optimize": "mia_pipeline.cli.lifecycle_store:optimize",
+    "move-partitions": "mia_pipeline.cli.lifecycle_store:move_partitions",
     "backup": "mia_pipeline.cli.lifecycle_backup:backup",
     "recover": "mia_pipeline.cli.lifecycle_backup:recover",
     "export": "mia_pipeline.cli.export:export",

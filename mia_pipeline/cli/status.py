@@ -176,6 +176,10 @@ def status(state: CliState, start, end, by_day: bool, as_json: bool) -> None:
     console.print(table)
     for day, why in state.store.readable_manifests()[1].items():
         console.print(f"damaged day {day} (not counted): {why}", markup=False, highlight=False, soft_wrap=True)
+    from mia_pipeline.collection.integrity import hidden_local_partitions
+
+    for note in hidden_local_partitions(state.layout):
+        console.print(f"not counted: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @click.command("check-integrity")

@@ -66,10 +66,26 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
                 except (OSError, pa.ArrowException) as exc:
                     problems.append(f"quarantine {qday}: {path.name} is not readable Parquet ({exc})")
         problems += archive_problems(layout)
+        problems += hidden_local_partitions(layout)
         for path in (layout.ingest_state_file, layout.collector_control_file):
             if problem := _state_file_problem(path):
                 problems.append(problem)
     return problems
+
+
+def hidden_local_partitions(layout: Layout) -> list[str]:
+    """With the partitions on object storage, day folders and archive months left under the data root: no
+    reader sees them."""
+    if layout.store is None:
+        return []
+    local = Layout(layout.root)
+    days, months = local.days_present(), archive_index.archived_months(local)
+    if not days and not months:
+        return []
+    what = ", ".join(f"{len(x)} {name} ({x[0]} .. {x[-1]})" for x, name in ((days, "day folder(s)"),
+                                                                             (months, "archive month(s)")) if x)
+    return [f"{what} under {local.root / 'snapshots'} are not read: the partitions are on {layout.store.url}; "
+            "`mia move-partitions` moves them there"]
 
 
 def archive_problems(layout: Layout) -> list[str]:

@@ -367,16 +367,28 @@ class PartitionStore:
             self._forget(day, dataset)
         return existed
 
-    def install(self, day: str | date, manifest: dict, fetch: dict[str, Callable[[Path], None]]) -> None:
+    def install(self, day: str | date, manifest: dict, fetch: dict[str, Callable[[Path], None]], *,
+                if_absent: bool = False) -> bool:
         """Make ``manifest`` the day's manifest in one commit (a restore): the datasets in ``fetch`` are written
         by ``fetch[name](temp path)`` (which checks what it writes); the other entries must already be stored as
-        they say. Entries are renamed to this store's names (a backup of another kind of store names its own)."""
+        they say. Entries are renamed to this store's names (a backup of another kind of store names its own).
+
+        ``if_absent``: only into a day that holds no dataset; a day holding the same content (sha256 per
+        dataset) is left as it is (False is returned), any other raises StorageError (nothing written)."""
         day = parse_day(day).isoformat()
         manifest = json.loads(json.dumps(manifest))
         for name, entry in manifest["datasets"].items():
             entry["file"], entry["staged"] = self.file_name(check_dataset(name), entry["sha256"]), None
         with self.day_lock(day):
+            if if_absent:
+                have = {n: e.get("sha256") for n, e in self._recover_locked(day)["datasets"].items()}
+                if have == {n: e["sha256"] for n, e in manifest["datasets"].items()}:
+                    return False
+                if have:
+                    raise StorageError(f"{day} already holds other data in {self.manifest_location(day)}; nothing was "
+                                       "written (compare the two, keep one)")
             self._install_locked(day, manifest, fetch)
+        return True
 
     def _install_locked(self, day: str, manifest: dict, fetch: dict[str, Callable[[Path], None]]) -> None:
         """Temp files beside the final names, the manifest naming them staged (the commit point), renames."""
