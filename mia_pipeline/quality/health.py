@@ -93,9 +93,6 @@ def _backup(layout: Layout, settings: Settings) -> dict:
     from mia_pipeline.lifecycle.blobstore import TargetEmpty, TargetError
     from mia_pipeline.lifecycle.catalog import list_backups, target_for
 
-    if layout.store is not None:
-        return _item("last backup", WARN, f"backups of partitions on object storage ({layout.store.url}) are not "
-                     "available yet; the bucket's own versioning or replication is what protects them")
     try:
         target = target_for(layout, settings)
         target.prepare(create=False)  # a missing mount or bucket, a damaged marker: not "no backup yet"
@@ -166,5 +163,8 @@ def health_report(layout: Layout, store: PartitionStore, settings: Settings, now
     if stored:
         items.append(_metrics(layout, store, stored[-1], "last day stored"))
     items += [_alerts(layout), _backup(layout, settings), _disk(layout, settings), _integrity(layout)]
+    from mia_pipeline.collection.integrity import hidden_local_partitions
+
+    items += [_item("local partitions", WARN, note) for note in hidden_local_partitions(layout)]
     return {"checked_at": now.isoformat(timespec="seconds"), "data_dir": str(layout.root),
             "healthy": not any(i["status"] == FAIL for i in items), "items": items}

@@ -211,16 +211,17 @@ class ObjectPartitionStore(PartitionStore):
     def _forget(self, day: str, dataset: str) -> None:
         """The object stays until it is :data:`GRACE_S` old (a reader may hold the previous manifest)."""
 
-    def committed_file(self, day: str | date, dataset: str) -> Path | None:
+    def _file_of(self, day: str | date, dataset: str, entry: DatasetEntry) -> Path:
         """The local copy of the committed object (downloaded and checked on first use)."""
-        entry = self.entry(day, dataset)
-        if entry is None:
-            return None
         day = parse_day(day).isoformat()
         cached = self.cache_dir / day / entry.file
-        if cached.exists():
-            os.utime(cached)  # recently used: kept by the eviction
-            return cached
+        try:
+            if cached.stat().st_size == entry.bytes:  # a copy is checked whole when it is made, by size after
+                os.utime(cached)  # recently used: kept by the eviction
+                return cached
+            cached.unlink(missing_ok=True)  # not what was cached: fetched again
+        except FileNotFoundError:
+            pass
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_for(cached)
         digest = hashlib.sha256()

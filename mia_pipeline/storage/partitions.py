@@ -428,8 +428,10 @@ class PartitionStore:
     def committed_file(self, day: str | date, dataset: str) -> Path | None:
         """The file holding the committed version of ``dataset`` on ``day`` (None if absent)."""
         entry = self.entry(day, dataset)
-        if entry is None:
-            return None
+        return None if entry is None else self._file_of(day, dataset, entry)
+
+    def _file_of(self, day: str | date, dataset: str, entry: DatasetEntry) -> Path:
+        """The file to read for ``entry`` (the staged temp file of an interrupted commit while it exists)."""
         if entry.staged:
             staged = self.layout.day_dir(day) / entry.staged
             if staged.exists():
@@ -465,8 +467,7 @@ class PartitionStore:
         entry = self.entry(day, dataset)
         if entry is None or entry.sha256 in folded:
             return None
-        path = self.committed_file(day, dataset)
-        return None if path is None else pq.read_table(path, columns=columns)
+        return pq.read_table(self._file_of(day, dataset, entry), columns=columns)
 
     def days(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[str]:
         """Days (sorted) that hold a committed ``dataset`` partition, optionally within [start, end]."""
@@ -549,6 +550,9 @@ class PartitionStore:
         except StorageError as exc:
             return [f"{day}: {exc}"]
         problems = []
+        if manifest.get("day") not in (None, day):  # a manifest copied or moved from another day
+            problems.append(f"{day}: its manifest describes {manifest.get('day')!r}, not this day; the day is "
+                            "left as it is: restore it from a backup")
         expected = set()
         for name in sorted(manifest.get("datasets", {})):
             try:
