@@ -169,6 +169,36 @@ def verified_backups(layout: Layout, settings: Settings, deep: bool = False) -> 
         return []
 
 
+class ProvenBlobs:
+    """The contents deletion may rely on: held by a verified backup AND re-hashed now (``sha in proven``).
+    Presence and size are not enough: a bit-rotted blob restores nothing. Each blob is re-read once."""
+
+    def __init__(self, target: BackupTarget | None, held: set[str]):
+        self.target, self.held = target, held
+        self._verdicts: dict[str, bool] = {}
+
+    def __contains__(self, sha: object) -> bool:
+        if not isinstance(sha, str) or sha not in self.held or self.target is None:
+            return False
+        if sha not in self._verdicts:
+            try:
+                self._verdicts[sha] = self.target.verify_blob(sha)
+            except (TargetError, OSError, ValueError):  # unreadable now: nothing proven
+                self._verdicts[sha] = False
+        return self._verdicts[sha]
+
+    @property
+    def rotten(self) -> list[str]:
+        """Blobs held by a backup that did not re-hash to their name."""
+        return sorted(sha for sha, ok in self._verdicts.items() if not ok)
+
+
+def proven_blobs(layout: Layout, settings: Settings) -> ProvenBlobs:
+    """What a verified backup holds, each blob re-hashed when it is asked about (see :class:`ProvenBlobs`)."""
+    held = backed_up_files(layout, settings)
+    return ProvenBlobs(target_for(layout, settings) if held else None, held)
+
+
 def backed_up_files(layout: Layout, settings: Settings, deep: bool = False) -> set[str]:
     """sha256 of every file held by at least one verified backup: data whose sha256 is not in this set
     has no verified backup (retention must not delete it)."""

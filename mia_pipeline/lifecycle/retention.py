@@ -8,8 +8,9 @@ What goes (days strictly before the cutoff ``today - older_than``, UTC):
 - quarantine day folders.
 
 The landing zone is never touched (its files belong to the writers). An item is *backed up* when the
-sha256 of every file in it (Parquet files and manifests) is in
-``mia_pipeline.lifecycle.backup.backed_up_files(layout, settings)``; items that are not are kept and
+sha256 of every file in it (Parquet files and manifests) is held by a verified backup and its blob
+re-hashes to that sha256 now (``mia_pipeline.lifecycle.catalog.proven_blobs``: a bit-rotted blob restores
+nothing, so it proves nothing); items that are not are kept and
 listed (``refused``) unless ``force``. Each removal renames the folder out of sight first (see
 :func:`~mia_pipeline.storage.publish.remove_tree`), so a crash never leaves half a day visible and a
 re-run finishes the job; archive months are dropped from the DuckDB views before they are deleted.
@@ -22,6 +23,7 @@ but the whole month must be).
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -86,15 +88,11 @@ def _files(folder: Path) -> list[Path]:
                   and not p.name.endswith(TMP_SUFFIX))
 
 
-def _backed_up(layout: Layout, settings) -> set[str]:
-    try:
-        from mia_pipeline.lifecycle.backup import backed_up_files
-    except ImportError:
-        try:  # where the backup helper keeps it today
-            from mia_pipeline.lifecycle.catalog import backed_up_files
-        except ImportError:  # no backup module: nothing counts as backed up
-            return set()
-    return set(backed_up_files(layout, settings))
+def _backed_up(layout: Layout, settings) -> Container[str]:
+    """The contents a verified backup holds, each blob re-hashed when it is asked about."""
+    from mia_pipeline.lifecycle.catalog import proven_blobs
+
+    return proven_blobs(layout, settings)
 
 
 def plan_cleanup(layout: Layout, older_than_days: int, today: date | None = None) -> tuple[str, list[Doomed]]:
@@ -140,7 +138,7 @@ def _object_files(layout: Layout, item: Doomed) -> dict[str, str]:
     return {name: f"{rel}/{name}" for name in names}
 
 
-def _object_not_backed_up(layout: Layout, item: Doomed, backed: set[str]) -> list[str]:
+def _object_not_backed_up(layout: Layout, item: Doomed, backed: Container[str]) -> list[str]:
     objects = partition_store(layout).objects
     return [name for name, key in _object_files(layout, item).items() if objects.sha256(key) not in backed]
 

@@ -1,10 +1,8 @@
 """Retention (`mia cleanup`): removes exactly what is past the age — day folders, whole archive months,
 quarantine — and nothing newer; refuses data without a verified backup unless --force; lists what it
 removes; a dry run changes nothing; bad ages are exit 2 with nothing changed. One test uses a real
-backup from the backup helper, the others stand in for `backed_up_files`."""
+backup (and one its bit-rotted blob), the others stand in for the proven contents."""
 
-import sys
-import types
 from datetime import date
 
 import pyarrow as pa
@@ -30,10 +28,10 @@ def _reject(layout, day):
 
 
 def _backups(monkeypatch, hashes):
-    """Stand in for the backup helper: `backed_up_files` returns ``hashes`` (a set or a callable)."""
-    fake = types.ModuleType("mia_pipeline.lifecycle.backup")
-    fake.backed_up_files = lambda layout, settings: hashes() if callable(hashes) else hashes
-    monkeypatch.setitem(sys.modules, "mia_pipeline.lifecycle.backup", fake)
+    """Stand in for the backups: the contents proven backed up are ``hashes`` (a set or a callable)."""
+    from mia_pipeline.lifecycle import retention
+
+    monkeypatch.setattr(retention, "_backed_up", lambda layout, settings: hashes() if callable(hashes) else hashes)
 
 
 def _everything(layout):
@@ -110,6 +108,25 @@ def test_with_a_real_verified_backup(lay):
     backup.run_backup(lay, settings, "full")
     report = cleanup(lay, settings, 365, today=TODAY)
     assert [(d.kind, d.name) for d in report.removed] == [("daily", "2025-06-30")] and report.refused == []
+
+
+def test_a_bit_rotted_blob_proves_nothing_and_its_day_is_kept(lay):
+    """Issue 25: one flipped byte in the only backup of a day's file (same size: presence checks pass)."""
+    from mia_pipeline.lifecycle.backup import run_backup
+    from mia_pipeline.lifecycle.catalog import list_backups, target_for
+    from mia_pipeline.settings import load_settings
+    from mia_pipeline_tests.lifecycle._backup_data import flip
+
+    settings = load_settings(env={"MIA_DATA_DIR": str(lay.root)})
+    run_backup(lay, settings, "full")
+    (backup,), _ = list_backups(target_for(lay, settings))
+    ref = backup.files["snapshots/daily/2025-06-30/trades.parquet"]
+    flip(target_for(lay, settings).blob_path(ref.sha256))
+    before = PartitionStore(lay).read("2025-06-30", "trades")
+    report = cleanup(lay, settings, 365, today=TODAY)
+    assert report.removed == [] and [(d.kind, d.name) for d in report.refused] == [("daily", "2025-06-30")]
+    assert report.refused[0].not_backed_up == ["trades.parquet"]
+    assert PartitionStore(lay).read("2025-06-30", "trades").equals(before)  # nothing lost
 
 
 @pytest.mark.parametrize("age", ["abc", "-5d", "0d", "365w"])
