@@ -205,12 +205,16 @@ def _restore(state: CliState, day: str) -> tuple[dict, bool]:
     result = restore_day(state.layout, state.settings, state.store, day)
     _skipped(result.skipped)
     if result.datasets:
-        click.echo(f"restored {day} from {result.backup_id}: {', '.join(result.datasets)} (verified)")
-    else:
+        older = {ds: src for ds, src in result.sources.items() if src != result.backup_id}
+        note = "".join(f"; {ds} from {src} (the newer copies are damaged)" for ds, src in sorted(older.items()))
+        click.echo(f"restored {day} from {result.backup_id}: {', '.join(result.datasets)} (verified){note}")
+    elif not result.unrestored:
         click.echo(f"{day} already matches {result.backup_id}: nothing to restore")
+    for ds, why in sorted(result.unrestored.items()):
+        click.echo(f"NOT RESTORED {day}/{ds}: {why}; it is left as it is here", err=True)
     if result.quarantine:
         click.echo(f"restored the quarantine file of {day}")
-    return {ds: [day] for ds in result.datasets}, True
+    return {ds: [day] for ds in result.datasets}, not result.unrestored
 
 
 def _trades(state: CliState, path: Path) -> tuple[dict, bool]:

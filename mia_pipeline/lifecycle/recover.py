@@ -108,6 +108,8 @@ def _restore_whole(layout, settings, store, target, day, report, why: str) -> No
     report.skipped_backups |= result.skipped
     report.repaired.setdefault(day, []).append(f"{why}: restored from {result.backup_id}")
     report.wrote(day, result.datasets)
+    for ds, problem in sorted(result.unrestored.items()):
+        report.unrepaired.setdefault(day, []).append(f"{ds}: {problem}")
 
 
 def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStore,

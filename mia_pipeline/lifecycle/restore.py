@@ -54,8 +54,10 @@ class DayRestore:
     day: str
     backup_id: str
     datasets: list[str] = field(default_factory=list)  # files written ([] when the day already matched)
-    skipped: dict[str, str] = field(default_factory=dict)  # backup id -> why it was not used
+    skipped: dict[str, str] = field(default_factory=dict)  # backup id -> why it was not used (for a file or all)
     quarantine: bool = False
+    sources: dict[str, str] = field(default_factory=dict)  # dataset written -> backup id it came from
+    unrestored: dict[str, str] = field(default_factory=dict)  # dataset -> why no backup could restore it
 
 
 def open_target(layout: Layout, settings: Settings) -> BackupTarget:
@@ -81,12 +83,14 @@ def copy_blob(target: BackupTarget, ref: FileRef, dest: Path) -> None:
                            "was committed")
 
 
-def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChecker) -> tuple[str | None, dict]:
-    """(why ``backup`` cannot restore ``day`` or None, the day manifest it holds)."""
+def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChecker,
+                files_too: bool = True) -> tuple[str | None, dict]:
+    """(why ``backup`` cannot restore ``day`` or None, the day manifest it holds). ``files_too=False`` judges
+    the manifest alone (its blob, its shape, the files it names held with their sha256), not the data blobs."""
     files = backup.day_files(day)
     if DAY_MANIFEST not in files:
         return "it holds no manifest of the day", {}
-    if bad := checker.bad(files):
+    if bad := checker.bad(files if files_too else {DAY_MANIFEST: files[DAY_MANIFEST]}):
         return f"{', '.join(sorted(bad))}: missing from the target, or not matching its sha256 (damaged copy)", {}
     try:
         manifest = read_json_blob(target, files[DAY_MANIFEST])
@@ -118,20 +122,14 @@ def dataset_ref(files: dict[str, FileRef], dataset: str) -> FileRef | None:
     return next((ref for name, ref in sorted(files.items()) if pattern.fullmatch(name)), None)
 
 
-def _identical(store: PartitionStore, day: str, manifest: dict) -> bool:
-    try:
-        local = store.manifest(day)["datasets"]
-    except StorageError:
-        return False
-    wanted = {n: e["sha256"] for n, e in manifest["datasets"].items()}
-    return {n: e.get("sha256") for n, e in local.items()} == wanted and not store.verify(day)
-
-
 def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: str,
                 target: BackupTarget | None = None) -> DayRestore:
-    """Restore one day (all its datasets and raw lines; its quarantine file when missing here) from the
-    newest backup that is good for it. Raises :class:`RestoreInputError` when no backup holds the day,
-    :class:`RestoreError` when every backup that holds it is damaged or the result does not verify."""
+    """Restore one day (all its datasets and raw lines; its quarantine file when missing here) as the newest
+    backup with a good manifest of it holds it, file by file: a dataset whose blob is damaged comes from the
+    newest older backup whose copy verifies, and damage in one file never blocks the others. A dataset no
+    backup can restore stays as it is here (reported in ``unrestored``). Datasets that already match are not
+    rewritten. Raises :class:`RestoreInputError` when no backup holds the day, :class:`RestoreError` when
+    nothing could be restored and something is damaged, or when what was written does not verify."""
     target = target or open_target(layout, settings)
     with target.lock(exclusive=False):
         good, damaged = list_backups(target)
@@ -144,23 +142,70 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
             raise RestoreInputError(f"no backup in {target.location} holds {day}; {held}")
         checker = BlobChecker(target)
         skipped = {name: f"manifest damaged: {why}" for name, why in damaged.items()}
+        plans = []  # (backup, its manifest of the day), newest first
         for backup in holding:
-            problem, manifest = day_problem(target, backup, day, checker)
+            problem, manifest = day_problem(target, backup, day, checker, files_too=False)
             if problem:
                 skipped[f"{backup.kind}/{backup.id}"] = problem
+            else:
+                plans.append((backup, manifest))
+        if not plans:
+            raise RestoreError(f"every backup holding {day} is damaged: "
+                               + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        base_backup, base = plans[0]
+        result = DayRestore(day, f"{base_backup.kind}/{base_backup.id}", skipped=skipped)
+        local = _local_entries(store, day)
+        manifest = json.loads(json.dumps(base))
+        blobs: dict[str, FileRef] = {}
+        for name in base["datasets"]:
+            chosen = _newest_good_copy(plans, day, name, checker, skipped)
+            if chosen is None:
+                result.unrestored[name] = "every backup's copy is missing or damaged"
+                if name in local:  # what is here stays (damaged or not): nothing is dropped for lack of a copy
+                    manifest["datasets"][name] = local[name][0]
+                else:
+                    del manifest["datasets"][name]
                 continue
-            result = DayRestore(day, f"{backup.kind}/{backup.id}", skipped=skipped)
-            if not _identical(store, day, manifest):
-                files = backup.day_files(day)
-                blobs = {n: files[e["file"]] for n, e in manifest["datasets"].items()}
-                install_day(store, target, day, manifest, blobs)
-                result.datasets = sorted(blobs)
-            result.quarantine = _restore_quarantine(layout, target, backup, day)
-            if problems := store.verify(day):
-                raise RestoreError(f"{day} restored from {result.backup_id} but does not verify: {problems[0]}")
-            return result
-    raise RestoreError(f"every backup holding {day} is damaged: "
-                       + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+            backup, entry, ref = chosen
+            manifest["datasets"][name] = entry
+            if not (name in local and local[name][0].get("sha256") == entry["sha256"] and local[name][1]):
+                blobs[name] = ref
+                result.sources[name] = f"{backup.kind}/{backup.id}"
+        if result.unrestored and not blobs:
+            raise RestoreError(f"every backup holding {day} is damaged: "
+                               + "; ".join(f"{name}: {why}" for name, why in sorted(result.unrestored.items()))
+                               + "; " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        if blobs or set(local) != set(manifest["datasets"]):
+            install_day(store, target, day, manifest, blobs)
+        result.datasets = sorted(blobs)
+        result.quarantine = _restore_quarantine(layout, target, base_backup, day)
+        problems = [p for p in store.verify(day) if not any(f"/{n}:" in p for n in result.unrestored)]
+        if problems:
+            raise RestoreError(f"{day} restored from {result.backup_id} but does not verify: {problems[0]}")
+        return result
+
+
+def _local_entries(store: PartitionStore, day: str) -> dict[str, tuple[dict, bool]]:
+    """``{dataset: (its entry here, whether its file verifies)}``; nothing when the manifest is unreadable."""
+    try:
+        entries = store.manifest(day)["datasets"]
+    except StorageError:
+        return {}
+    return {name: (entry, store.verify_dataset(day, name) is None) for name, entry in entries.items()}
+
+
+def _newest_good_copy(plans, day: str, name: str, checker: BlobChecker, skipped: dict[str, str]):
+    """(backup, entry, blob) of the newest backup whose copy of ``name`` re-reads to its sha256, or None."""
+    for backup, manifest in plans:
+        entry = manifest["datasets"].get(name)
+        if entry is None:
+            continue
+        ref = backup.day_files(day)[entry["file"]]
+        if checker.ok(ref):
+            return backup, entry, ref
+        skipped.setdefault(f"{backup.kind}/{backup.id}", f"{entry['file']}: missing from the target, or not "
+                           "matching its sha256 (damaged copy)")
+    return None
 
 
 def _restore_quarantine(layout: Layout, target: BackupTarget, backup: Backup, day: str) -> bool:

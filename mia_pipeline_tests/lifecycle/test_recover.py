@@ -50,9 +50,30 @@ def test_restore_skips_a_backup_with_a_flipped_byte_and_uses_the_next_good_one(d
     shutil.rmtree(layout.day_dir(DAYS[1]))
     result = restore_day(layout, settings, store, DAYS[1])
     newest, older = list_backups(target)[0]
-    assert result.backup_id == f"daily/{older.id}"
+    assert result.backup_id == f"hourly/{newest.id}"  # the newest manifest of the day...
+    assert result.sources["market_ticks"] == f"daily/{older.id}"  # ...its damaged file from the older backup
     assert "market_ticks.parquet" in result.skipped[f"hourly/{newest.id}"]
     assert contents(store) == before and store.verify(DAYS[1]) == []
+
+
+def test_one_damaged_file_never_blocks_the_others(data):
+    """Issue 25: backups share blobs, so one rotten blob is rotten in every backup; the day's other files
+    are still restored, the damaged one is left as it is here and reported (exit 1)."""
+    layout, store, settings = data
+    run_backup(layout, settings, "full")
+    run_backup(layout, settings, "incremental")
+    before = contents(store)
+    flip(target_for(layout, settings).blob_path(store.entry(DAYS[2], "trades").sha256))
+    shutil.rmtree(layout.day_dir(DAYS[2]))
+    res = mia(layout, "recover", "--restore-from-backup", "--date", DAYS[2])
+    assert res.exit_code == 1 and f"NOT RESTORED {DAYS[2]}/trades: every backup's copy" in res.output
+    assert "Traceback" not in res.output
+    restored = {k: v for k, v in contents(store).items() if k[0] == DAYS[2]}
+    assert restored == {k: v for k, v in before.items() if k[0] == DAYS[2] and k[1] != "trades"}
+    assert store.verify(DAYS[2]) == []  # what is there is whole; trades is missing, and said so
+    with open_instance(layout) as instance:  # the datasets written are recorded, the unrestored one is not
+        for ds in ("trade_exits", "market_ticks"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(ds)) is not None
 
 
 def test_a_flipped_byte_in_the_newest_manifest_is_never_used(data):
