@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mia_pipeline.small_files import NotASmallFile, read_small_text
+
 Key = tuple[str, ...]
 
 
@@ -111,11 +113,14 @@ def read_file(path: Path, problems: list[str]) -> dict:
     """The mapping of a mia.yaml; a missing, unreadable or malformed file is a problem, and ``{}``."""
     import yaml  # only when there is a file: keeps `mia --help` quick
 
-    if not path.is_file():
+    if not path.exists():
         problems.append(f"config file {path} does not exist (set MIA_CONFIG or pass an existing path)")
         return {}
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = yaml.safe_load(read_small_text(path, 1 << 20, "a mia.yaml holds settings")) or {}
+    except NotASmallFile as exc:
+        problems.append(str(exc))
+        return {}
     except UnicodeDecodeError as exc:  # before ValueError: it is one
         problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
         return {}

@@ -9,6 +9,7 @@ deep in the schedule), negative seeds (numpy ValueError), a billion-minute sessi
 
 import errno
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +23,9 @@ START = "2025-06-23T13:30:00+00:00"
 def bad_files(tmp_path):
     (tmp_path / "bad_utf8.yaml").write_bytes(b'timezone: "\xff\xfe"\n')
     (tmp_path / "deep.yaml").write_text("[" * 100_000 + "]" * 100_000)
-    (tmp_path / "deep_map.yaml").write_text("".join(" " * i + "k:\n" for i in range(3000)))
+    (tmp_path / "deep_map.yaml").write_text("".join(" " * i + "k:\n" for i in range(1100)))  # < 1 MB
+    os.mkfifo(tmp_path / "fifo")  # a pipe nobody writes to: reading it whole would wait for ever
+    (tmp_path / "big.txt").write_bytes(b"T1\n" * ((16 << 20) // 3 + 1))
     return tmp_path
 
 
@@ -44,6 +47,15 @@ CASES = [
     (["--data-dir", "/proc/self", "status"], {}, "/proc/self is inside /proc, a kernel pseudo-file system"),
     (["--data-dir", "/proc/self", "collect", "start", "--once"], {}, "inside /proc"),
     (["status"], {"MIA_SYMBOLS": ",,,"}, "MIA_SYMBOLS=,,,: names no symbol"),
+    # issue 25 (10): a device, a pipe or a huge file named as a small input is refused, never read whole
+    (["recover", "--restore-trades", "--trade-ids", "/dev/zero"], {}, "/dev/zero is not a regular file"),
+    (["recover", "--restore-trades", "--trade-ids", "{tmp}/fifo"], {}, "fifo is not a regular file"),
+    (["recover", "--restore-trades", "--trade-ids", "{tmp}/big.txt"], {}, "big.txt is larger than 16 MB"),
+    (["--config", "/dev/zero", "status"], {}, "/dev/zero is not a regular file"),
+    (["--config", "{tmp}/fifo", "status"], {}, "fifo is not a regular file"),
+    (["export", "--custom", "--config", "/dev/zero"], {}, "/dev/zero is not a regular file"),
+    (["export", "--custom", "--config", "{tmp}/fifo"], {}, "fifo is not a regular file"),
+    (["validate", "--dataset", "{tmp}", "--config", "/dev/zero"], {}, "/dev/zero is not a regular file"),
 ]
 
 

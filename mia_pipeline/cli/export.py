@@ -33,9 +33,12 @@ def _fail(message: str) -> NoReturn:
 
 def _load_config(path: str, base):
     from mia_pipeline.ml.export import ExportConfig, ExportConfigError
+    from mia_pipeline.small_files import NotASmallFile, read_small_text
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_small_text(path, 1 << 20, "an export config is a JSON object"))
+    except NotASmallFile as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(f"{path} is not valid JSON ({exc}); expected an object such as "
                                  '{"format": "csv", "include_splits": true}', param_hint="--config") from None

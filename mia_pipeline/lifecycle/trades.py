@@ -25,6 +25,7 @@ from mia_pipeline.collection.merge import concat
 from mia_pipeline.lifecycle.catalog import BlobChecker, list_backups
 from mia_pipeline.lifecycle.restore import RestoreError, RestoreInputError, dataset_ref, open_target
 from mia_pipeline.settings import Settings
+from mia_pipeline.small_files import NotASmallFile, read_small_text
 from mia_pipeline.storage import PartitionStore
 
 TRADE_DATASETS = ("trades", "trade_exits")
@@ -41,29 +42,29 @@ class TradesRestore:
 def read_trade_ids(path: Path) -> list[str]:
     """The ids of ``path`` in file order, without repeats. Raises RestoreInputError naming each bad line."""
     try:
-        if path.stat().st_size > MAX_IDS_FILE_BYTES:
-            raise RestoreInputError(f"{path} is larger than {MAX_IDS_FILE_BYTES >> 20} MB; a trade-id file lists "
-                                    "one id per line")
-        text = path.read_text(encoding="utf-8")
+        text = read_small_text(path, MAX_IDS_FILE_BYTES, "a trade-id file lists one id per line")
+    except NotASmallFile as exc:
+        raise RestoreInputError(str(exc)) from None
     except UnicodeDecodeError as exc:
         raise RestoreInputError(f"{path} is not UTF-8 text (byte {exc.start}); list one trade id per line") from None
     except OSError as exc:
         raise RestoreInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    ids, bad = [], []
+    ids: dict[str, None] = {}  # file order, without repeats
+    bad = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if not TRADE_ID_RE.fullmatch(line):
             bad.append(f"line {n}: {line[:60]!r}")
-        elif line not in ids:
-            ids.append(line)
+        else:
+            ids.setdefault(line)
     if bad:
         raise RestoreInputError(f"{path}: {len(bad)} line(s) are not trade ids (letters, digits, '_.:-', one per "
                                 f"line): " + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
     if not ids:
         raise RestoreInputError(f"{path} lists no trade id (one per line; '#' starts a comment)")
-    return ids
+    return list(ids)
 
 
 def _ids_in(table: pa.Table, ids: list[str]) -> pa.Array:

@@ -36,6 +36,9 @@ from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.features import ASOF_SUFFIX, feature_columns
 from mia_pipeline.ml.leakage import STRICT_ASOF
 from mia_pipeline.quality import ml_checks as S
+from mia_pipeline.small_files import NotASmallFile, read_small_text
+
+CONFIG_BYTES = 1 << 20  # a validation config is a small JSON object
 
 CHECKS = {
     "files_match_manifest": "each data file's sha256 and row count equal those dataset.json recorded at write time",
@@ -100,7 +103,9 @@ class ValidationConfig:
     @classmethod
     def from_file(cls, path: Path) -> ValidationConfig:
         try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            d = json.loads(read_small_text(path, CONFIG_BYTES, "a validation config is a JSON object"))
+        except NotASmallFile as exc:
+            raise DatasetError(str(exc)) from None
         except OSError as exc:
             raise DatasetError(f"{path}: cannot read the validation config ({exc.strerror})") from None
         except (ValueError, UnicodeDecodeError) as exc:
