@@ -52,8 +52,9 @@ def problem_errors() -> tuple[type[Exception], ...]:
     damaged manifest or partition file."""
     from mia_pipeline.collection.landing import StateFileError
     from mia_pipeline.storage import StorageError
+    from mia_pipeline.storage.pagecheck import DamagedFile
 
-    return (StateFileError, StorageError)
+    return (StateFileError, StorageError, DamagedFile)
 
 
 # A write the machine refused: the disk (or quota) is full, the file system is read-only, or the data
@@ -228,7 +229,8 @@ class MiaGroup(click.Group):
         except OSError as exc:
             from mia_pipeline.storage.objects import ObjectStoreError
 
-            if isinstance(exc, ObjectStoreError):  # the object store (partitions, backups) cannot be used now
+            if isinstance(exc, (ObjectStoreError, *problem_errors())):  # the object store cannot be used now,
+                # or a stored file does not match its manifest
                 click.echo(f"Error: {exc}", err=True)
                 ctx.exit(EXIT_PROBLEM)
             if exc.errno not in STORAGE_ERRNOS:

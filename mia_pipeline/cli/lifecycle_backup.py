@@ -205,16 +205,22 @@ def _restore(state: CliState, day: str) -> tuple[dict, bool]:
     result = restore_day(state.layout, state.settings, state.store, day)
     _skipped(result.skipped)
     if result.datasets:
-        older = {ds: src for ds, src in result.sources.items() if src != result.backup_id}
+        older = {ds: src for ds, src in result.sources.items()
+                 if src != result.backup_id and not src.startswith(f"{result.backup_id} +")}
         note = "".join(f"; {ds} from {src} (the newer copies are damaged)" for ds, src in sorted(older.items()))
+        if result.kept_newer:
+            note += (f"; {result.kept_newer} raw line(s) stored here and in no backup were kept, the day's datasets "
+                     "rebuilt with them")
         click.echo(f"restored {day} from {result.backup_id}: {', '.join(result.datasets)} (verified){note}")
     elif not result.unrestored:
         click.echo(f"{day} already matches {result.backup_id}: nothing to restore")
+    if result.not_kept:
+        click.echo(f"NOT KEPT {day}: {result.not_kept}", err=True)
     for ds, why in sorted(result.unrestored.items()):
         click.echo(f"NOT RESTORED {day}/{ds}: {why}; it is left as it is here", err=True)
     if result.quarantine:
         click.echo(f"restored the quarantine file of {day}")
-    return {ds: [day] for ds in result.datasets}, not result.unrestored
+    return {ds: [day] for ds in result.datasets}, not (result.unrestored or result.not_kept)
 
 
 def _trades(state: CliState, path: Path) -> tuple[dict, bool]:

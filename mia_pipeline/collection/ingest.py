@@ -254,14 +254,17 @@ class Ingestor:
         """:meth:`_land_day` with whole tables (read, concatenate, deduplicate, sort, write)."""
         writes: dict[str, pa.Table] = {}
         conflicts: list[dict] = []
+        # An archived day's rows are in its month file: new rows are deduplicated against them too, and only
+        # the day folder's own rows (late ones) are rewritten with what is new.
         for name, rows in by_name.items():
-            existing = self.store.read(day, name) if name in stored else None
-            table, found = self._merge_dataset(name, existing, rows, raw, report)
+            archived, existing = self.store.read_split(day, name)
+            table, found = self._merge_dataset(name, existing, rows, raw, report, archived)
             conflicts.extend(found)
             if table is not None:
                 writes[name] = table
                 report.days[name].add(day)
-        merged_raw = self._merge_raw(self.store.read(day, RAW_EVENTS) if RAW_EVENTS in stored else None, raw)
+        archived_raw, existing_raw = self.store.read_split(day, RAW_EVENTS)
+        merged_raw = self._merge_raw(existing_raw, raw, archived_raw)
         if merged_raw is not None:
             writes[RAW_EVENTS] = merged_raw
             report.days[RAW_EVENTS].add(day)
@@ -269,14 +272,26 @@ class Ingestor:
         return conflicts
 
     def _merge_dataset(self, dataset: str, existing: pa.Table | None, rows: pa.Table, raw: pa.Table,
-                       report: IngestReport):
-        """(table to write or None if unchanged, conflict rejects)."""
+                       report: IngestReport, archived: pa.Table | None = None):
+        """(table to write or None if unchanged, conflict rejects). Rows whose key is already in ``archived``
+        (the day's rows in the archive) count as duplicates or conflicts and are not written again."""
         provenance = rows.select(list(PROVENANCE))
         new = rows.drop_columns(list(PROVENANCE))
         # Keep provenance aligned through the merge: conflicts must carry their original line.
         new_with_pos = new.append_column("_pos", pa.array(np.arange(new.num_rows)))
-        merged = merge_rows(existing, new_with_pos, DATASET_KEYS[dataset])
+        keys = DATASET_KEYS[dataset]
+        found = []
+        if archived is not None and archived.num_rows:
+            against = merge_rows(_like_stored(archived, new).append_column(
+                "_pos", pa.array(np.full(archived.num_rows, -1, dtype=np.int64))), new_with_pos, keys)
+            report.duplicates[dataset] += against.duplicates
+            found.append(against.conflicts)
+            pos = against.table.column("_pos").to_numpy()
+            new_with_pos = new_with_pos.take(pa.array(np.sort(pos[pos >= 0])))
+        merged = merge_rows(existing, new_with_pos, keys)
         report.duplicates[dataset] += merged.duplicates
+        if found:
+            merged.conflicts = concat([*found, merged.conflicts])
         table = None
         if merged.added:
             table = merged.table.drop_columns(["_pos"]) if "_pos" in merged.table.column_names else merged.table
@@ -308,8 +323,13 @@ class Ingestor:
                 report.days["quarantine"].add(day)
 
     @staticmethod
-    def _merge_raw(existing: pa.Table | None, rows: pa.Table) -> pa.Table | None:
-        """Raw lines merged on (file, offset), in arrival order; None when nothing is new."""
+    def _merge_raw(existing: pa.Table | None, rows: pa.Table, archived: pa.Table | None = None) -> pa.Table | None:
+        """Raw lines merged on (file, offset), in arrival order (lines the archive holds are not new); None
+        when nothing is new."""
+        if archived is not None and archived.num_rows:
+            rows = rows_not_in(rows, archived)
+            if rows.num_rows == 0:
+                return None
         if existing is None:
             return rows
         combined = concat([existing, rows])
@@ -320,6 +340,22 @@ class Ingestor:
         merged = combined.filter(pa.array(keep))
         order = pc.sort_indices(merged, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])
         return merged.take(order)
+
+
+def _like_stored(stored: pa.Table, new: pa.Table) -> pa.Table:
+    """Archived rows in the columns and types of ``new`` (an older schema's file gains the new columns empty)."""
+    out = []
+    for f in new.schema:
+        col = stored.column(f.name) if f.name in stored.column_names else pa.nulls(stored.num_rows, f.type)
+        out.append(col.cast(f.type) if col.type != f.type else col)
+    return pa.Table.from_arrays(out, schema=new.schema)
+
+
+def rows_not_in(rows: pa.Table, present: pa.Table) -> pa.Table:
+    """The raw lines of ``rows`` whose key (file, offset) is not in ``present``, in their order."""
+    keys = rows.select(["file", "offset"]).append_column("_i", pa.array(np.arange(rows.num_rows)))
+    absent = keys.join(present.select(["file", "offset"]), keys=["file", "offset"], join_type="left anti")
+    return rows.take(pa.array(np.sort(absent.column("_i").to_numpy())))
 
 
 class DamagedDay(RuntimeError):

@@ -4,6 +4,8 @@
   count, files nothing vouches for (including data files whose manifest was lost);
 - each archived month: its manifest, every month file's sha256 and row count (archived days are
   reported through their month, never as missing days);
+- rows stored twice: a day folder repeating keys of the day's archived rows, an id (trade, exit,
+  signal) on two days;
 - quarantine files: readable Parquet;
 - the collector's state files (``live/ingest_state.json``, ``live/collector.json``): well-formed JSON.
 
@@ -18,10 +20,13 @@ import json
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mia_pipeline.collection.merge import key_columns
 from mia_pipeline.collection.quarantine import DAMAGED_MARK
-from mia_pipeline.layout import Layout
+from mia_pipeline.layout import DATASETS, RAW_EVENTS, STORED_DATASETS, Layout
+from mia_pipeline.schemas import DATASET_KEYS
 from mia_pipeline.storage import PartitionStore, StorageError, archive_index
 from mia_pipeline.storage.objects import ObjectStoreError
 
@@ -66,10 +71,69 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
                 except (OSError, pa.ArrowException) as exc:
                     problems.append(f"quarantine {qday}: {path.name} is not readable Parquet ({exc})")
         problems += archive_problems(layout)
+        problems += duplicated_keys(layout, store)
         problems += hidden_local_partitions(layout)
         for path in (layout.ingest_state_file, layout.collector_control_file):
             if problem := _state_file_problem(path):
                 problems.append(problem)
+    return problems
+
+
+ID_KEYED = tuple(ds for ds in DATASETS if len(DATASET_KEYS[ds]) == 1)  # trades, exits, signals: no ts in the key
+
+
+def _archived_days(layout: Layout) -> dict[str, set[str]]:
+    """{dataset: days the archive holds} (damaged months are reported by :func:`archive_problems`)."""
+    out: dict[str, set[str]] = {}
+    for month in archive_index.archived_months(layout):
+        try:
+            manifest = archive_index.read_month_manifest(layout, month)
+        except archive_index.ArchiveDamaged:
+            continue
+        for ds, entry in manifest["datasets"].items():
+            out.setdefault(ds, set()).update(entry["days"])
+    return out
+
+
+def duplicated_keys(layout: Layout, store: PartitionStore) -> list[str]:
+    """Rows stored twice: a day folder repeating keys its archived rows hold (late rows must be new ones),
+    and an id (trade, exit, signal) stored on two days, archive included."""
+    problems: list[str] = []
+    archived = _archived_days(layout)
+    daily = set(store.days_present())
+    for ds in STORED_DATASETS:
+        keys = ("file", "offset") if ds == RAW_EVENTS else DATASET_KEYS[ds]
+        for day in sorted(archived.get(ds, set()) & daily):
+            try:
+                old, new = store.read_split(day, ds)
+            except (StorageError, OSError, pa.ArrowException):
+                continue  # damage is reported by the file checks
+            if old is None or new is None or not new.num_rows:
+                continue
+            both = key_columns(new, keys).join(key_columns(old, keys).group_by(list(keys)).aggregate([]),
+                                               keys=list(keys), join_type="inner")
+            if both.num_rows:
+                problems.append(f"{day}/{ds}: {both.num_rows} row(s) of the day folder repeat keys its archived "
+                                f"rows hold (stored twice), e.g. {both.slice(0, 1).to_pylist()[0]}")
+    for ds in ID_KEYED:
+        (key,) = DATASET_KEYS[ds]
+        parts = []
+        for day in sorted(set(store.days(ds)) | archived.get(ds, set())):
+            try:
+                table = store.read(day, ds, columns=[key])
+            except (StorageError, OSError, pa.ArrowException):
+                continue
+            if table is not None and table.num_rows:
+                parts.append(table.append_column("day", pa.repeat(pa.scalar(day), table.num_rows)))
+        if not parts:
+            continue
+        counts = pa.concat_tables(parts).group_by(key).aggregate([("day", "count_distinct"), ("day", "list")])
+        twice = counts.filter(pc.greater(counts.column("day_count_distinct"), 1))
+        for row in twice.slice(0, 5).to_pylist():
+            problems.append(f"{ds}: {key} {row[key]!r} is stored on {row['day_count_distinct']} days "
+                            f"({', '.join(sorted(set(row['day_list'])))})")
+        if twice.num_rows > 5:
+            problems.append(f"{ds}: {twice.num_rows - 5} more {key}(s) stored on several days")
     return problems
 
 

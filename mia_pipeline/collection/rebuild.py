@@ -31,6 +31,29 @@ def _joined(lines: pa.LargeBinaryArray) -> bytes:
     return data_buf.to_pybytes()[offsets[0]: offsets[-1]]
 
 
+def tables_from_raw(raw: pa.Table, day: str, known_symbols: frozenset[str] | None = None,
+                    datasets=DATASETS) -> dict[str, pa.Table]:
+    """Each of ``datasets`` of ``day`` as the raw lines ``raw`` (``raw_events`` rows) give it: the lines replayed
+    in arrival order (received_at, file, offset), so "first version wins" holds as it did when they landed."""
+    order = pc.sort_indices(raw, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])
+    raw = raw.take(order)
+    data = _joined(raw.column("line").combine_chunks())
+    # "Far in the future" is judged against when the lines were received, not against today.
+    now_ms = pc.max(raw.column("received_at")).cast(pa.int64()).as_py() if raw.num_rows else 0
+    result = parse_lines(data, now_ms=now_ms, known_symbols=known_symbols)
+    out: dict[str, pa.Table] = {}
+    for dataset in datasets:
+        table = result.tables.get(dataset)
+        rows = DATASET_SCHEMAS[dataset].empty_table()
+        if table is not None and table.num_rows:
+            table = table.drop_columns(["_line"])
+            same_day = [t for d, t in split_by_day(table) if d == day]
+            if same_day:
+                rows = merge_rows(None, same_day[0], DATASET_KEYS[dataset]).table
+        out[dataset] = rows
+    return out
+
+
 def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None = None,
                 datasets=DATASETS) -> Counter:
     """Replace ``datasets`` (default: all) of ``day`` with what its raw lines give, in one commit.
@@ -53,23 +76,8 @@ def rebuild_day(store: PartitionStore, day, known_symbols: frozenset[str] | None
     if not path.exists() or sha256_file(path) != entry.sha256:
         raise RawLinesDamaged(f"the raw lines of {day} do not match their manifest (missing or sha256 mismatch); "
                            "nothing was rebuilt: restore the day from a backup, or run `mia check-integrity`")
-    raw = store.read(day, RAW_EVENTS)
-    order = pc.sort_indices(raw, [("received_at", "ascending"), ("file", "ascending"), ("offset", "ascending")])
-    raw = raw.take(order)
-    data = _joined(raw.column("line").combine_chunks())
-    # "Far in the future" is judged against when the lines were received, not against today.
-    now_ms = pc.max(raw.column("received_at")).cast(pa.int64()).as_py()
-    result = parse_lines(data, now_ms=now_ms, known_symbols=known_symbols)
-    writes: dict[str, pa.Table] = {}
-    for dataset in datasets:
-        table = result.tables.get(dataset)
-        rows = DATASET_SCHEMAS[dataset].empty_table()
-        if table is not None and table.num_rows:
-            table = table.drop_columns(["_line"])
-            same_day = [t for d, t in split_by_day(table) if d == day]
-            if same_day:
-                rows = merge_rows(None, same_day[0], DATASET_KEYS[dataset]).table
-        if rows.num_rows or store.entry(day, dataset) is not None:
-            writes[dataset] = rows
-    store.write_many(day, writes)
+    tables = tables_from_raw(store.read(day, RAW_EVENTS), day, known_symbols, datasets)
+    writes = {ds: t for ds, t in tables.items() if t.num_rows or store.entry(day, ds) is not None}
+    # Compare-and-swap on the raw lines read: a concurrent ingest's newer rows are never replaced by older ones.
+    store.write_many(day, writes, expect_sha256={RAW_EVENTS: entry.sha256})
     return Counter({ds: t.num_rows for ds, t in writes.items()})

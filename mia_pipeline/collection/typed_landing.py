@@ -75,13 +75,15 @@ def split_rows(rows: pa.Table, offsets: np.ndarray) -> list[tuple[str, pa.Table,
 
 
 def land_feeds(layout: Layout, store: PartitionStore, days: Iterable[tuple[str, list[Feed]]], *,
-               known_symbols: frozenset[str] | None = None, now_ms: int | None = None) -> IngestReport:
+               known_symbols: frozenset[str] | None = None, now_ms: int | None = None,
+               rejects: list[dict] | None = None) -> IngestReport:
     """Land each day's feeds in one commit per day (streamed: see :mod:`~mia_pipeline.collection.typed_day`),
-    days one after the other, under the ingest lock; then quarantine what was refused."""
+    days one after the other, under the ingest lock; then quarantine what was refused (with ``rejects``:
+    source records refused before typing, e.g. damaged Sierra records)."""
     report = IngestReport()
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     ingestor = Ingestor(layout, store, known_symbols)
-    rejects: list[dict] = []
+    rejects = list(rejects or [])
     with locked(layout.ingest_lock_file):  # one writer of the daily partitions at a time, as ingestion
         for day, feeds in days:
             try:

@@ -49,6 +49,7 @@ from mia_pipeline.storage import (
 )
 from mia_pipeline.storage import archive_index as ai
 from mia_pipeline.storage.atomic import TMP_SUFFIX, commit_temp, locked, write_temp
+from mia_pipeline.storage.pagecheck import PAGE_CRC_META
 from mia_pipeline.storage.partitions import LOCK_NAME, RAW_LINES_MODE
 from mia_pipeline.storage.publish import sweep_removed
 
@@ -266,7 +267,8 @@ def _write_dataset(layout: Layout, store: PartitionStore, month: str, ds: str, o
 
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, schema, compression=ARCHIVE_COMPRESSION, compression_level=ARCHIVE_LEVEL,
-                              write_statistics=True, write_page_index=True) as writer:
+                              write_statistics=True, write_page_index=True,
+                              write_page_checksum=True) as writer:
             for day in day_list:
                 table, meta = load(day)
                 own = table.schema
@@ -277,6 +279,7 @@ def _write_dataset(layout: Layout, store: PartitionStore, month: str, ds: str, o
                 metas[day] = meta
                 if table.num_rows:
                     writer.write_table(_conform(table, schema), row_group_size=ROW_GROUP_ROWS)
+            writer.add_key_value_metadata(PAGE_CRC_META)
 
     tmp = write_temp(target, write, mode=RAW_LINES_MODE if ds == RAW_EVENTS else None)
     try:

@@ -27,6 +27,7 @@ from mia_pipeline.lifecycle.catalog import Backup, BlobChecker, FileRef, list_ba
 from mia_pipeline.lifecycle.restore import RestoreError, install_day, open_target, restore_day
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore, StorageError, archive_index
+from mia_pipeline.storage.atomic import locked
 
 
 @dataclass
@@ -106,7 +107,11 @@ def _restore_whole(layout, settings, store, target, day, report, why: str) -> No
         report.unrepaired.setdefault(day, []).append(f"{why}; {exc}")
         return
     report.skipped_backups |= result.skipped
-    report.repaired.setdefault(day, []).append(f"{why}: restored from {result.backup_id}")
+    kept = (f"; {result.kept_newer} raw line(s) stored here and in no backup kept, the day's datasets rebuilt "
+            "with them") if result.kept_newer else ""
+    report.repaired.setdefault(day, []).append(f"{why}: restored from {result.backup_id}{kept}")
+    if result.not_kept:
+        report.unrepaired.setdefault(day, []).append(result.not_kept)
     report.wrote(day, result.datasets)
     for ds, problem in sorted(result.unrestored.items()):
         report.unrepaired.setdefault(day, []).append(f"{ds}: {problem}")
@@ -127,26 +132,32 @@ def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStor
     missing = _missing_days(store, settings, good[0] if good else None, today)
     for day in sorted(set(store.days_present()) | set(missing)):
         report.checked += 1
-        if day in missing:
-            _restore_whole(layout, settings, store, target, day, report, "the day was missing")
-            continue
-        try:
-            store.recover(day)
-        except (StorageError, OSError):
-            pass  # judged below
-        if not store.verify(day):
-            continue
-        try:
-            if store.orphan_files(day):
-                raise StorageError("the day's manifest is lost")
-            for name in store.manifest(day)["datasets"]:
-                store.entry(day, name)
-        except (StorageError, LayoutError) as exc:
-            _restore_whole(layout, settings, store, target, day, report, f"damaged manifest ({exc})")
-        else:
-            with target.lock(exclusive=False):
-                _repair_files(layout, store, target, day, good, checker, report, known_symbols)
-        if problems := store.verify(day):
-            report.unrepaired.setdefault(day, []).extend(p for p in problems
-                                                         if p not in report.unrepaired.get(day, []))
+        with locked(layout.ingest_lock_file):  # a collector's pass waits; nothing lands mid-repair
+            _check_day(layout, settings, store, target, day, day in missing, good, checker, report, known_symbols)
     return report
+
+
+def _check_day(layout, settings, store, target, day, missing: bool, good, checker, report, known_symbols) -> None:
+    """Repair one day (see the module docstring); what is left damaged goes to ``report``."""
+    if missing:
+        _restore_whole(layout, settings, store, target, day, report, "the day was missing")
+        return
+    try:
+        store.recover(day)
+    except (StorageError, OSError):
+        pass  # judged below
+    if not store.verify(day):
+        return
+    try:
+        if store.orphan_files(day):
+            raise StorageError("the day's manifest is lost")
+        for name in store.manifest(day)["datasets"]:
+            store.entry(day, name)
+    except (StorageError, LayoutError) as exc:
+        _restore_whole(layout, settings, store, target, day, report, f"damaged manifest ({exc})")
+    else:
+        with target.lock(exclusive=False):
+            _repair_files(layout, store, target, day, good, checker, report, known_symbols)
+    if problems := store.verify(day):
+        report.unrepaired.setdefault(day, []).extend(p for p in problems
+                                                     if p not in report.unrepaired.get(day, []))

@@ -19,10 +19,20 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mia_pipeline.layout import Layout, LayoutError, check_dataset
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mia_pipeline.collection.ingest import rows_not_in
+from mia_pipeline.collection.merge import key_columns
+from mia_pipeline.collection.raw import RAW_SCHEMA
+from mia_pipeline.collection.rebuild import tables_from_raw
+from mia_pipeline.layout import RAW_EVENTS, Layout, LayoutError, check_dataset
 from mia_pipeline.lifecycle.blobstore import BackupTarget, TargetError, copy_hashing
 from mia_pipeline.lifecycle.catalog import (
     DAY_MANIFEST,
@@ -32,11 +42,11 @@ from mia_pipeline.lifecycle.catalog import (
     list_backups,
     target_for,
 )
+from mia_pipeline.schemas import DATASET_KEYS
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore, StorageError
-from mia_pipeline.storage.atomic import (
-    atomic_write,
-)
+from mia_pipeline.storage.atomic import atomic_write, locked
+from mia_pipeline.storage.partitions import read_self_checked
 
 QUARANTINE_MODE = 0o600
 
@@ -58,6 +68,8 @@ class DayRestore:
     quarantine: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # dataset written -> backup id it came from
     unrestored: dict[str, str] = field(default_factory=dict)  # dataset -> why no backup could restore it
+    kept_newer: int = 0  # raw lines stored here and in no backup, kept (the datasets rebuilt with them)
+    not_kept: str = ""  # why lines stored here could not be read and kept ("" when nothing was lost)
 
 
 def open_target(layout: Layout, settings: Settings) -> BackupTarget:
@@ -94,6 +106,8 @@ def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChe
         return f"{', '.join(sorted(bad))}: missing from the target, or not matching its sha256 (damaged copy)", {}
     try:
         manifest = read_json_blob(target, files[DAY_MANIFEST])
+        if manifest.get("day", day) != day:
+            return f"its manifest of {day} describes {manifest.get('day')!r}", {}
         entries = manifest["datasets"]
         for name, entry in entries.items():
             check_dataset(name)
@@ -128,9 +142,21 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
     backup with a good manifest of it holds it, file by file: a dataset whose blob is damaged comes from the
     newest older backup whose copy verifies, and damage in one file never blocks the others. A dataset no
     backup can restore stays as it is here (reported in ``unrestored``). Datasets that already match are not
-    rewritten. Raises :class:`RestoreInputError` when no backup holds the day, :class:`RestoreError` when
-    nothing could be restored and something is damaged, or when what was written does not verify."""
-    target = target or open_target(layout, settings)
+    rewritten.
+
+    Rows stored here and in no backup (landed after it) are kept: the raw lines stored here (vouched for by
+    the day's manifest, or, with the manifest lost, by each Parquet page's checksum) are merged with the
+    backup's, and the day's datasets rebuilt from the union, all in the same one commit. Raw lines here that
+    cannot be read are reported in ``not_kept``. Runs under the ingest lock: a collector's pass waits for it.
+
+    Raises :class:`RestoreInputError` when no backup holds the day, :class:`RestoreError` when nothing could
+    be restored and something is damaged, or when what was written does not verify."""
+    with locked(layout.ingest_lock_file):
+        return _restore_day(layout, settings, store, day, target or open_target(layout, settings))
+
+
+def _restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: str,
+                 target: BackupTarget) -> DayRestore:
     with target.lock(exclusive=False):
         good, damaged = list_backups(target)
         holding = [b for b in good if day in b.days()]
@@ -158,7 +184,7 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
         manifest = json.loads(json.dumps(base))
         blobs: dict[str, FileRef] = {}
         for name in base["datasets"]:
-            chosen = _newest_good_copy(plans, day, name, checker, skipped)
+            chosen = _newest_good_copy(plans, day, name, checker, skipped, target)
             if chosen is None:
                 result.unrestored[name] = "every backup's copy is missing or damaged"
                 if name in local:  # what is here stays (damaged or not): nothing is dropped for lack of a copy
@@ -175,14 +201,80 @@ def restore_day(layout: Layout, settings: Settings, store: PartitionStore, day: 
             raise RestoreError(f"every backup holding {day} is damaged: "
                                + "; ".join(f"{name}: {why}" for name, why in sorted(result.unrestored.items()))
                                + "; " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-        if blobs or set(local) != set(manifest["datasets"]):
-            install_day(store, target, day, manifest, blobs)
-        result.datasets = sorted(blobs)
+        fetch = {name: (lambda p, r=ref: copy_blob(target, r, p)) for name, ref in blobs.items()}
+        with tempfile.TemporaryDirectory(prefix=".restore-", dir=_scratch_parent(layout)) as scratch:
+            if RAW_EVENTS in blobs:
+                _keep_newer_rows(store, target, day, manifest, blobs, fetch, Path(scratch), result,
+                                 frozenset(settings.symbols))
+            if fetch or set(local) != set(manifest["datasets"]):
+                store.install(day, manifest, fetch)
+        result.datasets = sorted(fetch)
         result.quarantine = _restore_quarantine(layout, target, base_backup, day)
         problems = [p for p in store.verify(day) if not any(f"/{n}:" in p for n in result.unrestored)]
         if problems:
             raise RestoreError(f"{day} restored from {result.backup_id} but does not verify: {problems[0]}")
         return result
+
+
+def _scratch_parent(layout: Layout) -> Path:
+    parent = layout.root / "live"
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
+
+
+def _local_raw(store: PartitionStore, day: str) -> tuple[pa.Table | None, str]:
+    """(the raw lines stored here for ``day``, or None; why lines that are here cannot be used, or "")."""
+    try:
+        if store.entry(day, RAW_EVENTS) is not None and store.verify_dataset(day, RAW_EVENTS) is None:
+            return store.read(day, RAW_EVENTS), ""
+    except (StorageError, LayoutError, OSError):
+        pass  # the manifest is damaged or lost: judge the file by its own page checksums
+    if store.layout.store is not None:  # on object storage a file without its manifest cannot be found
+        return None, ""
+    path = store.layout.dataset_file(day, RAW_EVENTS)
+    if not path.exists():
+        return None, ""
+    try:
+        return read_self_checked(path).cast(RAW_SCHEMA), ""
+    except (StorageError, pa.ArrowException, ValueError) as exc:
+        return None, (f"the raw lines stored here cannot be used ({exc}); lines that landed after the backup, if "
+                      "any, are not in the restored day")
+
+
+def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, manifest: dict,
+                     blobs: dict[str, FileRef], fetch: dict, scratch: Path, result: DayRestore,
+                     known_symbols: frozenset[str]) -> None:
+    """Raw lines stored here that the restored raw lines lack are merged in, and every dataset of the day is
+    rebuilt from the union (written to ``scratch``, then installed by the same commit: ``manifest`` and
+    ``fetch`` are updated in place)."""
+    here, why = _local_raw(store, day)
+    result.not_kept = why
+    if here is None or here.num_rows == 0:
+        return
+    copy_blob(target, blobs[RAW_EVENTS], scratch / "raw.parquet")
+    restored = pq.read_table(scratch / "raw.parquet").cast(RAW_SCHEMA)
+    newer = rows_not_in(here, restored)
+    if newer.num_rows == 0:
+        return
+    merged = pa.concat_tables([restored, newer])
+    writes = {ds: t for ds, t in tables_from_raw(merged, day, known_symbols).items()
+              if t.num_rows or ds in manifest["datasets"]}
+    writes[RAW_EVENTS] = merged
+    side = PartitionStore(Layout(scratch / "root"), compression=store.compression)
+    for name, entry in side.write_many(day, writes).items():
+        path = side.committed_file(day, name)
+        manifest["datasets"][name] = asdict(entry)
+        fetch[name] = lambda p, src=path, sha=entry.sha256: _copy_checked(src, p, sha)
+        result.sources[name] = f"{result.backup_id} + {newer.num_rows} newer raw line(s) kept from here"
+    result.unrestored = {n: w for n, w in result.unrestored.items() if n not in writes}
+    result.kept_newer = newer.num_rows
+
+
+def _copy_checked(src: Path, dest: Path, sha256: str) -> None:
+    with open(src, "rb") as fh, open(dest, "wb") as out:
+        sha, _ = copy_hashing(fh, out)
+    if sha != sha256:
+        raise RestoreError(f"{src} changed while it was restored (read {sha[:12]}); nothing was committed")
 
 
 def _local_entries(store: PartitionStore, day: str) -> dict[str, tuple[dict, bool]]:
@@ -194,17 +286,52 @@ def _local_entries(store: PartitionStore, day: str) -> dict[str, tuple[dict, boo
     return {name: (entry, store.verify_dataset(day, name) is None) for name, entry in entries.items()}
 
 
-def _newest_good_copy(plans, day: str, name: str, checker: BlobChecker, skipped: dict[str, str]):
-    """(backup, entry, blob) of the newest backup whose copy of ``name`` re-reads to its sha256, or None."""
+def _newest_good_copy(plans, day: str, name: str, checker: BlobChecker, skipped: dict[str, str], target):
+    """(backup, entry, blob) of the newest backup whose copy of ``name`` re-reads to its sha256 and belongs to
+    ``day`` (:func:`foreign_rows`), or None."""
     for backup, manifest in plans:
         entry = manifest["datasets"].get(name)
         if entry is None:
             continue
         ref = backup.day_files(day)[entry["file"]]
-        if checker.ok(ref):
+        if not checker.ok(ref):
+            skipped.setdefault(f"{backup.kind}/{backup.id}", f"{entry['file']}: missing from the target, or not "
+                               "matching its sha256 (damaged copy)")
+        elif why := foreign_rows(target, ref, name, day):
+            skipped.setdefault(f"{backup.kind}/{backup.id}", f"{entry['file']}: {why} (not restored)")
+        else:
             return backup, entry, ref
-        skipped.setdefault(f"{backup.kind}/{backup.id}", f"{entry['file']}: missing from the target, or not "
-                           "matching its sha256 (damaged copy)")
+    return None
+
+
+def foreign_rows(target: BackupTarget, ref: FileRef, dataset: str, day: str) -> str | None:
+    """Why the blob cannot be ``day``'s ``dataset`` (the blocking checks of a partition, before anything is
+    published: every row's time inside the day, keys unique, readable), or None. A backup manifest naming
+    another day's blob for this one is caught here, whatever its checksum says."""
+    keys = ("file", "offset") if dataset == RAW_EVENTS else DATASET_KEYS.get(dataset, ())
+    try:
+        with target.open_blob(ref.sha256) as fh:
+            pf = pq.ParquetFile(fh)
+            tops = [c for c in dict.fromkeys(("ts", *(k.split(".", 1)[0] for k in keys)))
+                    if c in pf.schema_arrow.names]
+            table = pf.read(columns=tops)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        return f"not readable Parquet ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    if table.num_rows == 0:
+        return None
+    if "ts" not in table.column_names:
+        return "its rows carry no ts column"
+    lo = pa.scalar(datetime.fromisoformat(day).replace(tzinfo=UTC), pa.timestamp("ms", tz="UTC"))
+    hi = pa.scalar(datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1), pa.timestamp("ms", tz="UTC"))
+    ts = table.column("ts").cast(pa.timestamp("ms", tz="UTC"))
+    outside = pc.sum(pc.or_(pc.less(ts, lo), pc.greater_equal(ts, hi))).as_py() or 0
+    if outside:
+        first = pc.min(ts).as_py()
+        return f"{outside} of its {table.num_rows} rows are outside {day} (UTC), e.g. {first:%Y-%m-%d %H:%M}"
+    if keys and all(k.split(".", 1)[0] in table.column_names for k in keys):
+        distinct = key_columns(table, keys).group_by(list(keys)).aggregate([]).num_rows
+        if distinct != table.num_rows:
+            return f"{table.num_rows - distinct} of its rows repeat a key ({', '.join(keys)})"
     return None
 
 

@@ -27,6 +27,7 @@ from mia_pipeline.lifecycle.restore import RestoreError, RestoreInputError, data
 from mia_pipeline.settings import Settings
 from mia_pipeline.small_files import NotASmallFile, read_small_text
 from mia_pipeline.storage import PartitionStore
+from mia_pipeline.storage.atomic import locked
 
 TRADE_DATASETS = ("trades", "trade_exits")
 TRADE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
@@ -112,6 +113,12 @@ def restore_trades(layout, settings: Settings, store: PartitionStore, ids: list[
         raise RestoreInputError(f"{len(unknown)} trade id(s) are in no good backup: {', '.join(unknown[:10])}"
                                 + (" ..." if len(unknown) > 10 else "") + "; nothing was restored")
     days = sorted({day for day, _ in found})
+    with locked(layout.ingest_lock_file):  # a collector's pass waits: the rows read are the rows replaced
+        _put_back(store, found, days, result)
+    return result
+
+
+def _put_back(store: PartitionStore, found: dict, days: list[str], result: TradesRestore) -> None:
     for day in days:  # all checks before any write
         for ds in TRADE_DATASETS:
             if problem := store.verify_dataset(day, ds):
@@ -131,7 +138,6 @@ def restore_trades(layout, settings: Settings, store: PartitionStore, ids: list[
                 writes[ds] = _sorted(_like(concat([kept, rows]), current.schema))
             result.restored.setdefault(day, {})[ds] = rows.num_rows
         store.write_many(day, writes)
-    return result
 
 
 def _like(table: pa.Table, schema: pa.Schema) -> pa.Table:

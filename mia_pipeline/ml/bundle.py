@@ -96,14 +96,18 @@ def make_splits(labels: pd.DataFrame, cfg: SplitConfig = SplitConfig()) -> pd.Da
     return out
 
 
-def source_partitions(store, start: str, end: str) -> list[dict]:
-    """``[{dataset, day, rows, sha256}]`` of the partitions a window reads (its lineage)."""
+def source_partitions(store, start: str, end: str, served: list[dict] | None = None) -> list[dict]:
+    """``[{dataset, day, rows, sha256}]`` of the partitions a window reads (its lineage). ``served``: what the
+    build's reads actually served (:meth:`PartitionStore.recording_reads`); it wins over the manifests
+    listed now, so a partition rewritten between the read and this listing is recorded as it was read."""
     manifests, _ = store.readable_manifests(start, end)
+    read = {(r["dataset"], r["day"]): r for r in served or () if not r.get("archived")}
     out = []
     for day in sorted(manifests):
         for ds in SOURCE_DATASETS:
             entry = manifests[day]["datasets"].get(ds)
             if entry:
+                entry = read.get((ds, day), entry)
                 out.append({"dataset": ds, "day": day, "rows": entry.get("rows"), "sha256": entry.get("sha256")})
     return out
 
@@ -128,7 +132,8 @@ def build_bundle(store, start, end, config: MLConfig | dict | None = None,
     window where no decision has a known outcome."""
     builder = MLDatasetBuilder(store, config)
     start, end = str(pd.Timestamp(str(start)).date()), str(pd.Timestamp(str(end)).date())
-    features, labels = builder.build_features_dataset(start, end)
+    with store.recording_reads() as served:
+        features, labels = builder.build_features_dataset(start, end)
     splits = make_splits(labels, split_config)
     meta = {
         "window": {"start": start, "end": end},
@@ -136,7 +141,7 @@ def build_bundle(store, start, end, config: MLConfig | dict | None = None,
         "config": _jsonable(asdict(builder.config)),
         "splits": {**asdict(split_config), "schemes": sorted(splits["scheme"].unique().tolist()),
                    "folds": {s: int(g["fold"].nunique()) for s, g in splits.groupby("scheme")}},
-        "source_partitions": source_partitions(store, start, end),
+        "source_partitions": source_partitions(store, start, end, served),
     }
     return DatasetBundle(features, labels, splits, meta)
 

@@ -171,6 +171,9 @@ REASONS: dict[str, str] = {
     "bad_feature_vector": f"a features_snapshot vector does not have {FEATURE_COUNT} values",
     "unknown_symbol": "the symbol is not in known_symbols",
     "source_disabled": "the event's source is off in the settings (data_collection.sources.<name>: false)",
+    "out_of_order": "a Sierra record earlier than the one before it (Sierra writes in time order)",
+    "sierra_record_kind": "a Sierra record that is not of its file's kind (a bar among single trades: "
+                          "NumTrades > 1, or an Open that is no trade flag)",
 }
 
 

@@ -40,9 +40,9 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mia_pipeline.layout import Layout, check_dataset, parse_day, parse_month
+from mia_pipeline.storage.pagecheck import DamagedFile, open_checked, read_checked
 
 ARCHIVE_FORMAT = 1
 MONTH_MANIFEST = "_manifest.json"
@@ -236,7 +236,9 @@ def archived_day(layout: Layout, day: str, dataset: str) -> tuple[Path | str, di
     entry = man["datasets"].get(dataset)
     if not entry or day not in entry["days"]:
         return None
-    return month_location(layout, month, entry["file"]), entry["days"][day]
+    # The month file's own sha256 and size ride along: a reader checks the file before serving its rows.
+    return month_location(layout, month, entry["file"]), {**entry["days"][day], "file_sha256": entry["sha256"],
+                                                          "file_bytes": entry["bytes"]}
 
 
 def day_schema(meta: dict) -> pa.Schema | None:
@@ -250,11 +252,16 @@ def encode_schema(schema: pa.Schema) -> str:
 
 def read_archived_rows(path: Path | str, meta: dict, columns: list[str] | None = None) -> pa.Table:
     """One archived day's rows from its row groups: the day's own columns (or ``columns``) and types."""
-    pf = pq.ParquetFile(open_location(path))
+    local = not (isinstance(path, str) and path.startswith("s3://"))
+    pf = open_checked(path if local else open_location(path), size=meta.get("file_bytes") if local else None,
+                      sha256=meta.get("file_sha256"))
     names = list(columns) if columns is not None else list(meta["columns"])
     first, end = meta["row_groups"]
+    held = sum(pf.metadata.row_group(i).num_rows for i in range(first, min(end, pf.metadata.num_row_groups)))
+    if held != meta["rows"]:
+        raise DamagedFile(f"{path}: the day's row groups hold {held:,} rows, its month manifest says {meta['rows']:,}")
     if end > first:
-        table = pf.read_row_groups(list(range(first, end)), columns=names)
+        table = read_checked(pf, str(path), row_groups=list(range(first, end)), columns=names)
     else:
         table = pf.schema_arrow.empty_table().select(names)
     own = day_schema(meta)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,15 +97,33 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_HELD = threading.local()  # lock files this thread holds through `locked` (absolute path -> depth)
+
+
 @contextlib.contextmanager
 def locked(lock_file: Path) -> Iterator[None]:
-    """Exclusive advisory lock (flock) held for the ``with`` block; released if the process dies."""
+    """Exclusive advisory lock (flock) held for the ``with`` block; released if the process dies.
+
+    Re-entrant within a thread: a command that already holds ``lock_file`` (a restore inside a repair,
+    both under the ingest lock) goes on instead of waiting for itself forever. Other threads and other
+    processes wait as before."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    key = os.path.realpath(lock_file)
+    held = _HELD.__dict__.setdefault("depth", {})
+    if held.get(key):
+        held[key] += 1
         try:
             yield
         finally:
+            held[key] -= 1
+        return
+    with open(lock_file, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        held[key] = 1
+        try:
+            yield
+        finally:
+            held.pop(key, None)
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 

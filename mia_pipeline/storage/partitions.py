@@ -51,6 +51,14 @@ from mia_pipeline.storage.atomic import (
     sweep_temp_files,
     write_temp,
 )
+from mia_pipeline.storage.pagecheck import (
+    PAGE_CRC_META,
+    DamagedFile,
+    has_page_crc,
+    open_checked,
+    read_checked,
+    verify_sha256,
+)
 from mia_pipeline.storage.publish import remove_tree
 
 MANIFEST_FORMAT = 1
@@ -78,6 +86,20 @@ class DatasetEntry:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_self_checked(path: Path) -> pa.Table:
+    """The rows of a Parquet file this store wrote, every page's CRC32 checked; StorageError when the file
+    carries no page checksums (written before they were kept: its content cannot be vouched for) or any
+    page does not match. For a file no manifest vouches for (its manifest lost)."""
+    try:
+        pf = open_checked(path)
+        if not has_page_crc(pf):
+            raise StorageError(f"{path} carries no page checksums (written before they were kept), so its "
+                               "content cannot be checked")
+        return read_checked(pf, str(path))
+    except (DamagedFile, OSError) as exc:
+        raise StorageError(f"{path} is damaged ({exc})" if "damaged" not in str(exc) else str(exc)) from None
 
 
 def _write_options(table: pa.Table) -> dict:
@@ -116,6 +138,24 @@ def _days(start: str | date, end: str | date) -> list[str]:
 
 class PartitionStore:
     """Write and read daily dataset partitions under ``layout.daily_dir``."""
+
+    _reads: list[dict] | None = None  # while :meth:`recording_reads`: what each read served
+
+    @contextmanager
+    def recording_reads(self) -> Iterator[list[dict]]:
+        """Within the block, every verified read appends ``{dataset, day, rows, sha256}`` of the file it
+        served (an archived day: its month file's sha256, ``archived: True``): lineage of what was read."""
+        log: list[dict] = []
+        self._reads = log
+        try:
+            yield log
+        finally:
+            self._reads = None
+
+    def _served(self, dataset: str, day, rows: int, sha256: str, archived: bool = False) -> None:
+        if self._reads is not None:
+            self._reads.append({"dataset": dataset, "day": str(day), "rows": rows, "sha256": sha256,
+                                **({"archived": True} if archived else {})})
 
     def __init__(self, layout: Layout, compression: str = "zstd"):
         if compression not in COMPRESSIONS:
@@ -450,16 +490,29 @@ class PartitionStore:
 
         An archived day is read from its month file (the same rows, order and columns as its daily
         file had), followed by any late rows written to a daily folder after it was archived."""
+        archived, daily = self.read_split(day, dataset, columns)
+        if archived is None:
+            return daily
+        return archived if daily is None else pa.concat_tables([archived, daily], promote_options="permissive")
+
+    def read_split(self, day: str | date, dataset: str, columns: list[str] | None = None
+                   ) -> tuple[pa.Table | None, pa.Table | None]:
+        """(the rows of ``day`` in the archive, the rows of its day folder not folded into the archive): what
+        a writer merges new rows into must be the day folder's alone, deduplicated against both."""
         for _ in range(3):  # a file may be renamed or replaced between the manifest read and the open
             archived = self.archived(day, dataset)
             try:
                 daily = self._read_daily(day, dataset, columns, set(archived[1]["folded"]) if archived else set())
                 if archived is None:
-                    return daily
+                    return None, daily
                 table = archive_index.read_archived_rows(archived[0], archived[1], columns)
+                self._served(dataset, day, archived[1]["rows"], archived[1]["file_sha256"], archived=True)
+                return table, daily
             except FileNotFoundError:
                 continue
-            return table if daily is None else pa.concat_tables([table, daily], promote_options="permissive")
+            except DamagedFile as exc:
+                raise StorageError(f"{day}/{dataset} (archived): {exc}; nothing of it was used: run `mia "
+                                   "check-integrity`") from None
         raise StorageError(f"{dataset} of {day} keeps moving under the reader; is a writer looping?")
 
     def _read_daily(self, day, dataset: str, columns, folded: set[str]) -> pa.Table | None:
@@ -467,7 +520,17 @@ class PartitionStore:
         entry = self.entry(day, dataset)
         if entry is None or entry.sha256 in folded:
             return None
-        return pq.read_table(self._file_of(day, dataset, entry), columns=columns)
+        path = self._file_of(day, dataset, entry)
+        try:  # only what the manifest vouches for is served: size, rows, each page's CRC (or the sha256)
+            pf = open_checked(path, rows=entry.rows, size=entry.bytes, sha256=entry.sha256)
+            table = read_checked(pf, str(path), columns=columns)
+            self._served(dataset, day, entry.rows, entry.sha256)
+            return table
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"{day}/{dataset}: {exc}; nothing of it was used: run `mia check-integrity`, "
+                               "then `mia recover --validate-and-repair`") from None
 
     def days(self, dataset: str, start: str | date | None = None, end: str | date | None = None) -> list[str]:
         """Days (sorted) that hold a committed ``dataset`` partition, optionally within [start, end]."""
@@ -504,10 +567,26 @@ class PartitionStore:
         if any(self.archived(d, dataset) for d in days):
             table = self.read_window(dataset, start, end)
             return con.from_arrow(table) if table.num_columns else None
-        paths = [str(p) for d in days if (p := self.committed_file(d, dataset))]
+        paths = [str(p) for d in days if (p := self.checked_file(d, dataset))]
         if not paths:
             return None
         return con.read_parquet(paths, union_by_name=True)
+
+    def checked_file(self, day: str | date, dataset: str) -> Path | None:
+        """:meth:`committed_file`, once its size and sha256 match the manifest (hashed once per process while
+        the file stays the same): what a reader outside pyarrow (DuckDB) may open. StorageError otherwise."""
+        entry = self.entry(day, dataset)
+        path = self.committed_file(day, dataset)
+        if entry is None or path is None:
+            return None
+        try:
+            if os.stat(path).st_size != entry.bytes:
+                raise DamagedFile(f"{path} has another size than its manifest says (damaged or replaced)")
+            verify_sha256(path, entry.sha256)
+        except OSError as exc:
+            raise StorageError(f"{day}/{dataset}: {exc}; nothing of it was used: run `mia check-integrity`, "
+                               "then `mia recover --validate-and-repair`") from None
+        return path
 
     # ------------------------------------------------------------------ verify
     def verify_dataset(self, day: str | date, dataset: str) -> str | None:
@@ -598,7 +677,8 @@ class DayWrite:
         holder: list[pq.ParquetWriter] = []
         options = {k: v for k, v in {**_write_options(first), **self.options}.items() if k != "row_group_size"}
         tmp = write_temp(final, lambda p: holder.append(
-            pq.ParquetWriter(p, first.schema, compression=self.compression, **options)), durable=False, mode=mode)
+            pq.ParquetWriter(p, first.schema, compression=self.compression, write_page_checksum=True, **options)),
+            durable=False, mode=mode)
         with self._guard:
             self.temps[dataset] = tmp
             self._writers[dataset] = (holder[0], first.schema)
@@ -648,6 +728,7 @@ class DayWrite:
             writer = self._writers.pop(dataset, None)
             tmp = self.temps[dataset]
         if writer:
+            writer[0].add_key_value_metadata(PAGE_CRC_META)
             writer[0].close()
         if dataset == RAW_EVENTS:
             os.chmod(tmp, RAW_LINES_MODE)

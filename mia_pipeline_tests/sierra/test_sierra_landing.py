@@ -1,21 +1,27 @@
 """Sierra files land in the daily partitions exactly (ticks with their same-millisecond seq, complete
 order-flow bars, L2 depth updates in the new market_depth dataset), idempotently, resumably from a
-record-count checkpoint (a cut inside one millisecond gives the same rows as one read), and a bad file
-writes nothing."""
+record-count checkpoint (a cut inside one millisecond gives the same rows as one read), and a damaged
+record is quarantined while the rest lands."""
+
+from datetime import UTC, datetime
 
 import pyarrow.compute as pc
-import pytest
 from conftest import T0
 from sierra_writer import append_scid, es_session, f32, scid_header, write_scid
 
+from mia_pipeline.collection.quarantine import read_rejects
 from mia_pipeline.quality.checks import checks_for, run_day_checks
-from mia_pipeline.sources.sierra import SierraFileError, order_flow_bars, scid_ticks
+from mia_pipeline.sources.sierra import order_flow_bars, scid_ticks
 from mia_pipeline.sources.sierra.files import configured_files, import_file, symbol_from_name
 from mia_pipeline.sources.sierra.ingest import land_depth, land_scid
 from mia_pipeline.sources.sierra.tail import SierraTail, growth
 from mia_pipeline.storage import PartitionStore
 
 DAY = "2025-06-23"
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
 LATER = T0 + 10**12  # "now" long after the session: every bar is complete
 KNOWN = frozenset({"ES", "NQ"})
 
@@ -102,15 +108,18 @@ def test_depth_lands_in_market_depth_with_its_checks(layout, store, sierra_dir):
     assert {o.name for o in outcomes} == set(checks_for("market_depth")) and all(o.passed for o in outcomes)
 
 
-def test_a_bad_file_writes_nothing(layout, store, tmp_path):
+def test_a_damaged_record_is_quarantined_and_the_rest_lands(layout, store, tmp_path):
+    """Issue 25: one record with a garbage time no longer refuses the whole file."""
     recs = es_session(T0, 50)
     bad = bytearray(scid_header() + b"".join(r.pack() for r in recs))
     bad[56 + 40 * 30: 56 + 40 * 30 + 8] = (45831.5).hex().encode()[:8]  # garbage time in record 30
     path = tmp_path / "ES.scid"
     path.write_bytes(bytes(bad))
-    with pytest.raises(SierraFileError, match=r"ES\.scid: at byte 1256: record 30"):
-        import_file(layout, store, path, symbol="ES")
-    assert not any(layout.daily_dir.iterdir()) and not any(layout.streaming_dir.iterdir())
+    import_file(layout, store, path, symbol="ES")
+    assert store.read(DAY, "market_ticks").num_rows == 49
+    rejects = read_rejects(layout, today())
+    assert rejects.column("reason").to_pylist() == ["bad_timestamp"]
+    assert rejects.column("offset").to_pylist() == [30] and rejects.column("file").to_pylist() == ["sierra:ES.scid"]
 
 
 def test_growth_counts_whole_records_and_names_the_days(tmp_path):
@@ -124,10 +133,10 @@ def test_growth_counts_whole_records_and_names_the_days(tmp_path):
         f.write(b"".join(r.pack() for r in recs[4:]))
     cursor2, days2 = growth([path], cursor)
     assert cursor2 == {str(path): 10} and days2 == {str(path): ["2025-06-23"]}
-    with open(path, "ab") as f:  # a damaged record is reported, never turned into thousands of days
-        f.write(b"\xff" * 40)
+    with open(path, "ab") as f:  # a damaged record alone: no day to name (never thousands of days); it is
+        f.write(b"\xff" * 40)      # quarantined when landed
     cursor3, days3 = growth([path], cursor2)
-    assert cursor3 == cursor2 and list(days3) == ["!" + str(path)] and "record 10" in days3["!" + str(path)][0]
+    assert cursor3 == {str(path): 11} and days3 == {str(path): []}
 
 
 def test_symbols_come_from_file_names():

@@ -201,17 +201,18 @@ def test_an_unsorted_stored_file_falls_back_and_stays_exact(layout, store, sierr
     assert stored.num_rows == 800 and stored.group_by(KEY).aggregate([]).num_rows == 800
 
 
-def test_a_bad_record_late_in_a_multi_day_file_writes_nothing(layout, store, tmp_path):
-    from mia_pipeline.sources.sierra import SierraFileError
+def test_a_bad_record_late_in_a_multi_day_file_is_quarantined_alone(layout, store, tmp_path):
+    from mia_pipeline.collection.quarantine import read_rejects
 
     day1 = es_session(T0, 100)
     day2 = es_session(unix_us(datetime(2025, 6, 24, 13, 30, tzinfo=UTC)), 100)
     day2[60].open = 1234.0  # a bar in a file of single trades, on the second day
     path = tmp_path / "ESU25_FUT_CME.scid"
     write_scid(path, day1 + day2)
-    with pytest.raises(SierraFileError, match="record 160 is a bar"):
-        land_files(layout, store, record_sources([path], now_us=LATER), known_symbols=KNOWN)
-    assert store.read(DAY, "market_ticks") is None
+    land_files(layout, store, record_sources([path], now_us=LATER), known_symbols=KNOWN)
+    assert store.read(DAY, "market_ticks").num_rows == 100 and store.read("2025-06-24", "market_ticks").num_rows == 99
+    bad = read_rejects(layout, "2025-06-24")
+    assert bad.column("reason").to_pylist() == ["sierra_record_kind"] and bad.column("offset").to_pylist() == [160]
 
 
 def _tick_lines(start_ms: int, n: int, *, price: float = 6000.0, symbol: str = "ES") -> bytes:
@@ -260,16 +261,17 @@ def test_landing_zone_ticks_merge_streamed_across_batches(layout, store, small_p
     assert rebuild_day(store, DAY)["market_ticks"] == 1800 and _rows(store) == _rows(whole)
 
 
-def test_a_record_going_back_in_time_is_refused(layout, store, tmp_path):
-    from mia_pipeline.sources.sierra import SierraFileError
+def test_a_record_going_back_in_time_is_quarantined(layout, store, tmp_path):
+    from mia_pipeline.collection.quarantine import read_rejects
 
     recs = es_session(T0, 200, step_us=20_000_000)
     recs[150].time_us = recs[10].time_us  # an edited file: one record out of order
     path = tmp_path / "ESU25_FUT_CME.scid"
     write_scid(path, recs)
-    with pytest.raises(SierraFileError, match="record 150 is earlier than record 149"):
-        land_files(layout, store, record_sources([path], now_us=LATER), known_symbols=KNOWN)
-    assert store.read(DAY, "market_ticks") is None
+    land_files(layout, store, record_sources([path], now_us=LATER), known_symbols=KNOWN)
+    assert store.read(DAY, "market_ticks").num_rows == 199
+    bad = read_rejects(layout, DAY)
+    assert bad.column("reason").to_pylist() == ["out_of_order"] and bad.column("offset").to_pylist() == [150]
 
 
 def test_one_file_named_twice_lands_once_two_files_of_one_name_are_refused(layout, store, sierra_dir, tmp_path):

@@ -58,33 +58,34 @@ def read_depth(path: Path | str, start=None, end=None, *, from_record: int = 0,
     lo, hi = search(path, header, DEPTH_RECORD, start, end)
     lo = max(lo, from_record)
     hi = max(lo, min(hi, header.records if to_record is None else to_record))
-    rec = memmap_records(header, DEPTH_RECORD, lo, hi)
-    try:
-        n = len(rec)
-        us = unix_us(path, header, lo, np.asarray(rec["DateTime"]))
-        command = np.ascontiguousarray(rec["Command"])
-        if n and command.max() > 7:
-            i = int(np.argmax(command > 7))
-            raise SierraFileError(path, header.header_size + (lo + i) * header.record_size + 8,
-                                  f"record {lo + i}: command {int(command[i])} is not a depth command (0..7)")
-        flags = np.ascontiguousarray(rec["Flags"])
-        price = pa.array(np.ascontiguousarray(rec["Price"])).cast(pa.float64())
-        book_level = command >= 2
-        table = pa.Table.from_arrays([
-            pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), n, [None, pa.py_buffer(np.ascontiguousarray(us))]),
-            pa.array(command),
-            pa.DictionaryArray.from_arrays(pa.array(command.astype(np.int32)), pa.array(ACTIONS.tolist())).cast(
-                pa.string()),
-            pa.DictionaryArray.from_arrays(pa.array(command.astype(np.int32)), pa.array(SIDES.tolist(), pa.string())
-                                           ).cast(pa.string()),
-            pc.if_else(pa.array(book_level), price, None),
-            pa.array(np.ascontiguousarray(rec["Quantity"])),
-            pa.array(np.ascontiguousarray(rec["NumOrders"])),
-            pa.array((flags & END_OF_BATCH) != 0),
-            pa.array(flags),
-        ], schema=DEPTH_SCHEMA.with_metadata({b"sierra.file": str(path).encode(),
-                                              b"sierra.first_record": str(lo).encode(),
-                                              b"sierra.next_record": str(lo + n).encode()}))
-    finally:
-        del rec
+    return depth_table(path, header, lo, memmap_records(header, DEPTH_RECORD, lo, hi))
+
+
+def depth_table(path: Path, header, lo: int, rec: np.ndarray) -> pa.Table:
+    """Depth records (read from index ``lo``) as a table; a bad time or command raises, naming its record."""
+    n = len(rec)
+    us = unix_us(path, header, lo, np.asarray(rec["DateTime"]))
+    command = np.ascontiguousarray(rec["Command"])
+    if n and command.max() > 7:
+        i = int(np.argmax(command > 7))
+        raise SierraFileError(path, header.header_size + (lo + i) * header.record_size + 8,
+                              f"record {lo + i}: command {int(command[i])} is not a depth command (0..7)")
+    flags = np.ascontiguousarray(rec["Flags"])
+    price = pa.array(np.ascontiguousarray(rec["Price"])).cast(pa.float64())
+    book_level = command >= 2
+    table = pa.Table.from_arrays([
+        pa.Array.from_buffers(pa.timestamp("us", tz="UTC"), n, [None, pa.py_buffer(np.ascontiguousarray(us))]),
+        pa.array(command),
+        pa.DictionaryArray.from_arrays(pa.array(command.astype(np.int32)), pa.array(ACTIONS.tolist())).cast(
+            pa.string()),
+        pa.DictionaryArray.from_arrays(pa.array(command.astype(np.int32)), pa.array(SIDES.tolist(), pa.string())
+                                       ).cast(pa.string()),
+        pc.if_else(pa.array(book_level), price, None),
+        pa.array(np.ascontiguousarray(rec["Quantity"])),
+        pa.array(np.ascontiguousarray(rec["NumOrders"])),
+        pa.array((flags & END_OF_BATCH) != 0),
+        pa.array(flags),
+    ], schema=DEPTH_SCHEMA.with_metadata({b"sierra.file": str(path).encode(),
+                                          b"sierra.first_record": str(lo).encode(),
+                                          b"sierra.next_record": str(lo + n).encode()}))
     return table

@@ -14,7 +14,6 @@ Every error is a :class:`SierraFileError` naming the file and the byte offset of
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
@@ -98,22 +97,81 @@ def read_header(path: Path | str, kind: str) -> FileHeader:
 
 def memmap_records(header: FileHeader, dtype: np.dtype, first: int = 0, stop: int | None = None, *,
                    populate: bool = False) -> np.ndarray:
-    """Records ``[first, stop)`` as a read-only memory map (an empty array when there are none).
+    """Records ``[first, stop)``, read into memory (an empty array when there are none).
 
-    ``populate``: map the pages in one call (Linux ``MAP_POPULATE``) instead of one fault per page —
-    for ranges about to be read whole; a binary search leaves it off and touches a few pages only."""
+    Read with ``pread``, never memory-mapped: Sierra may truncate or rewrite a file while it is read, and
+    a mapped page past the new end kills the process (SIGBUS). A file that shrank under the read raises
+    :class:`SierraFileError`. For a search over a whole file use :class:`DateTimes` (a few records read).
+    ``populate`` is accepted for compatibility (reads are always whole)."""
     stop = header.records if stop is None else min(stop, header.records)
     first = max(0, min(first, stop))
     if stop == first:
         return np.zeros(0, dtype=dtype)
     start = header.header_size + first * header.record_size
-    if populate and hasattr(mmap, "MAP_POPULATE"):
-        aligned = start - start % mmap.ALLOCATIONGRANULARITY
-        with open(header.path, "rb") as f:
-            mapped = mmap.mmap(f.fileno(), start - aligned + (stop - first) * header.record_size,
-                               flags=mmap.MAP_SHARED | mmap.MAP_POPULATE, prot=mmap.PROT_READ, offset=aligned)
-        return np.frombuffer(mapped, dtype=dtype, count=stop - first, offset=start - aligned)
-    return np.memmap(header.path, dtype=dtype, mode="r", offset=start, shape=(stop - first,))
+    want = (stop - first) * header.record_size
+    buf = bytearray(want)
+    view = memoryview(buf)
+    got = 0
+    try:
+        fd = os.open(header.path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise SierraFileError(header.path, 0, "the file disappeared while it was read") from None
+    try:
+        while got < want:
+            n = os.preadv(fd, [view[got:]], start + got)
+            if n == 0:
+                break
+            got += n
+    finally:
+        os.close(fd)
+    if got < want:
+        raise SierraFileError(header.path, start + got, f"the file shrank while it was read (records {first} to "
+                                                       f"{stop} were expected): Sierra rewrote or truncated it; "
+                                                       "nothing of this read was used, run the command again")
+    return np.frombuffer(buf, dtype=dtype)
+
+
+class DateTimes:
+    """The DateTime column of records ``[first, stop)``, read record by record on demand (``pread``): a
+    binary search over a file of any size reads a few dozen records and never maps it. ``bad``: record
+    indexes to look through (a damaged record takes the time of the closest good one before it)."""
+
+    def __init__(self, header: FileHeader, first: int = 0, stop: int | None = None, bad=frozenset()):
+        self.header, self.first = header, first
+        self.stop = header.records if stop is None else min(stop, header.records)
+        self.bad = bad
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.first)
+
+    def record(self, i: int) -> int:
+        """The DateTime of record ``i`` (an absolute index), through damaged records."""
+        while i in self.bad and i > self.first:
+            i -= 1
+        with open(self.header.path, "rb") as f:
+            raw = os.pread(f.fileno(), 8, self.header.header_size + i * self.header.record_size)
+        if len(raw) < 8:
+            raise SierraFileError(self.header.path, self.header.header_size + i * self.header.record_size,
+                                  "the file shrank while it was read: Sierra rewrote or truncated it")
+        return int(np.frombuffer(raw, "<i8")[0])
+
+    def __getitem__(self, k: int) -> int:
+        n = len(self)
+        if not -n <= k < n:
+            raise IndexError(k)
+        return self.record(self.first + (k % n))
+
+    def searchsorted(self, value: int, side: str = "left") -> int:
+        """Like ``numpy.searchsorted`` on the column (relative index)."""
+        lo, hi = 0, len(self)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            t = self.record(self.first + mid)
+            if t < value or (side == "right" and t == value):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
 
 def unix_us(path: Path, header: FileHeader, first: int, sc_datetime: np.ndarray, *, inplace: bool = False) -> np.ndarray:
@@ -152,13 +210,13 @@ def to_unix_us(value) -> int:
 
 def search(path: Path, header: FileHeader, dtype: np.dtype, start, end) -> tuple[int, int]:
     """Record range ``[lo, hi)`` whose DateTime lies in ``[start, end)`` (records are time-sorted):
-    two binary searches over the memory-mapped DateTime column, a few pages read."""
+    two binary searches over the DateTime column, a few records read."""
     lo, hi = 0, header.records
     if start is None and end is None or hi == 0:
         return lo, hi
-    times = memmap_records(header, dtype)["DateTime"]
+    times = DateTimes(header)
     if start is not None:
-        lo = int(np.searchsorted(times, to_unix_us(start) + SC_EPOCH_OFFSET_US, side="left"))
+        lo = times.searchsorted(to_unix_us(start) + SC_EPOCH_OFFSET_US)
     if end is not None:
-        hi = int(np.searchsorted(times, to_unix_us(end) + SC_EPOCH_OFFSET_US, side="left"))
+        hi = times.searchsorted(to_unix_us(end) + SC_EPOCH_OFFSET_US)
     return lo, max(lo, hi)

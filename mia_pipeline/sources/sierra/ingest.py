@@ -15,6 +15,8 @@ updates) for the day's own metadata.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +30,21 @@ from mia_pipeline.collection.merge import concat
 from mia_pipeline.collection.typed_day import PIECE_ROWS, Feed, Piece
 from mia_pipeline.collection.typed_landing import land_feeds
 from mia_pipeline.layout import Layout
-from mia_pipeline.sources.sierra.depth import read_depth
+from mia_pipeline.sources.sierra.depth import depth_table
 from mia_pipeline.sources.sierra.exports import read_dly, read_study_export, study_columns
 from mia_pipeline.sources.sierra.formats import (
     DEPTH_RECORD,
+    FIRST_SUB_TRADE,
+    LAST_SUB_TRADE,
+    MAX_UNIX_US,
+    MIN_UNIX_US,
     SC_EPOCH_OFFSET_US,
     SCID_RECORD,
+    DateTimes,
     SierraFileError,
     memmap_records,
     read_header,
     search,
-    unix_us,
 )
 from mia_pipeline.sources.sierra.landing import (
     MINUTE_FRAMES,
@@ -54,8 +60,8 @@ from mia_pipeline.sources.sierra.orderflow import (
     order_flow_bars,
     resample_scid_bars,
 )
-from mia_pipeline.sources.sierra.scid import read_scid
-from mia_pipeline.sources.sierra.ticks import check_trades, scid_ticks
+from mia_pipeline.sources.sierra.scid import records_table
+from mia_pipeline.sources.sierra.ticks import scid_ticks
 from mia_pipeline.storage import PartitionStore
 
 FRAMES = (1, 5, 15)
@@ -72,14 +78,41 @@ class Landed:
     figures: dict[str, dict] = field(default_factory=dict)  # UTC day -> that day's own figures
 
 
+MAX_BAD_RECORDS = 10_000  # damaged records one file may hold before it is refused whole as damaged
+
+
+def _single_trades(path: Path, first: int, stop: int) -> bool:
+    """Whether the file stores single trades (Sierra's "1 Tick" storage), judged on the majority of its
+    first records and of the range's: one damaged record never turns a file of trades into bars."""
+    header = read_header(path, "scid")
+    counts = np.concatenate([memmap_records(header, SCID_RECORD, 0, min(4096, header.records))["NumTrades"],
+                             memmap_records(header, SCID_RECORD, first, min(stop, first + 65_536))["NumTrades"]])
+    return not len(counts) or bool((counts <= 1).mean() >= 0.5)
+
+
+def _reject(origin: str, index: int, reason: str, detail: str, record: np.void, symbol: str) -> dict:
+    """A quarantine record for a damaged Sierra record: its fields as JSON (the original 40/24 bytes are
+    in the file at the offset the record index gives)."""
+    fields = {name: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)  # NaN/inf spelled out
+              for name, v in zip(record.dtype.names, record.tolist(), strict=True)}
+    us = fields["DateTime"] - SC_EPOCH_OFFSET_US
+    if MIN_UNIX_US <= us < MAX_UNIX_US:
+        fields["timestamp"] = str(np.datetime64(us, "us")) + "Z"
+    line = json.dumps({"symbol": symbol, "record": index, **fields}).encode()
+    return {"file": origin, "offset": index, "reason": reason, "detail": f"record {index}: {detail}", "line": line,
+            "received_at": int(time.time() * 1000)}
+
+
 def _rewind(path: Path, kind: str, lo: int, period_us: int) -> int:
     """The first record of the ``period_us`` slot (or millisecond) holding record ``lo``."""
     header = read_header(path, kind)
     if lo <= 0 or lo >= header.records:
         return max(0, min(lo, header.records))
-    times = memmap_records(header, SCID_RECORD if kind == "scid" else DEPTH_RECORD)["DateTime"]
-    unix = int(times[lo]) - SC_EPOCH_OFFSET_US
-    return int(np.searchsorted(times, unix - unix % period_us + SC_EPOCH_OFFSET_US, side="left"))
+    times = DateTimes(header)
+    unix = times[lo] - SC_EPOCH_OFFSET_US
+    if not MIN_UNIX_US <= unix < MAX_UNIX_US:
+        return lo  # a damaged record: no slot to rewind to (it is quarantined when landed)
+    return times.searchsorted(unix - unix % period_us + SC_EPOCH_OFFSET_US)
 
 
 def _range(path: Path, kind: str, start, end, from_record: int, to_record: int | None) -> tuple[int, int]:
@@ -107,13 +140,14 @@ def land_files(layout: Layout, store: PartitionStore, sources: list, *,
                known_symbols: frozenset[str] | None = None) -> list[Landed]:
     """Land several ``.scid``/``.depth`` sources day by day: each UTC day's rows of every source go in one
     commit, streamed (a day of ES and NQ ticks is never held whole). Every source is checked whole first:
-    a bad record anywhere raises :class:`SierraFileError` before anything is written. Returns one
+    a damaged record is quarantined with its reason and the others land (a file with more than
+    :data:`MAX_BAD_RECORDS` of them raises :class:`SierraFileError` before anything is written). Returns one
     :class:`Landed` per source (the report is the whole landing's, shared)."""
     for src in sources:
         src.check()
     days = sorted({d for src in sources for d in src.days()})
     report = land_feeds(layout, store, ((day, [f for src in sources for f in src.feeds(day)]) for day in days),
-                        known_symbols=known_symbols)
+                        known_symbols=known_symbols, rejects=[r for src in sources for r in src.rejects()])
     return [Landed(report, src.next_record, src.figures) for src in sources]
 
 
@@ -131,46 +165,90 @@ class _Source:
         self.lo, self.hi = _range(self.path, self.kind, start, end, from_record, to_record)
         self.next_record = self.hi if self.hi > self.lo else max(self.hi, from_record)
         self.align_us = align_us
+        self.bad: dict[int, tuple[str, str]] = {}  # record index -> (reason, detail), filled by check()
         self.first = _rewind(self.path, self.kind, self.lo, align_us) if self.hi > self.lo else self.lo
         self.figures: dict[str, dict] = {}
 
-    def _times(self) -> np.ndarray:
-        header = read_header(self.path, self.kind)
-        return memmap_records(header, self.dtype, self.first, self.hi)["DateTime"]
+    def _times(self) -> DateTimes:
+        return DateTimes(read_header(self.path, self.kind), self.first, self.hi, self.bad)
+
+    def _record_problems(self, rec: np.ndarray, us: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
+        """(mask, reason, detail) of records this kind of file refuses, besides their time."""
+        return []
 
     def check(self) -> None:
-        """Every record's DateTime is a real time, none earlier than the one before (Sierra writes in time
-        order; days and pieces are found by binary search). Raises SierraFileError naming the first bad
-        record."""
+        """Judge every record of the range: a real time (1970..2100), none earlier than the last good one
+        (Sierra writes in time order; days and pieces are found by binary search), and what the file's
+        kind requires (:meth:`_record_problems`). Bad records are set aside in ``bad`` (index -> reason,
+        detail) and quarantined when the day is landed; the others land. More than
+        :data:`MAX_BAD_RECORDS` of them: the file is damaged, SierraFileError (nothing is landed)."""
+        self.bad = {}
         if self.hi <= self.lo:
             return
         header = read_header(self.path, self.kind)
-        previous = None
+        previous = np.iinfo(np.int64).min
         for a in range(self.first, self.hi, 4 * PIECE_ROWS):
             b = min(self.hi, a + 4 * PIECE_ROWS)
-            times = memmap_records(header, self.dtype, a, b)["DateTime"]
-            unix_us(self.path, header, a, times)
-            back = np.flatnonzero(np.diff(times) < 0)
-            i = a if previous is not None and times[0] < previous else (a + int(back[0]) + 1 if len(back) else None)
-            if i is not None:
-                raise SierraFileError(self.path, header.header_size + i * header.record_size,
-                                      f"record {i} is earlier than record {i - 1}: Sierra writes records in time "
-                                      "order, so this file was edited or is damaged; nothing was imported from it")
-            previous = times[-1]
+            rec = memmap_records(header, self.dtype, a, b)
+            us = rec["DateTime"].astype(np.int64) - SC_EPOCH_OFFSET_US
+            unreal = (us < MIN_UNIX_US) | (us >= MAX_UNIX_US)
+            good = np.where(unreal, np.iinfo(np.int64).min, us)
+            latest = np.maximum.accumulate(np.concatenate([[previous], good]))[:-1]
+            earlier = ~unreal & (us < latest)
+            problems = [(unreal, "bad_timestamp", "DateTime {t} is outside 1970..2100"),
+                        (earlier, "out_of_order", "DateTime {t} is earlier than the record before it (Sierra "
+                                                  "writes in time order)"),
+                        *self._record_problems(rec, us)]
+            for mask, reason, detail in problems:
+                for i in np.flatnonzero(mask)[: MAX_BAD_RECORDS + 1 - len(self.bad)]:
+                    self.bad.setdefault(a + int(i), (reason, detail.format(t=int(rec["DateTime"][i]), **{
+                        name: rec[name][i] for name in rec.dtype.names})))
+                if len(self.bad) > MAX_BAD_RECORDS:
+                    first = min(self.bad)
+                    raise SierraFileError(self.path, header.header_size + first * header.record_size,
+                                          f"more than {MAX_BAD_RECORDS:,} damaged records (the first: record {first}, "
+                                          f"{self.bad[first][1]}): the file is damaged; nothing was imported from it")
+            ok = ~(unreal | earlier)
+            if ok.any():
+                previous = max(previous, int(us[ok].max()))
+
+    def _read(self, x: int, y: int) -> tuple[np.ndarray, np.ndarray]:
+        """(records ``[x, y)`` without the bad ones, their indexes)."""
+        rec = memmap_records(read_header(self.path, self.kind), self.dtype, x, y)
+        idx = np.arange(x, y, dtype=np.int64)
+        if not any(x <= i < y for i in self.bad):
+            return rec, idx
+        keep = np.isin(idx, np.fromiter(self.bad, dtype=np.int64), invert=True)
+        return rec[keep], idx[keep]
+
+    def rejects(self) -> list[dict]:
+        """Quarantine records of the bad records of ``[lo, hi)`` (the context before ``lo`` was judged too, but
+        is not this read's to report)."""
+        if not self.bad:
+            return []
+        header = read_header(self.path, self.kind)
+        origin = f"sierra:{self.path.name}"
+        return [_reject(origin, i, reason, detail, memmap_records(header, self.dtype, i, i + 1)[0], self.symbol)
+                for i, (reason, detail) in sorted(self.bad.items()) if self.lo <= i < self.hi]
 
     def days(self) -> list[str]:
         if self.hi <= self.lo:
             return []
+        first_good = self.lo
+        while first_good in self.bad:
+            first_good += 1
+        if first_good >= self.hi:
+            return []  # every record of the range is damaged: quarantined, nothing to land
         times = self._times()
-        d0 = (int(times[self.lo - self.first]) - SC_EPOCH_OFFSET_US) // DAY_US
-        d1 = (int(times[-1]) - SC_EPOCH_OFFSET_US) // DAY_US
+        d0 = (times.record(first_good) - SC_EPOCH_OFFSET_US) // DAY_US
+        d1 = (times[-1] - SC_EPOCH_OFFSET_US) // DAY_US
         return [str(np.datetime64(d, "D")) for d in range(d0, d1 + 1)]
 
     def _day_range(self, day: str) -> tuple[int, int]:
         """Records ``[a, b)`` of ``day`` (``a`` rewound to its slot: records before ``lo`` are context)."""
         times = self._times()
         start = int(np.datetime64(day, "us").astype(np.int64)) + SC_EPOCH_OFFSET_US
-        a, b = np.searchsorted(times, [start, start + DAY_US], side="left")
+        a, b = times.searchsorted(start), times.searchsorted(start + DAY_US)
         return self.first + int(a), self.first + int(b)
 
     def _day_window(self, day: str) -> tuple[int, int] | None:
@@ -184,15 +262,14 @@ class _Source:
         """``[a, b)`` cut before a slot boundary every PIECE_ROWS records or so."""
         if b - a <= PIECE_ROWS:
             return [(a, b)] if b > a else []
-        header = read_header(self.path, self.kind)
-        times = memmap_records(header, self.dtype, a, b)["DateTime"]
+        times = DateTimes(read_header(self.path, self.kind), a, b, self.bad)
         cuts = [0]
         while len(times) - cuts[-1] > PIECE_ROWS:
-            t = int(times[cuts[-1] + PIECE_ROWS]) - SC_EPOCH_OFFSET_US
+            t = times[cuts[-1] + PIECE_ROWS] - SC_EPOCH_OFFSET_US
             slot = t - t % self.align_us + SC_EPOCH_OFFSET_US
-            k = int(np.searchsorted(times, slot, side="left"))
+            k = times.searchsorted(slot)
             if k <= cuts[-1]:  # one slot longer than a piece: cut after it
-                k = int(np.searchsorted(times, slot + self.align_us, side="left"))
+                k = times.searchsorted(slot + self.align_us)
             cuts.append(k)
         cuts.append(len(times))
         return [(a + x, a + y) for x, y in zip(cuts, cuts[1:], strict=False) if y > x]
@@ -207,17 +284,30 @@ class ScidSource(_Source):
         self.frames, self.want_ticks, self.profile = tuple(frames), ticks, profile
         self.now_us = int(time.time() * 1e6) if now_us is None else now_us
         super().__init__(path, symbol, align_us=max(self.frames, default=1) * US_PER_MIN, **window)
-        self.last_us = int(self._times()[-1]) - SC_EPOCH_OFFSET_US if self.hi > self.lo else 0
-        self.single = self.hi <= self.lo or bool(
-            (memmap_records(read_header(self.path, "scid"), SCID_RECORD, self.first, self.hi)["NumTrades"] <= 1).all())
+        self.single = self.hi <= self.lo or _single_trades(self.path, self.first, self.hi)
+        self.last_us = 0
 
     def check(self) -> None:
         super().check()
-        if self.single:  # a single-trade file: every record must read as a trade (as scid_ticks will)
-            header = read_header(self.path, "scid")
-            for a in range(self.first, self.hi, 4 * PIECE_ROWS):
-                rec = memmap_records(header, SCID_RECORD, a, min(self.hi, a + 4 * PIECE_ROWS))
-                check_trades(str(self.path), a, rec["Open"], rec["Close"], rec["NumTrades"])
+        if self.hi > self.lo:
+            last = self._times()[-1] - SC_EPOCH_OFFSET_US
+            self.last_us = last if MIN_UNIX_US <= last < MAX_UNIX_US else 0
+
+    def _record_problems(self, rec: np.ndarray, us: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
+        """Prices finite and positive; in a single-trade file, every record a trade (the file's kind is
+        judged on its records: one bar or absurd count among trades is that record's problem only)."""
+        prices = np.stack([rec["High"], rec["Low"], rec["Close"]])
+        out = [(~np.isfinite(prices).all(axis=0) | ~np.isfinite(rec["Open"]), "non_finite_number",
+                "a price is NaN or infinite (O={Open} H={High} L={Low} C={Close})"),
+               (np.isfinite(rec["Close"]) & (rec["Close"] <= 0), "invalid_price", "Close {Close} is not positive")]
+        if self.single:
+            opens, bits = rec["Open"], rec["Open"].view(np.uint32)
+            flag = (bits == FIRST_SUB_TRADE.view(np.uint32)) | (bits == LAST_SUB_TRADE.view(np.uint32))
+            out.append(((rec["NumTrades"] > 1) | (~flag & (bits != 0) & (opens != rec["Close"])), "sierra_record_kind",
+                        "NumTrades={NumTrades}, Open={Open}: a bar among the single trades of this file"))
+        else:
+            out.append(((rec["High"] < rec["Low"]), "inconsistent_bar", "High {High} is below Low {Low}"))
+        return out
 
     def feeds(self, day: str) -> list[Feed]:
         window = self._day_window(day)
@@ -232,11 +322,13 @@ class ScidSource(_Source):
             done.clear()
             done.update({m: [] for m in self.frames})
             figures = _DayFigures(self.profile)
+            header = read_header(self.path, "scid")
             for x, y in self._pieces(a, b):
-                records = read_scid(self.path, from_record=x, to_record=y)
+                rec, idx = self._read(x, y)
+                records = records_table(self.path, header, x, rec)
                 if self.single:
                     trades = scid_ticks(records)
-                    skip = max(0, self.lo - x)
+                    skip = int(np.searchsorted(idx, self.lo))
                     fresh = trades.slice(skip)
                     figures.add(fresh)
                     for m in self.frames:
@@ -244,7 +336,7 @@ class ScidSource(_Source):
                     if emit_ticks and fresh.num_rows:
                         seq = seq_within_ms(pc.cast(trades.column("ts"), pa.int64()).to_numpy())
                         rows, _ = tick_rows(fresh, self.symbol, seq[skip:])
-                        yield Piece(rows, np.arange(x + skip, y, dtype=np.int64))
+                        yield Piece(rows, idx[skip:])
                 else:
                     for m in self.frames:
                         done[m].append(records)
@@ -254,7 +346,8 @@ class ScidSource(_Source):
         feeds: list[Feed] = []
         if self.single and self.want_ticks:
             feeds.append(Feed("market_tick", origin, lambda: pass_(True)))
-        native = 1 if self.single else _native_minutes(read_scid(self.path, from_record=a, to_record=b))
+        native = 1 if self.single else _native_minutes(
+            records_table(self.path, read_header(self.path, "scid"), a, self._read(a, b)[0]))
 
         def bars(m: int):
             if not done:  # the ticks feed did not run (no ticks wanted, or a file of bars): one pass for all frames
@@ -281,6 +374,11 @@ class DepthSource(_Source):
     kind = "depth"
     dtype = DEPTH_RECORD
 
+    def _record_problems(self, rec: np.ndarray, us: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
+        price = rec["Price"]
+        return [(rec["Command"] > 7, "invalid_enum", "command {Command} is not a depth command (0..7)"),
+                (~np.isfinite(price), "non_finite_number", "price {Price} is NaN or infinite")]
+
     def feeds(self, day: str) -> list[Feed]:
         window = self._day_window(day)
         if window is None:
@@ -289,13 +387,15 @@ class DepthSource(_Source):
 
         def pieces():
             n = 0
+            header = read_header(self.path, "depth")
             for x, y in self._pieces(a, b):
-                depth = read_depth(self.path, from_record=x, to_record=y)
+                rec, idx = self._read(x, y)
+                depth = depth_table(self.path, header, x, rec)
                 seq = seq_within_ms(pc.cast(depth.column("ts"), pa.int64()).to_numpy())
-                skip = max(0, self.lo - x)
+                skip = int(np.searchsorted(idx, self.lo))
                 rows, ts_ms = depth_rows(depth.slice(skip), self.symbol, seq[skip:])
                 n += len(ts_ms)
-                yield Piece(rows, np.arange(x + skip, y, dtype=np.int64))
+                yield Piece(rows, idx[skip:])
             self.figures[day] = {"depth_updates": n}
 
         return [Feed("market_depth", f"sierra:{self.path.name}", pieces)]

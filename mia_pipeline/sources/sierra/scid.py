@@ -6,7 +6,7 @@
     open..close   float32              as stored, bit for bit (Open may be a single-trade flag)
     num_trades, total_volume, bid_volume, ask_volume   uint32
 
-The file is memory-mapped; ``[start, end)`` (UTC) is found by binary search on the sorted DateTime
+The file is read with ``pread`` (never mapped: a truncation mid-read is an error, not SIGBUS); ``[start, end)`` (UTC) is found by binary search on the sorted DateTime
 column; a trailing partial record (Sierra is still writing it) is left out; ``from_record`` resumes
 after a record-count checkpoint (``tail_scid``). The table's schema metadata carries
 ``sierra.first_record`` / ``sierra.next_record`` (record indexes in the file). Errors:
@@ -63,11 +63,7 @@ def read_scid(path: Path | str, start=None, end=None, *, from_record: int = 0,
     lo = max(lo, from_record)
     hi = min(hi, header.records if to_record is None else to_record)
     hi = max(lo, hi)
-    records = memmap_records(header, SCID_RECORD, lo, hi, populate=True)
-    try:
-        return _to_table(path, header, lo, records)
-    finally:
-        del records  # release the mapping (Windows keeps a mapped file locked for Sierra)
+    return records_table(path, header, lo, memmap_records(header, SCID_RECORD, lo, hi))
 
 
 def tail_scid(path: Path | str, checkpoint: int = 0) -> tuple[pa.Table, int]:
@@ -87,7 +83,7 @@ def tail_scid(path: Path | str, checkpoint: int = 0) -> tuple[pa.Table, int]:
 _CHUNK = 16_384  # records split per step: 640 KB, stays in cache while every column is copied out
 
 
-def _to_table(path: Path, header, first: int, records: np.ndarray) -> pa.Table:
+def records_table(path: Path, header, first: int, records: np.ndarray) -> pa.Table:
     """Columns out of the interleaved records in one cache-blocked pass (copying field by field over the
     whole file would stream it from memory nine times)."""
     n = len(records)

@@ -21,12 +21,13 @@ from mia_pipeline.layout import Layout
 from mia_pipeline.sources.sierra.files import SierraFiles
 from mia_pipeline.sources.sierra.formats import (
     DEPTH_RECORD,
+    MAX_UNIX_US,
+    MIN_UNIX_US,
     SC_EPOCH_OFFSET_US,
     SCID_RECORD,
     SierraFileError,
     memmap_records,
     read_header,
-    unix_us,
 )
 from mia_pipeline.sources.sierra.ingest import land_depth, land_scid
 from mia_pipeline.sources.sierra.landing import merge_reports
@@ -40,15 +41,21 @@ def _kind(path: Path) -> str:
 
 
 def new_days(path: Path, first: int, stop: int) -> list[str]:
-    """UTC days (YYYY-MM-DD) covered by records ``[first, stop)`` of a ``.scid``/``.depth`` file."""
+    """UTC days (YYYY-MM-DD) covered by records ``[first, stop)`` of a ``.scid``/``.depth`` file: from the
+    first and the last record with a real time (damaged records are looked through; none -> [])."""
     header = read_header(path, _kind(path))
     stop = min(stop, header.records)
     if stop <= first:
         return []
-    times = memmap_records(header, SCID_RECORD if _kind(path) == "scid" else DEPTH_RECORD)["DateTime"]
-    unix_us(path, header, first, np.array([times[first]]))  # a damaged time must not ask for 10^5 days
-    unix_us(path, header, stop - 1, np.array([times[stop - 1]]))
-    lo, hi = (int(times[i]) - SC_EPOCH_OFFSET_US for i in (first, stop - 1))
+    dtype = SCID_RECORD if _kind(path) == "scid" else DEPTH_RECORD
+    ends = []
+    for a, b, pick in ((first, min(stop, first + 4096), 0), (max(first, stop - 4096), stop, -1)):
+        times = memmap_records(header, dtype, a, b)["DateTime"].astype(np.int64) - SC_EPOCH_OFFSET_US
+        good = times[(times >= MIN_UNIX_US) & (times < MAX_UNIX_US)]
+        if not len(good):
+            return []
+        ends.append(int(good[pick]))
+    lo, hi = ends
     return [str(np.datetime64(d, "D")) for d in range(lo // DAY_US, hi // DAY_US + 1)]
 
 
