@@ -42,9 +42,10 @@ def input_errors() -> tuple[type[Exception], ...]:
 
     A function, not a constant: ``mia_pipeline.settings`` imports pydantic, too slow for ``--help``.
     """
+    from mia_pipeline.lifecycle.blobstore import TargetSetupError
     from mia_pipeline.settings import SettingsError
 
-    return (LayoutError, SettingsError)
+    return (LayoutError, SettingsError, TargetSetupError)
 
 
 def problem_errors() -> tuple[type[Exception], ...]:

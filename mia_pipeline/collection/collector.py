@@ -30,9 +30,9 @@ from mia_pipeline.collection.ingest import IngestReport, ingest_landing_zone
 from mia_pipeline.collection.landing import StateFileError
 from mia_pipeline.collection.live import update_live_views
 from mia_pipeline.collection.system_sampler import SystemSampler, off_reason
-from mia_pipeline.layout import Layout
+from mia_pipeline.layout import Layout, LayoutError
 from mia_pipeline.settings import Settings
-from mia_pipeline.storage import PartitionStore, atomic_write_json
+from mia_pipeline.storage import PartitionStore, StorageError, atomic_write_json
 
 LOCK_RETRY_S = 1.0  # a probe of the lock (``lock_holder``) holds it for microseconds: retry that long
 
@@ -269,8 +269,19 @@ def _loop(layout, store, known_symbols, interval, max_passes, stop, on_report, r
     try:
         atomic_write_json(layout.collector_control_file, control)
         while not stop.is_set():
-            report = ingest_once(layout, store, known_symbols, refused_kinds=refused_kinds)
+            try:
+                report = ingest_once(layout, store, known_symbols, refused_kinds=refused_kinds)
+            except (StorageError, LayoutError) as exc:  # damaged stored data: said, and the loop goes on
+                passes += 1                             # (damaged days wait; the others keep landing)
+                control.update(last_run_at=_now(), last_error=str(exc),
+                               system_metrics=_sampler_status(sampler, sampler_off))
+                atomic_write_json(layout.collector_control_file, control)
+                if max_passes is not None and passes >= max_passes:
+                    break
+                stop.wait(interval)
+                continue
             passes += 1
+            control.pop("last_error", None)
             control.update(last_run_at=_now(), last_report=report.as_dict(),
                            system_metrics=_sampler_status(sampler, sampler_off))
             atomic_write_json(layout.collector_control_file, control)

@@ -165,6 +165,7 @@ class LocalTarget:
                 raise TargetError(f"backup target {root} does not exist: mount the backup disk (or create the "
                                   "folder), or set backup.target / MIA_BACKUP_TARGET to an existing folder")
             root.mkdir(parents=True, exist_ok=True)
+        self._no_links()
         marker = root / MARKER
         if marker.is_file():
             try:
@@ -184,6 +185,18 @@ class LocalTarget:
         (root / ".lock").touch()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_bytes(marker, json.dumps({"format": TARGET_FORMAT, "created_at": created}).encode() + b"\n")
+
+    def _no_links(self) -> None:
+        """Nothing under the target is followed through a symbolic link: a linked ``blobs/``, shard folder,
+        ``hourly/`` … would make rotation delete, or backups write, outside the target."""
+        shards = [d for d in self.blobs_dir.iterdir()] if self.blobs_dir.is_dir() and not self.blobs_dir.is_symlink() \
+            else []
+        for path in (self.root / MARKER, self.root / ".lock", self.blobs_dir, self.tmp_dir,
+                     *(self.root / k for k in BACKUP_KINDS), *shards):
+            if path.is_symlink():
+                raise TargetSetupError(f"backup target {self.root}: {path.relative_to(self.root)} is a symbolic link "
+                                       f"(to {os.readlink(path)}); a backup target holds only its own files, nothing "
+                                       "is followed through a link: replace it with a real folder or file")
 
     @contextlib.contextmanager
     def lock(self, exclusive: bool) -> Iterator[None]:
@@ -228,6 +241,9 @@ class LocalTarget:
                 _drop_cache(out.fileno())  # the verification re-read must come from the disk
             final = self.blob_path(sha)
             final.parent.mkdir(exist_ok=True)
+            if final.parent.is_symlink():
+                raise TargetSetupError(f"backup target {self.root}: {final.parent.relative_to(self.root)} is a symbolic "
+                                       "link; nothing is written through a link")
             os.replace(tmp, final)
             fsync_dir(final.parent)
         except BaseException:
@@ -248,7 +264,11 @@ class LocalTarget:
             return False
 
     def delete_blob(self, sha: str) -> None:
-        self.blob_path(sha).unlink(missing_ok=True)
+        path = self.blob_path(sha)
+        if path.parent.is_symlink():  # never delete through a link (a file outside the target)
+            raise TargetSetupError(f"backup target {self.root}: {path.parent.relative_to(self.root)} is a symbolic "
+                                   "link; nothing is deleted through a link")
+        path.unlink(missing_ok=True)
 
     def collectable_blobs(self, referenced: set[str]) -> set[str]:
         """Blobs no manifest names (the exclusive lock keeps every other backup of this target out)."""
@@ -257,12 +277,16 @@ class LocalTarget:
     def blob_shas(self) -> set[str]:
         if not self.blobs_dir.is_dir():
             return set()
-        return {p.name for d in self.blobs_dir.iterdir() if len(d.name) == 2 and d.is_dir()
+        return {p.name for d in self.blobs_dir.iterdir() if len(d.name) == 2 and d.is_dir() and not d.is_symlink()
                 for p in d.iterdir() if len(p.name) == 64}
 
     # ------------------------------------------------------------------ manifests
     def put_manifest(self, kind: str, backup_id: str, data: bytes) -> None:
-        atomic_write_bytes(self.manifest_path(kind, backup_id), data)
+        path = self.manifest_path(kind, backup_id)
+        if path.parent.is_symlink():
+            raise TargetSetupError(f"backup target {self.root}: {kind}/ is a symbolic link; nothing is written "
+                                   "through a link")
+        atomic_write_bytes(path, data)
 
     def manifest_ids(self, kind: str) -> list[str]:
         folder = self.root / kind

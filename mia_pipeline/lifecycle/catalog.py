@@ -22,8 +22,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mia_pipeline.layout import BACKUP_KINDS, Layout, is_object_url
-from mia_pipeline.lifecycle.blobstore import BackupTarget, LocalTarget, ObjectTarget, TargetError, check_sha
+from mia_pipeline.layout import BACKUP_KINDS, Layout, LayoutError, is_object_url, parse_day
+from mia_pipeline.lifecycle.blobstore import (
+    BackupTarget,
+    LocalTarget,
+    ObjectTarget,
+    TargetError,
+    TargetSetupError,
+    check_sha,
+)
 from mia_pipeline.settings import Settings
 
 MANIFEST_FORMAT = 1
@@ -106,9 +113,25 @@ def decode_manifest(data: bytes, kind: str, backup_id: str) -> Backup:
                                    int(r.get("ino", 0))) for rel, r in body["files"].items()}
     except (TypeError, KeyError, ValueError, TargetError) as exc:
         raise DamagedManifest(f"malformed file entry ({exc})") from None
+    if bad := next((rel for rel in files if _unsafe_path(rel)), None):
+        raise DamagedManifest(f"it names {bad!r}, not a path of a data root (an absolute path, '..', or a day "
+                              "folder that is no date): the manifest was tampered with or damaged")
     return Backup(id=backup_id, kind=kind, mode=str(body.get("mode")), created_at=str(body.get("created_at")),
                   finished_at=str(body.get("finished_at")), data_root=str(body.get("data_root")), files=files,
                   damaged=dict(body.get("damaged") or {}), config_file=body.get("config_file"))
+
+
+def _unsafe_path(rel: str) -> bool:
+    """Whether a manifest's file path could reach outside the data root or name a day that is no date."""
+    parts = rel.split("/")
+    if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in parts):
+        return True
+    if rel.startswith(DAILY_PREFIX):
+        try:
+            parse_day(parts[2])
+        except (LayoutError, IndexError):
+            return True
+    return False
 
 
 def target_for(layout: Layout, settings: Settings) -> BackupTarget:
@@ -119,6 +142,15 @@ def target_for(layout: Layout, settings: Settings) -> BackupTarget:
         return LocalTarget(layout.root / "backups", default=True)
     if is_object_url(configured):
         return ObjectTarget(str(configured), layout.root / "live")
+    path, root = Path(configured).absolute().resolve(), layout.root.resolve()
+    own = (root / "backups").resolve()
+    if (path == root or root in path.parents) and not (path == own or own in path.parents):
+        raise TargetSetupError(f"backup target {configured} is inside the data root {layout.root}: a backup must not "
+                               "live among the data it protects (its files would be backed up and locked twice); "
+                               f"use {layout.root / 'backups'} (the default) or a folder on another disk")
+    if path in root.parents:
+        raise TargetSetupError(f"backup target {configured} holds the data root {layout.root}; point backup.target "
+                               "(or MIA_BACKUP_TARGET) at an empty folder outside it")
     return LocalTarget(Path(configured))
 
 

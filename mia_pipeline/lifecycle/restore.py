@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -310,8 +311,12 @@ def foreign_rows(target: BackupTarget, ref: FileRef, dataset: str, day: str) -> 
     another day's blob for this one is caught here, whatever its checksum says."""
     keys = ("file", "offset") if dataset == RAW_EVENTS else DATASET_KEYS.get(dataset, ())
     try:
-        with target.open_blob(ref.sha256) as fh:
-            pf = pq.ParquetFile(fh)
+        with target.open_blob(ref.sha256) as fh, tempfile.TemporaryFile() as local:
+            seekable = fh.seekable() if hasattr(fh, "seekable") else False
+            if not seekable:  # an object store's stream: a local copy to read the columns from
+                shutil.copyfileobj(fh, local, 1 << 20)
+                local.seek(0)
+            pf = pq.ParquetFile(fh if seekable else local)
             tops = [c for c in dict.fromkeys(("ts", *(k.split(".", 1)[0] for k in keys)))
                     if c in pf.schema_arrow.names]
             table = pf.read(columns=tops)

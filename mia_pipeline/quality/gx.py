@@ -184,10 +184,20 @@ def daily_expectations(dataset: str, columns: Iterable[str] | None = None) -> li
     return out
 
 
-def _frame(store, dataset: str, days: list[str]) -> pd.DataFrame:
+def _frame(store, dataset: str, days: list[str], unreadable: dict[str, str] | None = None) -> pd.DataFrame:
+    """The days' rows with their day; a partition that cannot be read (damaged: it does not match its
+    manifest) is left out and named in ``unreadable`` (day -> why)."""
+    from mia_pipeline.storage import StorageError
+
     tables = []
     for d in days:
-        t = store.read(d, dataset)
+        try:
+            t = store.read(d, dataset)
+        except StorageError as exc:
+            if unreadable is None:
+                raise
+            unreadable[d] = str(exc)
+            continue
         if t is not None and t.num_rows:
             tables.append(t.append_column(DAY, pa.array([d] * t.num_rows, pa.string())))
     if not tables:
@@ -209,13 +219,15 @@ def validate_days(store, days: Iterable, datasets: Iterable[str] | None = None,
                   docs_dir: Path | None = None, run_name: str | None = None) -> dict[str, dict[str, DailyOutcome]]:
     """``{dataset: {day: DailyOutcome}}``: each dataset's days read once and validated as one GX batch.
 
-    A day without rows passes ("no rows"). ``failing_rows`` counts failing (row, expectation) pairs."""
+    A day without rows passes ("no rows"); a day whose partition cannot be read (damaged) fails as
+    UNVERIFIED. ``failing_rows`` counts failing (row, expectation) pairs."""
     days = sorted({str(d) for d in days})
     batches, frames = [], {}
+    damaged: dict[str, dict[str, str]] = {}
     for ds in datasets or DAILY_DATASETS:
         if ds not in DATASET_KIND:
             raise ValueError(f"unknown dataset {ds!r}; datasets: {', '.join(DAILY_DATASETS)}")
-        frames[ds] = frame = _frame(store, ds, days)
+        frames[ds] = frame = _frame(store, ds, days, damaged.setdefault(ds, {}))
         if len(frame):
             batches.append(GXBatch(f"daily_{ds}", frame, daily_expectations(ds, frame.columns), (DAY,), True))
     outcomes, _ = run_gx(batches, docs_dir, run_name=run_name) if batches else ([], None)
@@ -223,8 +235,15 @@ def validate_days(store, days: Iterable, datasets: Iterable[str] | None = None,
     for ds, frame in frames.items():
         mine = [o for o in outcomes if o.batch == f"daily_{ds}"]
         present = set(frame[DAY].unique()) if len(frame) else set()
-        out[ds] = {d: _day_outcome(d, mine) if d in present else _no_rows(d) for d in days}
+        out[ds] = {d: _unverified(d, damaged[ds][d]) if d in damaged[ds] else
+                   _day_outcome(d, mine) if d in present else _no_rows(d) for d in days}
     return out
+
+
+def _unverified(day: str, why: str) -> DailyOutcome:
+    """A day whose partition could not be read: UNVERIFIED, never a pass."""
+    per = [ExpectationOutcome(n, False, 0, "UNVERIFIED: the partition could not be read") for n in DAILY_EXPECTATIONS]
+    return DailyOutcome(False, 0, f"UNVERIFIED: {why}", per)
 
 
 def _day_outcome(day: str, outcomes: list[GXOutcome]) -> DailyOutcome:

@@ -67,16 +67,27 @@ def configured_files(sierra, *, depth: bool | None = None) -> list[SierraFiles]:
     root = Path(sierra.data_dir).expanduser()
     if not root.is_dir():
         return []
+    real = root.resolve()
     pairs = ([(symbol, root / name) for symbol, name in sierra.files.items()] if sierra.files else
-             [(symbol_from_name(p), p) for p in sorted(root.glob("*.scid")) if p.is_file()])
+             [(symbol_from_name(p), p) for p in sorted(root.glob("*.scid")) if _own_file(p, real)])
+    for symbol, path in pairs:
+        if path.exists() and not _own_file(path, real):
+            raise ValueError(f"sierra.files.{symbol}: {path} is a symbolic link or lies outside {root}: files of the "
+                             "Sierra folder are read only as themselves (nothing is followed through a link); "
+                             "name the file itself")
     want_depth = sierra.market_depth if depth is None else depth
     out = []
     for symbol, scid in pairs:
         stem = scid.name.split(".")[0]
-        found = sorted({p for folder in (root, root / "MarketDepthData") if folder.is_dir()
-                        for p in folder.glob(f"{glob_escape(stem)}*.depth") if p.is_file()}) if want_depth else []
+        found = sorted({p for folder in (root, root / "MarketDepthData") if folder.is_dir() and _own_file(folder, real)
+                        for p in folder.glob(f"{glob_escape(stem)}*.depth") if _own_file(p, real)}) if want_depth else []
         out.append(SierraFiles(symbol, scid, found))
     return out
+
+
+def _own_file(path: Path, real_root: Path) -> bool:
+    """A file (or folder) of the Sierra folder itself: no symbolic link, and inside it once resolved."""
+    return not path.is_symlink() and path.resolve().is_relative_to(real_root) and path.exists()
 
 
 def glob_escape(text: str) -> str:
