@@ -61,6 +61,9 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
         bundle = read_bundle(path, lenient_metadata=True)   # no dataset.json: checked, UNVERIFIED
     except DatasetError as exc:
         _usage(f"{exc}")
+    if len(bundle.features) == 0:
+        click.echo(f"validation UNVERIFIED: {path} holds no rows: nothing was validated", err=True)
+        raise SystemExit(EXIT_PROBLEM)
     # Data Docs need the data root (exit 2 with how to create it); the lineage, column, point-in-time
     # and label checks rebuild from its partitions, and are UNVERIFIED without them.
     docs_dir = state.layout.reports_dir / "gx" if docs else None
@@ -83,12 +86,33 @@ def _validate_dataset(state: CliState, path: str, config_path: str | None, docs:
         raise SystemExit(EXIT_PROBLEM)
 
 
+def _nothing_to_validate(store, day: str) -> str | None:
+    """Why the day cannot be validated (its manifest lost or damaged, nothing stored), or None."""
+    from mia_pipeline.storage import StorageError
+
+    try:
+        if orphans := store.orphan_files(day):
+            return (f"its manifest is lost ({', '.join(orphans)} are there, nothing vouches for them): run `mia "
+                    "recover --validate-and-repair`")
+        good, damaged = store.readable_manifests(day, day)
+    except StorageError as exc:
+        return str(exc)
+    if day in damaged:
+        return f"its manifest is damaged ({damaged[day]}): run `mia recover --validate-and-repair`"
+    if not good.get(day, {}).get("datasets"):
+        return "nothing is stored for this day (no day folder, no archived rows)"
+    return None
+
+
 def _validate_day(state: CliState, day: str, datasets, docs: bool, as_json: bool) -> None:
     from mia_pipeline.quality.gx import validate_days
 
     layout = state.layout
     from mia_pipeline.quality import validation_log
 
+    if why := _nothing_to_validate(state.store, day):
+        click.echo(f"UNVERIFIED  {day}: {why}; nothing was validated", err=True)
+        raise SystemExit(EXIT_PROBLEM)
     out = validate_days(state.store, [day], datasets, layout.reports_dir / "gx" if docs else None, run_name=CLI_RUN)
     if layout.root.is_dir():
         validation_log.record_daily(layout, out, CLI_RUN)

@@ -174,6 +174,14 @@ class LocalTarget:
                 raise TargetError(f"backup target {root}: {MARKER} cannot be read ({exc}); restore it or point "
                                   "backup.target at another folder") from None
             return
+        if self._lost_marker():
+            # Every entry is a target's own and backups are there: only the marker was lost. The backups stay
+            # reachable; a writer puts the marker back.
+            if create:
+                atomic_write_bytes(marker, json.dumps({"format": TARGET_FORMAT, "created_at": datetime.now(UTC)
+                                                       .isoformat(timespec="seconds"), "recreated": True}).encode()
+                                   + b"\n")
+            return
         if not create:
             raise TargetEmpty(f"backup target {root} holds no backup yet (no {MARKER}); run `mia backup --full` "
                               "first")
@@ -185,6 +193,13 @@ class LocalTarget:
         (root / ".lock").touch()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_bytes(marker, json.dumps({"format": TARGET_FORMAT, "created_at": created}).encode() + b"\n")
+
+    def _lost_marker(self) -> bool:
+        """A target whose marker file was deleted: only its own entries, and at least one backup manifest."""
+        own = {*BACKUP_KINDS, "blobs", ".lock"}
+        entries = list(self.root.iterdir())
+        return (bool(entries) and all(p.name in own for p in entries)
+                and any(self.manifest_ids(kind) for kind in BACKUP_KINDS))
 
     def _no_links(self) -> None:
         """Nothing under the target is followed through a symbolic link: a linked ``blobs/``, shard folder,

@@ -52,7 +52,10 @@ class SplitConfig:
 
     @property
     def embargo_td(self) -> pd.Timedelta:
-        return pd.Timedelta(self.embargo)
+        td = pd.Timedelta(self.embargo)
+        if td < pd.Timedelta(0) or td > pd.Timedelta(days=366):
+            raise ValueError(f"embargo {self.embargo!r} must be a duration from 0 to 366 days")
+        return td
 
 
 @dataclass

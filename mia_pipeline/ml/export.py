@@ -52,6 +52,7 @@ from mia_pipeline.ml.bundle import (
 )
 from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.export_files import jsonable, statistics, write_frame
+from mia_pipeline.schemas.contract import FEATURE_COUNT
 from mia_pipeline.storage.atomic import sha256_file
 from mia_pipeline.storage.publish import publish_files, staging
 
@@ -112,9 +113,13 @@ def parse_period(text: str, today: date | None = None) -> tuple[date, date, str]
 # ---------------------------------------------------------------------------------------------- config
 def _timedelta_ok(value) -> bool:
     try:
-        return isinstance(value, str) and pd.Timedelta(value) >= pd.Timedelta(0)
-    except ValueError:
+        return isinstance(value, str) and pd.Timedelta(0) <= pd.Timedelta(value) <= MAX_DURATION
+    except (ValueError, OverflowError):
         return False
+
+
+MAX_DURATION = pd.Timedelta(days=366)  # no window is sized from a number nobody meant (e.g. "100000days")
+MAX_COUNT = 1_000_000  # windows, lags and split counts
 
 
 def _check_ml(d) -> None:
@@ -133,16 +138,25 @@ def _check_ml(d) -> None:
 
             ok = isinstance(v, list) and all(isinstance(x, str) and registered(x) for x in v)
             want = "a list of names of feature functions registered with mia_pipeline.ml.registry.register_feature"
+        elif f.name == "correlation_pairs":
+            ok = isinstance(v, list) and bool(v) and all(
+                isinstance(p, list) and len(p) == 2 and p[0] != p[1]
+                and all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= FEATURE_COUNT for x in p)
+                for p in v)
+            want = f"a non-empty list of pairs [a, b] of two different feature numbers from 1 to {FEATURE_COUNT}"
         elif isinstance(default, tuple):
             flat = [x for item in v for x in (item if isinstance(item, list) else [item])] if isinstance(v, list) else None
-            ok = flat is not None and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in flat)
-            want = "a non-empty list of positive integers"
+            ok = flat is not None and bool(v) and all(isinstance(x, int) and not isinstance(x, bool)
+                                                      and 0 < x <= MAX_COUNT for x in flat)
+            want = f"a non-empty list of positive integers up to {MAX_COUNT:,}"
         elif isinstance(default, str):
-            ok, want = _timedelta_ok(v), "a duration such as '30min' or '10s'"
+            ok, want = _timedelta_ok(v), "a duration such as '30min' or '10s' (at most 366 days)"
         elif isinstance(default, float):
-            ok, want = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "a positive number"
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf")
+            want = "a positive finite number"
         else:
-            ok, want = isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"
+            ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
+            want = f"an integer from 0 to {MAX_COUNT:,}"
         if not ok:
             raise ExportConfigError(f"ml.{f.name}: expected {want}, got {v!r}")
 
@@ -157,8 +171,8 @@ def _check_split(d) -> None:
         low = 2 if k == "n_splits" else 1
         if k == "embargo" and not _timedelta_ok(v):
             raise ExportConfigError(f"split.embargo: expected a duration such as '30min', got {v!r}")
-        if k != "embargo" and (not isinstance(v, int) or isinstance(v, bool) or v < low):
-            raise ExportConfigError(f"split.{k}: expected an integer >= {low}, got {v!r}")
+        if k != "embargo" and (not isinstance(v, int) or isinstance(v, bool) or not low <= v <= 1000):
+            raise ExportConfigError(f"split.{k}: expected an integer from {low} to 1000, got {v!r}")
 
 
 @dataclass(frozen=True)

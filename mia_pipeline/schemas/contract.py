@@ -174,6 +174,10 @@ REASONS: dict[str, str] = {
     "out_of_order": "a Sierra record earlier than the one before it (Sierra writes in time order)",
     "sierra_record_kind": "a Sierra record that is not of its file's kind (a bar among single trades: "
                           "NumTrades > 1, or an Open that is no trade flag)",
+    "sierra_bad_price": "a Sierra record whose Close is zero or negative (damaged: the bars built from it "
+                        "would be wrong)",
+    "sierra_bad_bar": "a Sierra bar record whose High is below its Low (damaged)",
+    "sierra_bad_command": "a Sierra depth record whose command is not 0..7 (damaged)",
 }
 
 

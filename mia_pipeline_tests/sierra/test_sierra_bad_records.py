@@ -53,8 +53,8 @@ def rejects(layout, day=DAY):
     ({"num_trades": 0xFFFFFFFF}, "sierra_record_kind", DAY),
     ({"close": math.inf}, "non_finite_number", DAY),
     ({"high": math.nan}, "non_finite_number", DAY),
-    ({"close": -5.0}, "invalid_price", DAY),
-    ({"close": 0.0}, "invalid_price", DAY),
+    ({"close": -5.0}, "sierra_bad_price", DAY),
+    ({"close": 0.0}, "sierra_bad_price", DAY),
     ({"sc_time": 0}, "bad_timestamp", None),
     ({"sc_time": -1}, "bad_timestamp", None),
     ({"sc_time": 2**62}, "bad_timestamp", None),
@@ -128,7 +128,7 @@ def test_a_bad_depth_record_is_quarantined(layout, store, tmp_path):
     path = write_depth(tmp_path / "ESU25_FUT_CME.2025-06-23.depth", batch + depth_batch(T0 + 5000))
     import_file(layout, store, path, symbol="ES")
     assert store.read(DAY, "market_depth").num_rows == 2 * len(batch) - 1
-    assert rejects(layout) == [("invalid_enum", 3)]
+    assert rejects(layout) == [("sierra_bad_command", 3)]
 
 
 def test_a_file_that_shrinks_while_it_is_read_is_an_error_not_sigbus(tmp_path):

@@ -299,14 +299,14 @@ class ScidSource(_Source):
         prices = np.stack([rec["High"], rec["Low"], rec["Close"]])
         out = [(~np.isfinite(prices).all(axis=0) | ~np.isfinite(rec["Open"]), "non_finite_number",
                 "a price is NaN or infinite (O={Open} H={High} L={Low} C={Close})"),
-               (np.isfinite(rec["Close"]) & (rec["Close"] <= 0), "invalid_price", "Close {Close} is not positive")]
+               (np.isfinite(rec["Close"]) & (rec["Close"] <= 0), "sierra_bad_price", "Close {Close} is not positive")]
         if self.single:
             opens, bits = rec["Open"], rec["Open"].view(np.uint32)
             flag = (bits == FIRST_SUB_TRADE.view(np.uint32)) | (bits == LAST_SUB_TRADE.view(np.uint32))
             out.append(((rec["NumTrades"] > 1) | (~flag & (bits != 0) & (opens != rec["Close"])), "sierra_record_kind",
                         "NumTrades={NumTrades}, Open={Open}: a bar among the single trades of this file"))
         else:
-            out.append(((rec["High"] < rec["Low"]), "inconsistent_bar", "High {High} is below Low {Low}"))
+            out.append(((rec["High"] < rec["Low"]), "sierra_bad_bar", "High {High} is below Low {Low}"))
         return out
 
     def feeds(self, day: str) -> list[Feed]:
@@ -376,7 +376,7 @@ class DepthSource(_Source):
 
     def _record_problems(self, rec: np.ndarray, us: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
         price = rec["Price"]
-        return [(rec["Command"] > 7, "invalid_enum", "command {Command} is not a depth command (0..7)"),
+        return [(rec["Command"] > 7, "sierra_bad_command", "command {Command} is not a depth command (0..7)"),
                 (~np.isfinite(price), "non_finite_number", "price {Price} is NaN or infinite")]
 
     def feeds(self, day: str) -> list[Feed]:
