@@ -179,7 +179,7 @@ def _int(lo: int, hi: int | None, what: str) -> Any:
 
 
 Names = tuple[StrictStr, ...]
-Days = _int(1, 36_500, "a number of days (at most 100 years)")
+Days = _int(1, 100_000, "a number of days (at most 100,000: ~270 years)")
 Seconds = _int(1, 3600, "a number of seconds")
 Kept = _int(1, None, "a number of backups kept")
 On = Annotated[StrictBool, Field(description="on/off")]

@@ -12,22 +12,29 @@ have removed on purpose: days of a month already in ``snapshots/archive/``, and 
 the retention horizon (``retention_days`` before today) and the oldest day still here. When no day is
 left at all, every day of the backup comes back.
 
+Archived months (``snapshots/archive/<month>/``) are checked too: a month file that does not match its
+month manifest comes back from the blob with the sha256 the manifest expects; a damaged or lost month
+manifest comes back, with the files it names, from the newest backup whose copies all verify (the
+manifest written last: the commit point).
+
 Each day is verified after its repair; what could not be repaired is reported, never hidden.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout, LayoutError
+from mia_pipeline.lifecycle.archive import month_lock
 from mia_pipeline.lifecycle.blobstore import BackupTarget
 from mia_pipeline.lifecycle.catalog import Backup, BlobChecker, FileRef, list_backups
-from mia_pipeline.lifecycle.restore import RestoreError, install_day, open_target, restore_day
+from mia_pipeline.lifecycle.restore import RestoreError, copy_blob, install_day, open_target, restore_day
 from mia_pipeline.settings import Settings
 from mia_pipeline.storage import PartitionStore, StorageError, archive_index
-from mia_pipeline.storage.atomic import locked
+from mia_pipeline.storage.atomic import atomic_write, atomic_write_bytes, locked
 
 
 @dataclass
@@ -117,6 +124,82 @@ def _restore_whole(layout, settings, store, target, day, report, why: str) -> No
         report.unrepaired.setdefault(day, []).append(f"{ds}: {problem}")
 
 
+MONTH_PROBLEM = re.compile(r"^archive (\d{4}-\d{2})\b")
+
+
+def _repair_months(layout: Layout, target: BackupTarget, good: list[Backup], checker: BlobChecker,
+                   report: RepairReport) -> None:
+    """Archived months that do not verify: a damaged month file comes back from the blob with the sha256 its
+    month manifest expects; a damaged or lost month manifest comes back with its files from the newest backup
+    whose copy of them all verifies."""
+    from mia_pipeline.collection.integrity import archive_problems
+
+    months = sorted({m.group(1) for p in archive_problems(layout) if (m := MONTH_PROBLEM.match(p))})
+    for month in months:
+        key = f"archive {month}"
+        report.checked += 1
+        if layout.store is not None:
+            report.unrepaired.setdefault(key, []).append(
+                "restoring an archived month of partitions on object storage is not supported yet: restore its "
+                "objects from the backup by hand")
+            continue
+        with locked(layout.ingest_lock_file), month_lock(layout, month):
+            done, problem = _repair_month(layout, target, good, checker, month)
+        if done:
+            report.repaired.setdefault(key, []).append(done)
+        if problem:
+            report.unrepaired.setdefault(key, []).append(problem)
+        for left in (p for p in archive_problems(layout) if p.startswith(key) and problem is None):
+            report.unrepaired.setdefault(key, []).append(left)
+
+
+def _repair_month(layout: Layout, target: BackupTarget, good: list[Backup], checker: BlobChecker,
+                  month: str) -> tuple[str | None, str | None]:
+    """(what was done, what is left) for one archived month. Caller holds the month's lock."""
+    lost = not archive_index.month_manifest_path(layout, month).exists()
+    try:
+        manifest = None if lost else archive_index.read_month_manifest(layout, month)
+    except archive_index.ArchiveDamaged:
+        manifest = None
+    if manifest is not None:
+        fixed, missing = [], []
+        for ds, entry in sorted(manifest["datasets"].items()):
+            if archive_index.month_file_sha256(layout, month, entry["file"]) == entry["sha256"]:
+                continue
+            ref = _blob_for(entry["sha256"], entry["bytes"], good, checker)
+            if ref is None:
+                missing.append(f"{ds} ({entry['file']}): no backup holds its good copy")
+                continue
+            atomic_write(archive_index.month_location(layout, month, entry["file"]),
+                         lambda p, r=ref: copy_blob(target, r, p))
+            fixed.append(entry["file"])
+        return (f"restored {', '.join(fixed)} from backup" if fixed else None,
+                "; ".join(missing) if missing else None)
+    prefix = f"snapshots/archive/{month}/"
+    for backup in good:  # newest first
+        ref = backup.files.get(prefix + archive_index.MONTH_MANIFEST)
+        if ref is None or not checker.ok(ref):
+            continue
+        with target.open_blob(ref.sha256) as fh:
+            data = fh.read()
+        try:
+            saved = archive_index.parse_month_manifest(data, month, f"{backup.kind}/{backup.id}")
+        except archive_index.ArchiveDamaged:
+            continue
+        refs = {e["file"]: backup.files.get(prefix + e["file"]) for e in saved["datasets"].values()}
+        if not all(r is not None and r.sha256 == e["sha256"] and checker.ok(r)
+                   for e, r in ((e, refs[e["file"]]) for e in saved["datasets"].values())):
+            continue
+        for name, file_ref in refs.items():
+            if archive_index.month_file_sha256(layout, month, name) != file_ref.sha256:
+                atomic_write(archive_index.month_location(layout, month, name),
+                             lambda p, r=file_ref: copy_blob(target, r, p))
+        atomic_write_bytes(archive_index.month_manifest_path(layout, month), data)  # the commit point: last
+        return f"the month manifest was {'lost' if lost else 'damaged'}: restored with its " \
+               f"{len(refs)} file(s) from {backup.kind}/{backup.id}", None
+    return None, "no backup holds a good copy of the month (its manifest and every file it names)"
+
+
 def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStore,
                         known_symbols: frozenset[str] | None = None, today: date | None = None,
                         target: BackupTarget | None = None) -> RepairReport:
@@ -134,6 +217,8 @@ def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStor
         report.checked += 1
         with locked(layout.ingest_lock_file):  # a collector's pass waits; nothing lands mid-repair
             _check_day(layout, settings, store, target, day, day in missing, good, checker, report, known_symbols)
+    with target.lock(exclusive=False):
+        _repair_months(layout, target, good, checker, report)
     return report
 
 

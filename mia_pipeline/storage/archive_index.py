@@ -179,6 +179,11 @@ def _parse(data: bytes, month: str, where: Path | str) -> dict:
     return _check(raw, month, where)
 
 
+def parse_month_manifest(data: bytes, month: str, where: Path | str) -> dict:
+    """A month manifest's bytes (e.g. from a backup) as the archive reads them; ArchiveDamaged otherwise."""
+    return _parse(data, month, where)
+
+
 @functools.lru_cache(maxsize=64)
 def _load(path: str, _ino: int, _mtime_ns: int, _size: int, month: str) -> dict:
     """Parsed manifest, cached by file identity (manifests are replaced atomically: a new inode)."""

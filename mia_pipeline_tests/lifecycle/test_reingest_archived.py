@@ -93,3 +93,28 @@ def test_check_integrity_finds_rows_stored_twice(archived):
     problems = integrity_problems(layout, store)
     assert f"{DAYS[1]}/raw_events: 9 row(s) of the day folder repeat keys its archived rows hold" in problems[0]
     assert any(p.startswith("trades: trade_id 'TRADE_20250623_000' is stored on 2 days") for p in problems), problems
+
+
+def test_validate_and_repair_restores_a_damaged_or_lost_archive_month(archived, monkeypatch):
+    """Issue 25 (13): a damaged archived month was ignored by validate-and-repair (no command restored one)."""
+    from mia_pipeline.lifecycle.backup import run_backup
+    from mia_pipeline.lifecycle.recover import validate_and_repair
+    from mia_pipeline_tests.lifecycle._backup_data import flip, settings_for
+
+    layout, store, before = archived
+    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
+    settings = settings_for(layout)
+    run_backup(layout, settings, "full")
+    month = layout.archive_month_dir("2025-06")
+    flip(next(month.glob("trades*.parquet")))
+    assert any(p.startswith("archive 2025-06/trades") for p in integrity_problems(layout, store))
+    report = validate_and_repair(layout, settings, store)
+    assert report.unrepaired == {} and "restored trades" in report.repaired["archive 2025-06"][0]
+    assert integrity_problems(layout, store) == [] and rows(store) == before
+    (month / "_manifest.json").write_text("{")  # damaged, then lost
+    report = validate_and_repair(layout, settings, store)
+    assert "the month manifest was damaged: restored" in report.repaired["archive 2025-06"][0]
+    (month / "_manifest.json").unlink()
+    report = validate_and_repair(layout, settings, store)
+    assert "the month manifest was lost: restored" in report.repaired["archive 2025-06"][0]
+    assert integrity_problems(layout, store) == [] and rows(store) == before
