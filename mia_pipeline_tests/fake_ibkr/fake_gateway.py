@@ -131,8 +131,8 @@ class FakeGateway:
         return self._call(self._subs())
 
     def fail_next(self, symbol: str, what: str, *outcomes) -> None:
-        """Script the next historical answers for (symbol, whatToShow): ``"empty"``, ``"hang"`` or
-        ``(code, message)``; normal answers resume once the script is used up."""
+        """Script the next historical answers for (symbol, whatToShow): ``"empty"``, ``"hang"``,
+        ``"garbage"`` (undecodable fields) or ``(code, message)``; normal answers resume once the script is used up."""
         self.script.setdefault((symbol, what), deque()).extend(outcomes)
 
     # ------------------------------------------------------------------ loop side

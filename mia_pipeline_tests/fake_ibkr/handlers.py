@@ -129,6 +129,9 @@ class Handlers:
         outcome = script.popleft() if script else None
         if outcome == "hang":
             return
+        if outcome == "garbage":  # an answer ib_async cannot decode (a bar count that is no number)
+            s.send(17, req_id, end_text, end_text, "many", "x", "y")
+            return
         if isinstance(outcome, tuple):
             s.send(4, 2, req_id, outcome[0], outcome[1], "")
             return

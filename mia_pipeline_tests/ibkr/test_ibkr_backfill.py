@@ -115,3 +115,21 @@ def test_cli_path_connects_with_settings(gateway, layout, store, ibkr_cfg):
                            layout, store, plan_series(instruments(("EURUSD",), ()), ("15min",), ("BID_ASK",))[0],
                            [MON], clock=gateway.clock)
     assert [(r.status, r.rows) for r in results] == [("written", 96)]
+
+
+def test_an_undecodable_answer_fails_the_day_at_once_with_the_reason(gateway, layout, store, capfd):
+    """Issue 25 (12): an answer ib_async cannot decode cost the request timeout times the tries (272 s a
+    day) with no reason, and printed a traceback per message. Now: one try, the reason, no traceback."""
+    import time
+
+    gateway.fail_next("EURUSD", "BID_ASK", "garbage")
+    t0 = time.monotonic()
+    results, _ = backfill(gateway, layout, store, ["EURUSD"], ["BID_ASK"], [MON, TUE], timeout=30)
+    mon, tue = results
+    assert time.monotonic() - t0 < 15  # not 3 x 30 s
+    assert (mon.status, mon.attempts) == ("failed", 1) and "could not be decoded" in mon.detail
+    assert "historicalData" in mon.detail or "Error handling fields: [" in mon.detail
+    assert store.read(MON, "market_bars") is None
+    assert tue.status == "written" and bars_of(store, TUE) == 288  # the next day goes on
+    err = capfd.readouterr().err
+    assert "Traceback" not in err

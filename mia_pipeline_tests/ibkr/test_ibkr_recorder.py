@@ -102,3 +102,19 @@ def test_a_held_client_id_moves_to_the_next_one_and_unknown_contracts_are_report
     assert rec.client_id == ibkr_cfg().client_id + 1
     assert stats.problems == ["ZZ: IB error 200: No security definition has been found for the request"]
     assert stats.ticks > 0 and list(rec.contracts) == ["EURUSD"]
+
+
+def test_ib_anomalies_are_kept_as_sent_and_quarantined_with_their_reason():
+    """Issue 25 (13): a negative volume was stored as 0.0 and a crossed quote as a one-sided one; now what
+    IB sent reaches validation, which refuses it with its reason (quarantine keeps the line)."""
+    from mia_pipeline.sources.ibkr.convert import bar_event, tick_event
+
+    crossed = tick_event("ES", 1_750_680_000_000, 0, bid=6001.0, ask=6000.5)
+    assert (crossed["bid"], crossed["ask"]) == (6001.0, 6000.5)
+    negative = bar_event("ES", 1_750_680_000_000, 6000.0, 6001.0, 5999.0, 6000.5, -500, 6000.2, 10)
+    no_volume = bar_event("ES", 1_750_680_005_000, 6000.0, 6001.0, 5999.0, 6000.5, -1, 6000.2, 10)
+    assert negative["volume"] == -500.0 and no_volume["volume"] == 0.0  # -1 is IB's "no volume"
+    data = b"".join(json.dumps(e).encode() + b"\n" for e in (crossed, negative, no_volume))
+    result = parse_lines(data, now_ms=1_750_690_000_000, known_symbols=None)
+    assert sorted(r.reason for r in result.rejects) == ["crossed_quote", "invalid_quantity"]
+    assert result.tables["market_bars"].num_rows == 1

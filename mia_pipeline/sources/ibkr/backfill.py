@@ -23,6 +23,7 @@ A lost socket (``ConnectionError``) stops the run with :class:`BackfillAborted`;
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from mia_pipeline.sources.ibkr.contracts import (
     single,
 )
 from mia_pipeline.sources.ibkr.convert import history_rows
+from mia_pipeline.sources.ibkr.decode_errors import DECODE_ERRORS
 from mia_pipeline.sources.ibkr.pacing import HistoricalRequest, PacingLimiter
 from mia_pipeline.storage.atomic import atomic_write_json
 
@@ -148,6 +150,22 @@ class Backfill:
                     on_result(result)
         return results
 
+    async def _request(self, contract, end, s: Series):
+        """``reqHistoricalDataAsync``, ended at once by an undecodable historical answer (:class:`Undecodable`)."""
+        garbled = DECODE_ERRORS.waiter()
+        request = asyncio.ensure_future(self.ib.reqHistoricalDataAsync(
+            contract, end, DURATION, BAR_SIZES[s.timeframe], s.what, self.use_rth, 2, timeout=self.request_timeout_s))
+        alarm = asyncio.ensure_future(garbled.wait())
+        try:
+            await asyncio.wait({request, alarm}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            DECODE_ERRORS.forget(garbled)
+            alarm.cancel()
+        if not request.done():
+            request.cancel()
+            raise Undecodable(DECODE_ERRORS.last)
+        return request.result()
+
     async def one(self, s: Series, day: date) -> DayResult:
         if is_closed(day):
             return DayResult(s, day, "closed", detail="market closed (Saturday or 25 Dec / 1 Jan)")
@@ -167,8 +185,11 @@ class Backfill:
                 await self.limiter.backoff(self.retry_wait_s * (attempt - 1))
             await self.limiter.acquire(req)
             try:
-                bars = await self.ib.reqHistoricalDataAsync(contract, end, DURATION, BAR_SIZES[s.timeframe], s.what,
-                                                            self.use_rth, 2, timeout=self.request_timeout_s)
+                bars = await self._request(contract, end, s)
+            except Undecodable as exc:  # the same answer would come again: no retry, the reason now
+                return DayResult(s, day, "failed", attempts=attempt,
+                                 detail=f"IB's answer could not be decoded ({exc}); not retried: check the "
+                                        "gateway's version (ib_async speaks API 157..178)")
             except RequestError as exc:
                 kind = classify(exc.code, exc.message)
                 last = f"IB error {exc.code}: {exc.message}"
@@ -191,6 +212,10 @@ class Backfill:
                 return DayResult(s, day, "failed", attempts=attempt, detail=f"not written: {exc}")
             return DayResult(s, day, "written", rows=landed, attempts=attempt)
         return DayResult(s, day, "failed", attempts=self.attempts, detail=f"{last}; gave up after {self.attempts} tries")
+
+
+class Undecodable(RuntimeError):
+    """An answer to the request that ib_async could not decode (it would otherwise wait for its timeout)."""
 
 
 def lander(layout, store, known_symbols: frozenset[str] | None, written: dict[str, set] | None = None):

@@ -1,8 +1,9 @@
 """IB objects → landing-zone rows and events (the ``market_bar`` / ``market_tick`` contract).
 
 IB reports "no value" as -1 (volume, wap and count of quote bars; sizes of a quote with no size);
-those become null (wap, count) or 0 (volume, which the contract requires), never a negative value
-that validation would refuse.
+those become null (wap, count) or 0 (volume, which the contract requires). Anything else IB sends is kept
+as sent (another negative volume, a crossed quote): validation quarantines it with its reason, nothing
+is silently made up.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def history_rows(series: Series, bars, start_ms: int, end_ms: int) -> pa.Table:
         "symbol": pa.array([sym] * len(ts), pa.string()),
         "timeframe": pa.array([tf] * len(ts), pa.string()),
         "open": col("open"), "high": col("high"), "low": col("low"), "close": col("close"),
-        "volume": pa.array(np.where(volume < 0, 0.0, volume)),
+        # -1 is IB's "no volume" (kept as 0, as the contract requires a volume); any other negative volume is
+        # an anomaly kept as sent, so validation quarantines the bar (invalid_quantity) instead of a made-up 0
+        "volume": pa.array(np.where(volume == -1, 0.0, volume)),
         "vwap": pa.array(wap, mask=wap <= 0),
         "trade_count": pa.array(count, mask=count < 0),
     }
@@ -67,8 +70,8 @@ def tick_event(symbol: str, ms: int, seq: int, *, bid=None, ask=None, last=None,
     prices = {"bid": _price(bid), "ask": _price(ask), "last": _price(last)}
     if not any(v is not None for v in prices.values()):
         return None
-    if prices["bid"] is not None and prices["ask"] is not None and prices["ask"] < prices["bid"]:
-        prices["ask"] = None  # a crossed snapshot between two quote updates: keep the bid only
+    # A crossed quote (ask < bid) is kept as IB sent it: validation quarantines it (crossed_quote) with its
+    # line, rather than storing a one-sided quote nobody sent.
     event = {"kind": "market_tick", "schema_version": 1, "event_id": f"{source}:{symbol}:{ms}:{seq}",
              "source": source, "timestamp": _iso(ms), "symbol": symbol, "seq": seq}
     sizes = {"bid_size": _size(bid_size), "ask_size": _size(ask_size), "last_size": _size(last_size)}
@@ -82,7 +85,7 @@ def bar_event(symbol: str, ms: int, o, h, lo, c, volume, wap, count, *, timefram
     """A ``market_bar`` event of a real-time (5-second) bar."""
     event = {"kind": "market_bar", "schema_version": 1, "event_id": f"{source}:{symbol}:{timeframe}:{ms}",
              "source": source, "timestamp": _iso(ms), "symbol": symbol, "timeframe": timeframe,
-             "open": o, "high": h, "low": lo, "close": c, "volume": max(float(volume), 0.0)}
+             "open": o, "high": h, "low": lo, "close": c, "volume": 0.0 if volume == -1 else float(volume)}
     if wap and wap > 0:
         event["vwap"] = wap
     if count is not None and count >= 0:

@@ -17,6 +17,8 @@ import socket
 
 from ib_async import IB
 
+from mia_pipeline.sources.ibkr import decode_errors
+
 REASONS = ("refused", "unreachable", "no_answer", "not_ib", "client_id_in_use")
 FARM_BROKEN = {2103: "market data farm", 2105: "historical data farm", 2157: "sec-def farm"}
 FARM_OK = {2104: 2103, 2106: 2105, 2158: 2157}
@@ -32,6 +34,7 @@ class ConnectFailure(ConnectionError):
 
 
 async def connect(host: str, port: int, client_id: int, timeout_s: float) -> IB:
+    decode_errors.install()  # undecodable messages: one line each, counted; no traceback on the terminal
     ib = IB()
     ib.RaiseRequestErrors = True
     ib.mia_farms = {}  # code -> message of the farm messages seen
