@@ -140,7 +140,9 @@ def archive_month(layout: Layout, store: PartitionStore, month: str, days: list[
         return report
     for d in wanted:
         store.recover(d)
-    with month_lock(layout, month), contextlib.ExitStack() as stack:
+    # The ingest lock first (the order every writer takes): a collector's pass never reads a day before it is
+    # archived and commits it after, which would store its rows twice (daily and archive).
+    with locked(layout.ingest_lock_file), month_lock(layout, month), contextlib.ExitStack() as stack:
         for d in wanted:
             stack.enter_context(store.day_lock(d))
         problems = [p for d in wanted for p in store.verify(d)]

@@ -199,9 +199,12 @@ def cleanup(layout: Layout, settings, older_than_days: int, *, dry_run: bool = F
             report.refused.append(item)
             continue
         if not isinstance(item.path, Path):
-            (report.removed if _remove_object_item(layout, item, missing) else report.refused).append(item)
+            with locked(layout.ingest_lock_file):  # a collector's pass finishes first (see below)
+                (report.removed if _remove_object_item(layout, item, missing) else report.refused).append(item)
             continue
-        with locked(item.path / LOCK_NAME):  # a writer of that day or month finishes first
+        # The ingest lock, then the item's: a collector's pass that read the day never commits it after it
+        # is gone (which would bring back rows cleanup removed); a writer of that day or month finishes first.
+        with locked(layout.ingest_lock_file), locked(item.path / LOCK_NAME):
             item.not_backed_up = missing(item)  # judged again: what goes is what was checked
             if item.not_backed_up:
                 report.refused.append(item)

@@ -117,8 +117,25 @@ def locked(lock_file: Path) -> Iterator[None]:
         finally:
             held[key] -= 1
         return
-    with open(lock_file, "a+") as fh:
+    for _ in range(1000):
+        try:
+            fh = open(lock_file, "a+")
+        except FileNotFoundError:  # its folder was removed (cleanup, archive) between mkdir and open
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            continue
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            same = os.stat(lock_file).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the folder was removed (and maybe made again) while we waited: that lock guards nothing
+            fh.close()
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        break
+    else:
+        raise OSError(f"{lock_file} keeps being removed while it is locked; is a cleanup looping?")
+    with fh:
         held[key] = 1
         try:
             yield
