@@ -10,6 +10,7 @@ import math
 import struct
 from datetime import UTC, datetime
 
+import pyarrow.compute as pc
 import pytest
 from conftest import T0, depth_batch
 from sierra_writer import SCID_REC, append_scid, es_session, scid_header, write_depth, write_scid
@@ -138,3 +139,68 @@ def test_a_file_that_shrinks_while_it_is_read_is_an_error_not_sigbus(tmp_path):
         f.truncate(56 + 40 * 10)  # Sierra rewrites the file between the header and the records
     with pytest.raises(SierraFileError, match="shrank while it was read"):
         memmap_records(header, SCID_RECORD, 0, 1000)
+
+
+def _scid(tmp_path, data: bytes):
+    path = tmp_path / "ESU25_FUT_CME.scid"
+    path.write_bytes(data)
+    return path
+
+
+GOOD = b"".join(r.pack() for r in es_session(T0, 20))
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "wrong magic"),
+    (b"SCI", "wrong magic"),
+    (b"XXXX" + b"\0" * 52 + GOOD, "wrong magic"),
+    (scid_header()[:30], "truncated header"),
+    (scid_header(header_size=64) + GOOD, "header size 64"),
+    (scid_header(record_size=48) + GOOD, "record size 48"),
+    (b"SCDD" + b"\0" * 60, "wrong magic"),
+    (scid_header() + b"\xff" * 40 * 20000, "more than 10,000 damaged records"),
+], ids=["empty", "short-magic", "bad-magic", "short-header", "header-size", "record-size", "depth-magic",
+        "all-ones"])
+def test_a_damaged_file_is_refused_whole_naming_file_and_offset(layout, store, tmp_path, data, says):
+    path = _scid(tmp_path, data)
+    with pytest.raises(SierraFileError, match=says) as err:
+        import_file(layout, store, path, symbol="ES")
+    assert str(path) in str(err.value) and "at byte" in str(err.value)
+    assert not layout.daily_dir.exists() or not any(layout.daily_dir.iterdir())
+
+
+def test_a_sparse_2gb_file_is_refused_in_bounded_memory(layout, store, tmp_path):
+    """Issue 25 (8): a 2 GB sparse .scid took 4.5 GB before being refused; records are judged piece by
+    piece, so the refusal comes after the first piece, in a few tens of MB."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "ESU25_FUT_CME.scid"
+    with open(path, "wb") as fh:
+        fh.write(scid_header() + GOOD)
+        fh.truncate(2 * 1024**3)
+    code = ("import sys, resource; from pathlib import Path; from mia_pipeline.layout import Layout; "
+            "from mia_pipeline.storage import PartitionStore; from mia_pipeline.sources.sierra.files import import_file;"
+            "from mia_pipeline.sources.sierra import SierraFileError\n"
+            f"lay = Layout(Path({str(layout.root)!r}))\n"
+            "try:\n"
+            f"    import_file(lay, PartitionStore(lay), Path({str(path)!r}), symbol='ES')\n"
+            "except SierraFileError as exc:\n"
+            "    print('REFUSED', exc)\n"
+            "print('RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout
+    assert "REFUSED" in out and "damaged records" in out, out
+    assert int(out.split("RSS_MB")[1]) < 700, out
+
+
+def test_a_bad_bar_in_a_file_of_bars_is_quarantined_and_the_other_bars_land(layout, store, tmp_path):
+    from sierra_writer import ScidRecord
+
+    bars = [ScidRecord(T0 + i * 60_000_000, 6000.0 + i, 6001.0 + i, 5999.0 + i, 6000.5 + i, 12, 40, 20, 20)
+            for i in range(60)]
+    bars[30] = ScidRecord(bars[30].time_us, 6000.0, 5990.0, 6010.0, 6000.0, 12, 40, 20, 20)  # High < Low
+    path = write_scid(tmp_path / "ESU25_FUT_CME.scid", bars)
+    import_file(layout, store, path, symbol="ES", now_us=T0 + 7_200_000_000)
+    stored = store.read(DAY, "market_bars")
+    assert stored.filter(pc.equal(stored.column("timeframe"), "1min")).num_rows == 59
+    assert rejects(layout) == [("sierra_bad_bar", 30)]
