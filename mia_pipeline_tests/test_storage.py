@@ -114,7 +114,8 @@ def test_staged_commit_is_rolled_forward(layout):
     staged = day_dir / ".trades.parquet.abc.tmp"
     pq.write_table(_trades(2, 70), staged)
     manifest = json.loads(layout.manifest_file("2025-06-23").read_text())
-    manifest["datasets"]["trades"].update(staged=staged.name, rows=2, sha256=sha256_file(staged))
+    manifest["datasets"]["trades"].update(staged=staged.name, rows=2, sha256=sha256_file(staged),
+                                          bytes=staged.stat().st_size)
     layout.manifest_file("2025-06-23").write_text(json.dumps(manifest))
     assert store.read("2025-06-23", "trades").column("trade_id").to_pylist() == ["T70", "T71"]
     store.recover("2025-06-23")
