@@ -40,6 +40,7 @@ I32_MAX = 2**31 - 1
 HAS_UNIQUE_KEYS = "has_unique_keys"
 NON_EMPTY_WHEN_EVENTS_EXIST = "non_empty_when_events_exist"
 PRICES_POSITIVE = "prices_positive"
+MAX_PRICE = 1e9
 ASK_ABOVE_BID = "ask_above_bid"
 TIMESTAMPS_INSIDE_PARTITION_DAY = "timestamps_inside_partition_day"
 TRADING_DAY_HAS_DATA = "trading_day_has_data"
@@ -100,6 +101,9 @@ def _rows(ds: str, *, required=(), price=(), positive_qty=(), quantity=(), nonne
     """One dataset's row rules in ingestion order (a compact way of writing the table, not a second one)."""
     out = [Rule(ds, f"required:{c}", WARN, "not_null", (c,), reason="missing_field", gx=REQUIRED) for c in required]
     out += [Rule(ds, f"price_positive:{c}", WARN, "gt0", (c,), reason="invalid_price", check=PRICES_POSITIVE,
+                 gx=DOMAIN) for c in price]
+    # no instrument trades above MAX_PRICE in its currency: a 1e300 is damage, not a price
+    out += [Rule(ds, f"price_plausible:{c}", WARN, "between", (c,), (-MAX_PRICE, MAX_PRICE), reason="invalid_price",
                  gx=DOMAIN) for c in price]
     out += [Rule(ds, f"quantity_positive:{c}", WARN, "gt0", (c,), reason="invalid_quantity", gx=DOMAIN)
             for c in positive_qty]

@@ -207,7 +207,10 @@ def _check(kind: str, t: pa.Table, v: _Verdicts, *, now_ms: int, max_future_ms: 
             _required(t, v, r)
         elif r.test == "between":
             arr, (lo, hi) = leaf(t, r.columns[0]), r.values
-            v.flag(pc.or_(pc.less(arr, lo), pc.greater(arr, hi)), r.reason,
+            outside = pc.or_(pc.less(arr, lo), pc.greater(arr, hi))
+            if pa.types.is_floating(arr.type):  # NaN/inf are the `finite` rule's (non_finite_number)
+                outside = pc.and_(outside, pc.is_finite(arr))
+            v.flag(outside, r.reason,
                    lambda i, a=arr, p=r.columns[0]: f"{p} {a[i].as_py()}")
         elif r.test == "timestamps":
             _timestamps(t, v, ["timestamp"] + ts_paths_, ts_ms)

@@ -60,7 +60,9 @@ BAD_LINES: dict[str, list[bytes]] = {
                           to_line(make_event("market_tick", bid=None))[:-2] + b',"bid":-Infinity}',
                           _signal(features_snapshot__normalized_features=[0.0] * 7 + [float("nan")])],
     "invalid_price": [to_line(make_event("market_tick", last=-1.0)), to_line(make_event("trade", price=0.0)),
-                      to_line(make_event("market_bar", low=-5.0))],
+                      to_line(make_event("market_bar", low=-5.0)),
+                      # Issue 25: a finite but absurd price (it was stored as a complete day)
+                      to_line(make_event("market_tick", last=1e300)), to_line(make_event("trade", price=2e9))],
     "invalid_quantity": [to_line(make_event("market_tick", bid_size=-3.0)), to_line(make_event("trade", quantity=0)),
                          to_line(make_event("market_bar", volume=-1.0))],
     "negative_value": [to_line(make_event("trade_exit", commission=-0.5)), to_line(make_event("market_tick", seq=-1))],
