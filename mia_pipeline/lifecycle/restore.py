@@ -324,8 +324,8 @@ def foreign_rows(target: BackupTarget, ref: FileRef, dataset: str, day: str) -> 
         return f"not readable Parquet ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
     if table.num_rows == 0:
         return None
-    if "ts" not in table.column_names:
-        return "its rows carry no ts column"
+    if "ts" not in table.column_names:  # not a partition of the event contract (every dataset has ts):
+        return None                     # nothing to place in time, and nothing a reader of days would serve
     lo = pa.scalar(datetime.fromisoformat(day).replace(tzinfo=UTC), pa.timestamp("ms", tz="UTC"))
     hi = pa.scalar(datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1), pa.timestamp("ms", tz="UTC"))
     ts = table.column("ts").cast(pa.timestamp("ms", tz="UTC"))
