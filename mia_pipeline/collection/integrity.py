@@ -4,8 +4,7 @@
   count, files nothing vouches for (including data files whose manifest was lost);
 - each archived month: its manifest, every month file's sha256 and row count (archived days are
   reported through their month, never as missing days);
-- rows stored twice: a day folder repeating keys of the day's archived rows, an id (trade, exit,
-  signal) on two days;
+- rows stored twice: a day folder repeating keys of the day's archived rows;
 - quarantine files: readable Parquet;
 - the collector's state files (``live/ingest_state.json``, ``live/collector.json``): well-formed JSON.
 
@@ -20,12 +19,11 @@ import json
 import os
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mia_pipeline.collection.merge import key_columns
 from mia_pipeline.collection.quarantine import DAMAGED_MARK
-from mia_pipeline.layout import DATASETS, RAW_EVENTS, STORED_DATASETS, Layout
+from mia_pipeline.layout import RAW_EVENTS, STORED_DATASETS, Layout
 from mia_pipeline.schemas import DATASET_KEYS
 from mia_pipeline.storage import PartitionStore, StorageError, archive_index
 from mia_pipeline.storage.objects import ObjectStoreError
@@ -79,9 +77,6 @@ def integrity_problems(layout: Layout, store: PartitionStore, days: list[str] | 
     return problems
 
 
-ID_KEYED = tuple(ds for ds in DATASETS if len(DATASET_KEYS[ds]) == 1)  # trades, exits, signals: no ts in the key
-
-
 def _archived_days(layout: Layout) -> dict[str, set[str]]:
     """{dataset: days the archive holds} (damaged months are reported by :func:`archive_problems`)."""
     out: dict[str, set[str]] = {}
@@ -96,8 +91,8 @@ def _archived_days(layout: Layout) -> dict[str, set[str]]:
 
 
 def duplicated_keys(layout: Layout, store: PartitionStore) -> list[str]:
-    """Rows stored twice: a day folder repeating keys its archived rows hold (late rows must be new ones),
-    and an id (trade, exit, signal) stored on two days, archive included."""
+    """Rows stored twice: a day folder repeating keys its archived rows hold (late rows must be new ones).
+    Ids stored on two days are the audit's (:func:`mia_pipeline.collection.audit.duplicate_ids`)."""
     problems: list[str] = []
     archived = _archived_days(layout)
     daily = set(store.days_present())
@@ -115,25 +110,6 @@ def duplicated_keys(layout: Layout, store: PartitionStore) -> list[str]:
             if both.num_rows:
                 problems.append(f"{day}/{ds}: {both.num_rows} row(s) of the day folder repeat keys its archived "
                                 f"rows hold (stored twice), e.g. {both.slice(0, 1).to_pylist()[0]}")
-    for ds in ID_KEYED:
-        (key,) = DATASET_KEYS[ds]
-        parts = []
-        for day in sorted(set(store.days(ds)) | archived.get(ds, set())):
-            try:
-                table = store.read(day, ds, columns=[key])
-            except (StorageError, OSError, pa.ArrowException):
-                continue
-            if table is not None and table.num_rows:
-                parts.append(table.append_column("day", pa.repeat(pa.scalar(day), table.num_rows)))
-        if not parts:
-            continue
-        counts = pa.concat_tables(parts).group_by(key).aggregate([("day", "count_distinct"), ("day", "list")])
-        twice = counts.filter(pc.greater(counts.column("day_count_distinct"), 1))
-        for row in twice.slice(0, 5).to_pylist():
-            problems.append(f"{ds}: {key} {row[key]!r} is stored on {row['day_count_distinct']} days "
-                            f"({', '.join(sorted(set(row['day_list'])))})")
-        if twice.num_rows > 5:
-            problems.append(f"{ds}: {twice.num_rows - 5} more {key}(s) stored on several days")
     return problems
 
 

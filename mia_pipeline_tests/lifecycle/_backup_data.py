@@ -57,3 +57,14 @@ def contents(store: PartitionStore) -> dict[tuple[str, str], list]:
             if table is not None:
                 out[(day, ds)] = table.to_pylist()
     return out
+
+
+def backed_up(layout: Layout, monkeypatch):
+    """(layout, store, settings) of the three days, ingested, with one full backup of them."""
+    from mia_pipeline.lifecycle.backup import run_backup
+
+    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
+    store = build(layout)
+    settings = settings_for(layout)
+    run_backup(layout, settings, "full")
+    return layout, store, settings

@@ -22,16 +22,18 @@ from mia_pipeline.lifecycle.blobstore import TargetSetupError
 from mia_pipeline.lifecycle.catalog import encode_manifest, list_backups, target_for
 from mia_pipeline.lifecycle.recover import validate_and_repair
 from mia_pipeline.sources.sierra.files import configured_files
-from mia_pipeline_tests.lifecycle._backup_data import DAYS, build, contents, flip, settings_for, trade_lines
+from mia_pipeline_tests.lifecycle._backup_data import (
+    DAYS,
+    backed_up,
+    contents,
+    flip,
+    trade_lines,
+)
 
 
 @pytest.fixture
 def data(layout, monkeypatch):
-    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
-    store = build(layout)
-    settings = settings_for(layout)
-    run_backup(layout, settings, "full")
-    return layout, store, settings
+    return backed_up(layout, monkeypatch)
 
 
 def test_a_symlinked_blob_folder_is_refused_and_nothing_outside_is_deleted(data, tmp_path):

@@ -23,16 +23,12 @@ from mia_pipeline.storage import StorageError
 from mia_pipeline.storage.atomic import locked
 from mia_pipeline.storage.partitions import read_self_checked
 from mia_pipeline_tests.guide_examples import make_event, to_line
-from mia_pipeline_tests.lifecycle._backup_data import DAYS, build, flip, settings_for
+from mia_pipeline_tests.lifecycle._backup_data import DAYS, backed_up, flip, settings_for
 
 
 @pytest.fixture
 def data(layout, monkeypatch):
-    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
-    store = build(layout)
-    settings = settings_for(layout)
-    run_backup(layout, settings, "full")
-    return layout, store, settings
+    return backed_up(layout, monkeypatch)
 
 
 def later_lines(day: str, start: int, n: int) -> bytes:
