@@ -123,6 +123,17 @@ class FakeGateway:
         """Emit ``steps`` rounds of data to every subscription (quotes, RTVolume, 5-s bars, tick-by-tick)."""
         self._run(lambda: [self.handlers.stream_step() for _ in range(steps)])
 
+    def send_to(self, kind: str, *fields) -> int:
+        """Send one raw message to every ``kind`` subscription ("mkt", "rtb", "tbt"), ``"{req}"`` in
+        ``fields`` standing for its request id: odd or hostile values exactly as the wire would carry them.
+        Returns how many subscriptions got it."""
+        def go():
+            subs = [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.kind == kind]
+            for s, sub in subs:
+                s.send(*(sub.req_id if f == "{req}" else f for f in fields))
+            return len(subs)
+        return self._run(go)
+
     def stream_every(self, interval_s: float | None) -> None:
         """Stream one round every ``interval_s`` seconds in the background (None stops)."""
         self._call(self._set_streaming(interval_s))

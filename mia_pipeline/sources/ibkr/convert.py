@@ -1,9 +1,12 @@
 """IB objects → landing-zone rows and events (the ``market_bar`` / ``market_tick`` contract).
 
-IB reports "no value" as -1 (volume, wap and count of quote bars; sizes of a quote with no size);
-those become null (wap, count) or 0 (volume, which the contract requires). Anything else IB sends is kept
-as sent (another negative volume, a crossed quote): validation quarantines it with its reason, nothing
-is silently made up.
+IB reports "no value" as -1 (volume, wap and count of quote bars; a quote's price or size), and ib_async
+marks an empty quote side (IB size 0) or a value not received yet as NaN on its ``Ticker``: those are
+absent from a tick (a tick with no price at all is no tick), null (wap, count) or 0 (volume, which the
+contract requires). Anything else IB sends is kept as sent — another negative volume or size, a zero,
+negative or infinite price, a crossed quote, a NaN in a bar — so validation quarantines the line with its
+reason (``invalid_price``, ``invalid_quantity``, ``crossed_quote``, ``non_finite_number``, …); nothing
+is silently dropped or made up.
 """
 
 from __future__ import annotations
@@ -56,25 +59,29 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def _size(value: float) -> float | None:
-    return None if value is None or value != value or value < 0 else float(value)
+def _as_sent(value: float) -> float | None:
+    """A quote's price or size; None for "no value" (None, ib_async's NaN, IB's -1)."""
+    return None if value is None or value != value or value == -1 else float(value)
 
 
-def _price(value: float) -> float | None:
-    return None if value is None or value != value or value <= 0 else float(value)
+def quote_sides(q) -> tuple:
+    """(bid, ask, bid size, ask size) of a tick-by-tick ``BidAsk`` as IB sent it; a side of size 0 is empty."""
+    bid = (q.bidPrice, q.bidSize) if q.bidSize != 0 else (None, None)
+    ask = (q.askPrice, q.askSize) if q.askSize != 0 else (None, None)
+    return bid[0], ask[0], bid[1], ask[1]
 
 
 def tick_event(symbol: str, ms: int, seq: int, *, bid=None, ask=None, last=None, bid_size=None, ask_size=None,
                last_size=None, source: str = "ibkr") -> dict | None:
     """A ``market_tick`` event, or None when it carries no price."""
-    prices = {"bid": _price(bid), "ask": _price(ask), "last": _price(last)}
+    prices = {"bid": _as_sent(bid), "ask": _as_sent(ask), "last": _as_sent(last)}
     if not any(v is not None for v in prices.values()):
         return None
     # A crossed quote (ask < bid) is kept as IB sent it: validation quarantines it (crossed_quote) with its
     # line, rather than storing a one-sided quote nobody sent.
     event = {"kind": "market_tick", "schema_version": 1, "event_id": f"{source}:{symbol}:{ms}:{seq}",
              "source": source, "timestamp": _iso(ms), "symbol": symbol, "seq": seq}
-    sizes = {"bid_size": _size(bid_size), "ask_size": _size(ask_size), "last_size": _size(last_size)}
+    sizes = {"bid_size": _as_sent(bid_size), "ask_size": _as_sent(ask_size), "last_size": _as_sent(last_size)}
     event |= {k: v for k, v in prices.items() if v is not None}
     event |= {k: v for k, v in sizes.items() if v is not None and prices[k[:-5]] is not None}
     return event

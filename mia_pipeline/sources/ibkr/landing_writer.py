@@ -4,16 +4,23 @@ Events are buffered and appended by :meth:`EventFile.flush` (one ``write`` + ``f
 through the paper-trading :class:`~mia_pipeline.sources.paper_trading.writer.Appender`, so a reader
 never sees half a line as an event). Memory is bounded: the buffer is flushed when it holds
 ``max_buffered`` lines even between periodic flushes, and only the current day's file stays open.
+Values are written as IB sent them, a NaN or infinite price included (``NaN``/``Infinity`` tokens): the
+ingestion quarantines such a line (``non_finite_number``) instead of the recorder losing it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mia_pipeline.layout import parse_day
-from mia_pipeline.sources.paper_trading.writer import Appender, encode
+from mia_pipeline.sources.paper_trading.writer import Appender
 
 FILE_PREFIX = "ibkr_"
+
+
+def encode_as_sent(event: dict) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode() + b"\n"
 
 
 def day_file(out_dir: Path, day: str) -> Path:
@@ -31,7 +38,7 @@ class EventFile:
         self.buffered = 0
 
     def add(self, event: dict) -> None:
-        self._buffer.setdefault(event["timestamp"][:10], []).append(encode(event))
+        self._buffer.setdefault(event["timestamp"][:10], []).append(encode_as_sent(event))
         self.buffered += 1
         if self.buffered >= self.max_buffered:
             self.flush()

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mia_pipeline.sources.ibkr.contracts import ContractProblem, front_month, instruments, single
-from mia_pipeline.sources.ibkr.convert import bar_event, gap_event, status_event, tick_event
+from mia_pipeline.sources.ibkr.convert import bar_event, gap_event, quote_sides, status_event, tick_event
 from mia_pipeline.sources.ibkr.landing_writer import EventFile
 from mia_pipeline.sources.ibkr.session import ConnectFailure, close, connect
 
@@ -153,8 +153,12 @@ class LiveRecorder:
             traded = [k for k in t.ticks if k.tickType in (4, 48, 77)] + [
                 k for k in t.tickByTicks if hasattr(k, "size") and hasattr(k, "price")]
             last = traded[-1] if traded else None
-            event = tick_event(symbol, ms, self._next_seq(symbol, ms), bid=t.bid, ask=t.ask, bid_size=t.bidSize,
-                               ask_size=t.askSize, last=last.price if last else None,
+            # ib_async turns a tick-by-tick quote's price or size <= 0 into an empty side: the raw quote is
+            # taken instead (an empty side is one with size 0), so an anomaly reaches validation as sent
+            raw = [k for k in t.tickByTicks if hasattr(k, "bidPrice")]
+            quote = quote_sides(raw[-1]) if raw else (t.bid, t.ask, t.bidSize, t.askSize)
+            event = tick_event(symbol, ms, self._next_seq(symbol, ms), bid=quote[0], ask=quote[1],
+                               bid_size=quote[2], ask_size=quote[3], last=last.price if last else None,
                                last_size=last.size if last else None)
             if event:
                 self.file.add(event)
