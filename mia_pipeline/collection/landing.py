@@ -391,6 +391,49 @@ def commit(layout: Layout, state: dict, done: list[Pending], events: dict[str, i
     return new_state
 
 
+REWIND_MARGIN_S = 2.0  # committed_at is kept to the second: a commit in the backup's first second counts as after
+
+
+@dataclass(frozen=True)
+class Rewound:
+    """Offsets moved back by :func:`rewind`: ``moved`` {file: (offset before, after)}; ``gone``: files
+    committed since that are no longer in the landing zone (what they held after ``since`` cannot be read)."""
+
+    moved: dict[str, tuple[int, int]]
+    gone: list[str]
+
+
+def rewind(layout: Layout, since: str, held_ends: dict[str, int]) -> Rewound:
+    """Move committed offsets back so that every line committed at or after ``since`` (an ISO time) is read
+    again, except what is already held: a file's offset goes back to ``held_ends[file]`` (the end of its
+    last line a restored copy holds), or to 0. Lines read again are deduplicated by the merges (quarantined
+    ones are not counted twice), so this only costs a re-read. Call under the ingest lock."""
+    state = load_state(layout)
+    cutoff = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() - REWIND_MARGIN_S
+    files = dict(state["files"])
+    moved, gone = {}, []
+    for name, rec in state["files"].items():
+        try:
+            committed = datetime.fromisoformat(str(rec.get("committed_at"))).timestamp()
+        except ValueError:
+            committed = float("inf")  # no time recorded: it may be after
+        offset = int(rec.get("offset", 0))
+        back = min(offset, int(held_ends.get(name, 0)))
+        if committed < cutoff or back == offset:
+            continue
+        path = layout.streaming_dir / name
+        try:
+            head = head_fingerprint(path, back)
+        except OSError:
+            gone.append(name)
+            continue
+        files[name] = {**rec, "offset": back, "head": head} if back else {"offset": 0, "inode": rec.get("inode")}
+        moved[name] = (offset, back)
+    if moved:
+        save_state(layout, {**state, "files": files})
+    return Rewound(moved, sorted(gone))
+
+
 def landing_lag(layout: Layout) -> dict[str, int]:
     """Bytes written to each landing file but not committed yet (incl. an unterminated last line)."""
     state = load_state(layout)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mia_pipeline.collection import landing
 from mia_pipeline.collection.ingest import rows_not_in
 from mia_pipeline.collection.merge import key_columns
 from mia_pipeline.collection.raw import RAW_SCHEMA
@@ -184,6 +185,7 @@ def _restore_day(layout: Layout, settings: Settings, store: PartitionStore, day:
         local = _local_entries(store, day)
         manifest = json.loads(json.dumps(base))
         blobs: dict[str, FileRef] = {}
+        raw_since = base_backup.created_at
         for name in base["datasets"]:
             chosen = _newest_good_copy(plans, day, name, checker, skipped, target)
             if chosen is None:
@@ -198,6 +200,8 @@ def _restore_day(layout: Layout, settings: Settings, store: PartitionStore, day:
             if not (name in local and local[name][0].get("sha256") == entry["sha256"] and local[name][1]):
                 blobs[name] = ref
                 result.sources[name] = f"{backup.kind}/{backup.id}"
+                if name == RAW_EVENTS:
+                    raw_since = backup.created_at
         if result.unrestored and not blobs:
             raise RestoreError(f"every backup holding {day} is damaged: "
                                + "; ".join(f"{name}: {why}" for name, why in sorted(result.unrestored.items()))
@@ -206,7 +210,7 @@ def _restore_day(layout: Layout, settings: Settings, store: PartitionStore, day:
         with tempfile.TemporaryDirectory(prefix=".restore-", dir=_scratch_parent(layout)) as scratch:
             if RAW_EVENTS in blobs:
                 _keep_newer_rows(store, target, day, manifest, blobs, fetch, Path(scratch), result,
-                                 frozenset(settings.symbols))
+                                 frozenset(settings.symbols), raw_since)
             if fetch or set(local) != set(manifest["datasets"]):
                 store.install(day, manifest, fetch)
         result.datasets = sorted(fetch)
@@ -244,16 +248,23 @@ def _local_raw(store: PartitionStore, day: str) -> tuple[pa.Table | None, str]:
 
 def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, manifest: dict,
                      blobs: dict[str, FileRef], fetch: dict, scratch: Path, result: DayRestore,
-                     known_symbols: frozenset[str]) -> None:
+                     known_symbols: frozenset[str], since: str) -> None:
     """Raw lines stored here that the restored raw lines lack are merged in, and every dataset of the day is
     rebuilt from the union (written to ``scratch``, then installed by the same commit: ``manifest`` and
-    ``fetch`` are updated in place)."""
+    ``fetch`` are updated in place). When the raw lines here cannot be read, the landing zone's offsets go
+    back to where the restored raw lines end (``since``: when that backup began), before anything is
+    installed, so the next collection pass lands again what the landing files still hold: offsets are never
+    ahead of what is stored."""
     here, why = _local_raw(store, day)
-    result.not_kept = why
-    if here is None or here.num_rows == 0:
+    if here is None and not why:
         return
     copy_blob(target, blobs[RAW_EVENTS], scratch / "raw.parquet")
     restored = pq.read_table(scratch / "raw.parquet").cast(RAW_SCHEMA)
+    if why:
+        result.not_kept = why + _rewound(store.layout, restored, since)
+        return
+    if here.num_rows == 0:
+        return
     newer = rows_not_in(here, restored)
     if newer.num_rows == 0:
         return
@@ -269,6 +280,24 @@ def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, mani
         result.sources[name] = f"{result.backup_id} + {newer.num_rows} newer raw line(s) kept from here"
     result.unrestored = {n: w for n, w in result.unrestored.items() if n not in writes}
     result.kept_newer = newer.num_rows
+
+
+def _rewound(layout: Layout, restored: pa.Table, since: str) -> str:
+    """Landing offsets moved back to what ``restored`` holds (see :func:`landing.rewind`); what it did, said."""
+    held = {}
+    if restored.num_rows:
+        end = pc.add(restored["offset"], pc.cast(pc.binary_length(restored["line"]), pa.int64()))
+        ends = pa.table({"file": restored["file"], "end": end}).group_by("file").aggregate([("end", "max")])
+        held = dict(zip(ends["file"].to_pylist(), ends["end_max"].to_pylist(), strict=True))
+    done = landing.rewind(layout, since, held)
+    said = ""
+    if done.moved:
+        said += (f"; {len(done.moved)} landing file(s) committed since the backup will be read again from where it "
+                 "ends: the next collection pass lands what they still hold (duplicates dropped)")
+    if done.gone:
+        said += (f"; {len(done.gone)} landing file(s) committed since the backup are gone, what they held after it "
+                 f"is lost: {', '.join(done.gone[:5])}")
+    return said
 
 
 def _copy_checked(src: Path, dest: Path, sha256: str) -> None:

@@ -94,6 +94,27 @@ def test_raw_lines_that_fail_their_page_checksum_are_reported_not_kept(data):
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"NOT KEPT {DAYS[2]}: the raw lines stored here cannot be used" in res.output
     assert trade_ids(store, DAYS[2]) == backed_up and store.verify(DAYS[2]) == []
+    # offsets are never ahead of what is stored: the landing file is read again from where the backup ends
+    assert "1 landing file(s) committed since the backup will be read again" in res.output
+    report = ingest_once(layout, store, None)
+    assert report.landed == {"trades": 40, "trade_exits": 40}
+    late = [t for t in trade_ids(store, DAYS[2]) if t.startswith("LATE_")]
+    assert len(late) == 40 and trade_ids(store, DAYS[2]) == sorted(backed_up + late)
+    assert {d: store.read(d, "trades").num_rows for d in DAYS[:2]} == {DAYS[0]: 3, DAYS[1]: 3}  # others: once
+    assert ingest_once(layout, store, None).landed == {} and store.verify(DAYS[2]) == []
+
+
+def test_a_gone_landing_file_is_named_as_lost(data):
+    layout, store, _ = data
+    land(layout, store, DAYS[2], 0, 4, name="gone.jsonl")
+    layout.manifest_file(DAYS[2]).unlink()
+    flip(layout.dataset_file(DAYS[2], "raw_events"))
+    (layout.streaming_dir / "gone.jsonl").unlink()
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "recover", "--restore-from-backup",
+                                   "--date", DAYS[2]])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "1 landing file(s) committed since the backup are gone, what they held after it is lost: gone.jsonl" \
+        in res.output
 
 
 def test_files_written_by_the_store_check_each_page(data, tmp_path):
