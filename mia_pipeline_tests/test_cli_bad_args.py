@@ -100,3 +100,52 @@ def test_a_refused_write_is_one_line_exit_1_and_keeps_the_previous_state(layout,
     assert json.loads(layout.ingest_state_file.read_text()) == before_state
     after_files = sorted(p.relative_to(layout.root) for p in (layout.root / "snapshots").rglob("*") if p.is_file())
     assert after_files == before_files
+
+
+@pytest.fixture
+def read_only_root(tmp_path):
+    """A populated data root seen through a real read-only bind mount (issue 25 (11): ``mia init`` on a
+    read-only root). Needs root and mount rights, as CI has; without them the case cannot be tried."""
+    import subprocess
+
+    from mia_pipeline.layout import Layout, init_tree
+    from mia_pipeline_tests.lifecycle._backup_data import build
+
+    src = Layout(tmp_path / "data")
+    init_tree(src)
+    store = build(src)
+    (src.streaming_dir / "late.jsonl").write_bytes(b'{"kind":"market_tick"}\n')  # pending: a pass would write
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ok = subprocess.run(["mount", "--bind", str(src.root), str(ro)], capture_output=True).returncode == 0
+    if not ok or subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], capture_output=True).returncode:
+        if ok:
+            subprocess.run(["umount", str(ro)], check=False)
+        pytest.skip("no right to mount here: the read-only root cannot be tried (UNVERIFIED)")
+    try:
+        yield src, store, ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+RO = "read-only"
+READ_ONLY_CASES = [
+    (["init"], RO), (["collect", "start", "--once"], RO), (["archive", "--before", "2026-01-01"], RO),
+    (["rebuild", "--date", "2025-06-23"], RO), (["optimize", "--compress"], RO), (["backup", "--full"], RO),
+    (["recover", "--validate-and-repair"], "holds no backup yet"),  # it reads the target before it writes
+]
+
+
+@pytest.mark.parametrize(("args", "message"), READ_ONLY_CASES, ids=[" ".join(a) for a, _ in READ_ONLY_CASES])
+def test_a_read_only_root_is_one_line_and_loses_nothing(read_only_root, monkeypatch, args, message):
+    from mia_pipeline_tests.lifecycle._backup_data import contents
+
+    src, store, ro = read_only_root
+    monkeypatch.setenv("MIA_DATA_DIR", str(ro))
+    before = contents(store)
+    res = CliRunner().invoke(cli, ["--data-dir", str(ro), *args])
+    assert res.exit_code in (1, 2), (res.output, res.exception)
+    assert "Traceback" not in res.output and isinstance(res.exception, SystemExit), res.exception
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], res.output
+    assert contents(store) == before

@@ -36,7 +36,7 @@ def _record(recorder, state: CliState, report) -> None:
 
     try:
         ensure_views(state.layout, written)
-    except duckdb.Error as exc:  # the data is stored; the view comes with the next refresh
+    except (duckdb.Error, OSError) as exc:  # the data is stored; the view comes with the next refresh
         click.echo(f"warning: stored, but the DuckDB views were not refreshed ({type(exc).__name__}: "
                    f"{str(exc).splitlines()[0]}); `mia init` refreshes them", err=True)
 

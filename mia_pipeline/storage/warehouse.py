@@ -20,6 +20,10 @@ before removing anything a view refers to.
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import duckdb
 
 from mia_pipeline.layout import DATASETS, Layout
@@ -60,9 +64,21 @@ def _archive_parts(layout: Layout, skip_months) -> tuple[dict[str, list[str]], d
     return files, folded
 
 
+def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` of a file; a write the machine refuses (read-only file system, full disk, no
+    permission) is the ``OSError`` it is, with its errno and file, not DuckDB's ``IOException``."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        for code in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES):
+            if os.strerror(code) in str(exc):
+                raise OSError(code, os.strerror(code), str(path)) from None
+        raise
+
+
 def _connect(layout: Layout, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse file that can read the partitions wherever they are."""
-    con = duckdb.connect(str(layout.warehouse_file), read_only=read_only)
+    con = _open(layout.warehouse_file, read_only=read_only)
     if layout.store is not None:
         from mia_pipeline.storage.objects import ObjectStore, duckdb_filesystem
 
@@ -115,7 +131,7 @@ def refresh_views(layout: Layout, skip_months=()) -> dict[str, int]:
         return _object_views(layout, skip_months)
     counts: dict[str, int] = {}
     archived, folded = _archive_parts(layout, set(skip_months))
-    with duckdb.connect(str(layout.warehouse_file)) as con:
+    with _open(layout.warehouse_file) as con:
         for ds in DATASETS:
             parts = []
             if any(layout.daily_dir.glob(f"*/{ds}.parquet")):
@@ -149,7 +165,7 @@ def ensure_views(layout: Layout, datasets) -> bool:
     if not wanted:
         return False
     if layout.warehouse_file.exists() and layout.store is None:  # on object storage views name files: refreshed
-        with duckdb.connect(str(layout.warehouse_file), read_only=True) as con:
+        with _open(layout.warehouse_file, read_only=True) as con:
             have = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         if wanted <= have:
             return False
