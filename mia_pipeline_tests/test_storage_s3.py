@@ -494,3 +494,31 @@ def test_an_interrupted_day_removal_reads_as_removed_and_is_finished_next_time(s
     archive_month(s3_layout, store, "2025-06")
     assert not [k for k in keys(url) if k.startswith("daily/")]
     assert everything(store) == before
+
+
+def test_validate_and_repair_restores_an_archived_month_on_the_server(layout, url, tmp_path, monkeypatch):
+    """Issue 25 (13): a damaged month object, then a lost month manifest, come back from the backup (they were
+    reported as unsupported on object storage)."""
+    from mia_pipeline.collection.integrity import archive_problems
+
+    (tmp_path / "backups").mkdir()
+    monkeypatch.setenv("MIA_BACKUP_TARGET", str(tmp_path / "backups"))
+    monkeypatch.setenv("MIA_RETENTION_DAYS", "100000")
+    s3_layout = Layout(layout.root, store=url)
+    store, _ = archived_root(s3_layout)
+    before = everything(store)
+    mia(layout, "archive", "--before", "2025-06-25")
+    mia(layout, "backup", "--full")
+    objects = ObjectStore(url)
+    month = {k: objects.get_bytes(k) for k in keys(url, "archive/2025-06")}
+    trades_object = next(k for k in month if "/trades." in k)
+    objects.put_bytes(trades_object, b"damaged")
+    assert "does not match the sha256" in mia(layout, "check-integrity", code=1)
+    assert "archive 2025-06" in mia(layout, "recover", "--validate-and-repair")
+    assert {k: objects.get_bytes(k) for k in keys(url, "archive/2025-06")} == month
+    objects.delete("archive/2025-06/_manifest.json")
+    objects.delete(trades_object)
+    assert "the month manifest was lost: restored with its" in mia(layout, "recover", "--validate-and-repair")
+    assert {k: objects.get_bytes(k) for k in keys(url, "archive/2025-06")} == month
+    assert archive_problems(s3_layout) == [] and everything(store) == before
+    mia(layout, "check-integrity")

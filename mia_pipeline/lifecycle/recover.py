@@ -23,8 +23,10 @@ Each day is verified after its repair; what could not be repaired is reported, n
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from mia_pipeline.collection.rebuild import RebuildError, rebuild_day
 from mia_pipeline.layout import DATASETS, RAW_EVENTS, Layout, LayoutError
@@ -138,11 +140,6 @@ def _repair_months(layout: Layout, target: BackupTarget, good: list[Backup], che
     for month in months:
         key = f"archive {month}"
         report.checked += 1
-        if layout.store is not None:
-            report.unrepaired.setdefault(key, []).append(
-                "restoring an archived month of partitions on object storage is not supported yet: restore its "
-                "objects from the backup by hand")
-            continue
         with locked(layout.ingest_lock_file), month_lock(layout, month):
             done, problem = _repair_month(layout, target, good, checker, month)
         if done:
@@ -156,7 +153,10 @@ def _repair_months(layout: Layout, target: BackupTarget, good: list[Backup], che
 def _repair_month(layout: Layout, target: BackupTarget, good: list[Backup], checker: BlobChecker,
                   month: str) -> tuple[str | None, str | None]:
     """(what was done, what is left) for one archived month. Caller holds the month's lock."""
-    lost = not archive_index.month_manifest_path(layout, month).exists()
+    if layout.store is None:
+        lost = not archive_index.month_manifest_path(layout, month).exists()
+    else:
+        lost = not archive_index.objects(layout).exists(archive_index.month_rel(month, archive_index.MONTH_MANIFEST))
     try:
         manifest = None if lost else archive_index.read_month_manifest(layout, month)
     except archive_index.ArchiveDamaged:
@@ -170,8 +170,7 @@ def _repair_month(layout: Layout, target: BackupTarget, good: list[Backup], chec
             if ref is None:
                 missing.append(f"{ds} ({entry['file']}): no backup holds its good copy")
                 continue
-            atomic_write(archive_index.month_location(layout, month, entry["file"]),
-                         lambda p, r=ref: copy_blob(target, r, p))
+            _put_month_file(layout, target, month, entry["file"], ref)
             fixed.append(entry["file"])
         return (f"restored {', '.join(fixed)} from backup" if fixed else None,
                 "; ".join(missing) if missing else None)
@@ -192,12 +191,27 @@ def _repair_month(layout: Layout, target: BackupTarget, good: list[Backup], chec
             continue
         for name, file_ref in refs.items():
             if archive_index.month_file_sha256(layout, month, name) != file_ref.sha256:
-                atomic_write(archive_index.month_location(layout, month, name),
-                             lambda p, r=file_ref: copy_blob(target, r, p))
-        atomic_write_bytes(archive_index.month_manifest_path(layout, month), data)  # the commit point: last
+                _put_month_file(layout, target, month, name, file_ref)
+        if layout.store is None:  # the commit point: last
+            atomic_write_bytes(archive_index.month_manifest_path(layout, month), data)
+        else:
+            archive_index.objects(layout).put_bytes(archive_index.month_rel(month, archive_index.MONTH_MANIFEST), data)
         return f"the month manifest was {'lost' if lost else 'damaged'}: restored with its " \
                f"{len(refs)} file(s) from {backup.kind}/{backup.id}", None
     return None, "no backup holds a good copy of the month (its manifest and every file it names)"
+
+
+def _put_month_file(layout: Layout, target: BackupTarget, month: str, name: str, ref) -> None:
+    """A month file put back from its blob (sha256-checked on the way), atomically: a renamed temp file under
+    the data root, or a published object on object storage."""
+    if layout.store is None:
+        atomic_write(archive_index.month_location(layout, month, name), lambda p: copy_blob(target, ref, p))
+        return
+    with tempfile.TemporaryDirectory(prefix=".month-", dir=layout.root / "live") as scratch:
+        local = Path(scratch) / name
+        copy_blob(target, ref, local)
+        with open(local, "rb") as fh:
+            archive_index.objects(layout).put_stream(archive_index.month_rel(month, name), fh)
 
 
 def validate_and_repair(layout: Layout, settings: Settings, store: PartitionStore,
