@@ -211,6 +211,8 @@ def _restore(state: CliState, day: str) -> tuple[dict, bool]:
         if result.kept_newer:
             note += (f"; {result.kept_newer} raw line(s) stored here and in no backup were kept, the day's datasets "
                      "rebuilt with them")
+        if result.reread:
+            note += f"; the raw lines stored here were lost with the day's manifest: {result.reread}"
         click.echo(f"restored {day} from {result.backup_id}: {', '.join(result.datasets)} (verified){note}")
     elif not result.unrestored:
         click.echo(f"{day} already matches {result.backup_id}: nothing to restore")

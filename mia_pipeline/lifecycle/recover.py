@@ -118,6 +118,8 @@ def _restore_whole(layout, settings, store, target, day, report, why: str) -> No
     report.skipped_backups |= result.skipped
     kept = (f"; {result.kept_newer} raw line(s) stored here and in no backup kept, the day's datasets rebuilt "
             "with them") if result.kept_newer else ""
+    if result.reread:
+        kept += f"; the raw lines stored here were lost with the day's manifest: {result.reread}"
     report.repaired.setdefault(day, []).append(f"{why}: restored from {result.backup_id}{kept}")
     if result.not_kept:
         report.unrepaired.setdefault(day, []).append(result.not_kept)

@@ -72,6 +72,7 @@ class DayRestore:
     unrestored: dict[str, str] = field(default_factory=dict)  # dataset -> why no backup could restore it
     kept_newer: int = 0  # raw lines stored here and in no backup, kept (the datasets rebuilt with them)
     not_kept: str = ""  # why lines stored here could not be read and kept ("" when nothing was lost)
+    reread: str = ""  # the day's manifest here was lost: which landing files will be read again (see rewind)
 
 
 def open_target(layout: Layout, settings: Settings) -> BackupTarget:
@@ -227,23 +228,27 @@ def _scratch_parent(layout: Layout) -> Path:
     return parent
 
 
-def _local_raw(store: PartitionStore, day: str) -> tuple[pa.Table | None, str]:
-    """(the raw lines stored here for ``day``, or None; why lines that are here cannot be used, or "")."""
+def _local_raw(store: PartitionStore, day: str) -> tuple[pa.Table | None, str, bool]:
+    """(the raw lines stored here for ``day``, or None; why lines that are here cannot be used, or ""; whether
+    the day's manifest is lost or damaged and no raw lines file could be found without it)."""
     try:
-        if store.entry(day, RAW_EVENTS) is not None and store.verify_dataset(day, RAW_EVENTS) is None:
-            return store.read(day, RAW_EVENTS), ""
+        entry = store.entry(day, RAW_EVENTS)
+        if entry is None and store.manifest(day)["datasets"]:
+            return None, "", False  # the manifest says the day has no raw lines here
+        if entry is not None and store.verify_dataset(day, RAW_EVENTS) is None:
+            return store.read(day, RAW_EVENTS), "", False
     except (StorageError, LayoutError, OSError):
         pass  # the manifest is damaged or lost: judge the file by its own page checksums
     if store.layout.store is not None:  # on object storage a file without its manifest cannot be found
-        return None, ""
+        return None, "", True
     path = store.layout.dataset_file(day, RAW_EVENTS)
     if not path.exists():
-        return None, ""
+        return None, "", True
     try:
-        return read_self_checked(path).cast(RAW_SCHEMA), ""
+        return read_self_checked(path).cast(RAW_SCHEMA), "", False
     except (StorageError, pa.ArrowException, ValueError) as exc:
         return None, (f"the raw lines stored here cannot be used ({exc}); lines that landed after the backup, if "
-                      "any, are not in the restored day")
+                      "any, are not in the restored day"), False
 
 
 def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, manifest: dict,
@@ -255,13 +260,16 @@ def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, mani
     back to where the restored raw lines end (``since``: when that backup began), before anything is
     installed, so the next collection pass lands again what the landing files still hold: offsets are never
     ahead of what is stored."""
-    here, why = _local_raw(store, day)
-    if here is None and not why:
+    here, why, lost = _local_raw(store, day)
+    if here is None and not (why or lost):
         return
     copy_blob(target, blobs[RAW_EVENTS], scratch / "raw.parquet")
     restored = pq.read_table(scratch / "raw.parquet").cast(RAW_SCHEMA)
     if why:
         result.not_kept = why + _rewound(store.layout, restored, since)
+        return
+    if lost:  # nothing here to merge: what landed after the backup, if anything, is read again
+        result.reread = _rewound(store.layout, restored, since).removeprefix("; ")
         return
     if here.num_rows == 0:
         return

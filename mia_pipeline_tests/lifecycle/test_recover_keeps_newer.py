@@ -221,3 +221,20 @@ def test_cleanup_beside_a_running_collector_loses_and_duplicates_nothing(data):
     landed = {f"LATE_{DAYS[b % 3].replace('-', '')}_{i:05d}" for b in range(15) for i in range(b * 10, b * 10 + 10)}
     assert landed <= set(stored) | backed  # nothing lost
     assert not [p for p in integrity_problems(layout, store) if "stored twice" in p or "stored on" in p]
+
+
+def test_a_day_lost_with_its_manifest_and_raw_lines_is_re_landed_from_the_landing_zone(data):
+    """Nothing here to merge (manifest and raw lines gone): the backup's day comes back, and the landing file
+    committed since is read again, so the rows that landed after the backup come back too."""
+    layout, store, _ = data
+    land(layout, store, DAYS[1], 0, 7)
+    ids = trade_ids(store, DAYS[1])
+    layout.manifest_file(DAYS[1]).unlink()
+    layout.dataset_file(DAYS[1], "raw_events").unlink()
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "recover", "--validate-and-repair"])
+    assert res.exit_code == 0, res.output
+    assert "the raw lines stored here were lost with the day's manifest: " in res.output
+    assert "landing file(s) committed since the backup will be read again" in res.output
+    assert ingest_once(layout, store, None).landed == {"trades": 7, "trade_exits": 7}
+    assert trade_ids(store, DAYS[1]) == ids and store.verify(DAYS[1]) == []
+    assert ingest_once(layout, store, None).landed == {}
