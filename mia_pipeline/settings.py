@@ -52,7 +52,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mia_pipeline.layout import Layout, is_object_url, parse_s3_url
-from mia_pipeline.settings_sources import Conflict, describe, env_values, nested, read_file
+from mia_pipeline.settings_sources import Conflict, describe, env_values, nested, read_file, shown
 
 COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "none")
 IBKR_DATA_TYPES = ("BID_ASK", "TRADES", "VOLUME", "VOLATILITY")
@@ -111,7 +111,7 @@ class SourceDisabled(SettingsError):
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else shown(value)
 
 
 def _only(key: str, default: Any) -> AfterValidator:
@@ -127,14 +127,18 @@ def _only(key: str, default: Any) -> AfterValidator:
 def _time_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the database, a name too long
+        raise ValueError(f"unknown time zone {_shown(value)} (use an IANA name like America/New_York)") from None
     return value
 
 
 def _some_symbols(value: tuple[str, ...]) -> tuple[str, ...]:
     if not value or not all(v.strip() for v in value):
         raise ValueError(f"{list(value)!r} names no symbol; give at least one, e.g. [ES, NQ]")
+    spaced = [v for v in value if any(c.isspace() for c in v.strip())]
+    if spaced:
+        raise ValueError(f"{spaced[0]!r} is not a symbol (it holds a space); separate symbols with commas, "
+                         "e.g. ES,NQ")
     return value
 
 

@@ -109,6 +109,57 @@ def nested(values: Mapping[Key, tuple[Any, str]]) -> dict:
     return tree
 
 
+MAX_SHOWN = 80  # characters of a value quoted in a message: a 100 kB (or alias-bombed) value is not echoed
+
+
+def shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text):,} characters)"
+
+
+def _settings_loader():
+    """PyYAML's safe loader, stricter for a settings file: dates stay text (the settings check them and name
+    the key), a key given twice, a key that is not text and an alias (``*name``: the way to a billion-laughs
+    expansion) are errors, not silently resolved."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, "an alias (*name) is not allowed in a settings file: "
+                                                  "write the value out", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {shown(key)} is not text (quote it, or use a setting's name)",
+                        key_node.start_mark)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice in one mapping (keep one)", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
+
+
+def _yaml_problem(exc) -> str:
+    """One line for a PyYAML error: where, and what."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: {what}" + (f" ({context})" if context else "")
+
+
 def read_file(path: Path, problems: list[str]) -> dict:
     """The mapping of a mia.yaml; a missing, unreadable or malformed file is a problem, and ``{}``."""
     import yaml  # only when there is a file: keeps `mia --help` quick
@@ -117,15 +168,18 @@ def read_file(path: Path, problems: list[str]) -> dict:
         problems.append(f"config file {path} does not exist (set MIA_CONFIG or pass an existing path)")
         return {}
     try:
-        loaded = yaml.safe_load(read_small_text(path, 1 << 20, "a mia.yaml holds settings")) or {}
+        loaded = yaml.load(read_small_text(path, 1 << 20, "a mia.yaml holds settings"), Loader=_settings_loader())  # noqa: S506 - a SafeLoader subclass
     except NotASmallFile as exc:
         problems.append(str(exc))
         return {}
     except UnicodeDecodeError as exc:  # before ValueError: it is one
         problems.append(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
         return {}
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date YAML cannot build (2025-13-01)
-        problems.append(f"{path}: not valid YAML: {exc}")
+    except yaml.YAMLError as exc:
+        problems.append(f"{path}: not valid YAML{_yaml_problem(exc)}")
+        return {}
+    except ValueError as exc:
+        problems.append(f"{path}: not valid YAML: {str(exc).splitlines()[0]}")
         return {}
     except RecursionError:
         problems.append(f"{path}: nested too deeply to be a settings file (its sections are at most three levels deep)")
@@ -133,8 +187,11 @@ def read_file(path: Path, problems: list[str]) -> dict:
     except OSError as exc:
         problems.append(f"config file {path} cannot be read: {exc.strerror or exc}")
         return {}
+    if loaded is None:  # an empty file (or only comments): no settings
+        return {}
     if not isinstance(loaded, dict):
-        problems.append(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        problems.append(f"{path}: expected a mapping at the top level (key: value lines), got "
+                        f"{type(loaded).__name__} {shown(loaded)}")
         return {}
     return loaded
 
@@ -177,10 +234,10 @@ def _problem(root: Any, err: Mapping[str, Any]) -> str:
         valid = ", ".join(sorted(_section(root, loc[:-1]).model_fields))
         return f"unknown setting {where}{loc[-1]!r}; valid keys here: {valid}"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} ({value!r})"
+        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} ({shown(value)})"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx["expected"])
-        return f"{value!r} is not one of {', '.join(choices)}"
+        return f"{shown(value)} is not one of {', '.join(choices)}"
     if kind in ("greater_than_equal", "less_than_equal"):  # Field(ge=, le=, description="what it is")
         info = _section(root, loc[:-1]).model_fields[loc[-1]]
         lo, hi = (next((getattr(m, a) for m in info.metadata if hasattr(m, a)), None) for a in ("ge", "le"))

@@ -28,3 +28,22 @@ def read_small_text(path: str | Path, limit: int, what: str) -> str:
         size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit >> 10} KB"
         raise NotASmallFile(f"{path} is larger than {size}; {what}")
     return data.decode("utf-8")
+
+
+def strict_json(text: str):
+    """``json.loads`` of a config: a key given twice in one object, or nesting deeper than Python can follow,
+    is a ``ValueError`` saying so (``json`` keeps the last duplicate silently, and recursion is a crash)."""
+    import json
+
+    def unique(pairs):
+        out = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"the key {key!r} is given twice in one object (keep one)")
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a config file") from None

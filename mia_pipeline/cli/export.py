@@ -14,7 +14,6 @@ Nothing is written in either case. Heavy libraries are imported inside the comma
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NoReturn
 
@@ -33,10 +32,10 @@ def _fail(message: str) -> NoReturn:
 
 def _load_config(path: str, base):
     from mia_pipeline.ml.export import ExportConfig, ExportConfigError
-    from mia_pipeline.small_files import NotASmallFile, read_small_text
+    from mia_pipeline.small_files import NotASmallFile, read_small_text, strict_json
 
     try:
-        data = json.loads(read_small_text(path, 1 << 20, "an export config is a JSON object"))
+        data = strict_json(read_small_text(path, 1 << 20, "an export config is a JSON object"))
     except NotASmallFile as exc:
         raise click.BadParameter(str(exc), param_hint="--config") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -24,7 +24,6 @@ UNVERIFIED with the reason, and the verdict is then UNVERIFIED, never PASSED.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -36,9 +35,10 @@ from mia_pipeline.ml.errors import DatasetError
 from mia_pipeline.ml.features import ASOF_SUFFIX, feature_columns
 from mia_pipeline.ml.leakage import STRICT_ASOF
 from mia_pipeline.quality import ml_checks as S
-from mia_pipeline.small_files import NotASmallFile, read_small_text
+from mia_pipeline.small_files import NotASmallFile, read_small_text, strict_json
 
 CONFIG_BYTES = 1 << 20  # a validation config is a small JSON object
+MAX_EMBARGO = pd.Timedelta(days=366)  # as the export config: no window sized from a number nobody meant
 
 CHECKS = {
     "files_match_manifest": "each data file's sha256 and row count equal those dataset.json recorded at write time",
@@ -103,7 +103,7 @@ class ValidationConfig:
     @classmethod
     def from_file(cls, path: Path) -> ValidationConfig:
         try:
-            d = json.loads(read_small_text(path, CONFIG_BYTES, "a validation config is a JSON object"))
+            d = strict_json(read_small_text(path, CONFIG_BYTES, "a validation config is a JSON object"))
         except NotASmallFile as exc:
             raise DatasetError(str(exc)) from None
         except OSError as exc:
@@ -128,17 +128,22 @@ class ValidationConfig:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise DatasetError(f"validation config {name} must be a non-negative integer, got {v!r}")
         for name in ("critical_columns", "balance_labels", "leak_labels", "warn_only"):
-            if not all(isinstance(x, str) for x in getattr(self, name)):
-                raise DatasetError(f"validation config {name} must be a list of column or check names")
+            v = getattr(self, name)
+            if not isinstance(v, tuple | list) or not all(isinstance(x, str) for x in v):
+                raise DatasetError(f"validation config {name} must be a list of column or check names, got "
+                                   f"{type(v).__name__} {str(v)[:60]!r}")
         bad = sorted(set(self.warn_only) - set(CHECKS))
         if bad:
             raise DatasetError(f"validation config warn_only names unknown check(s) {', '.join(bad)} "
                                f"(checks: {', '.join(CHECKS)})")
         if self.embargo is not None:
             try:
-                pd.Timedelta(self.embargo)
-            except (ValueError, TypeError):
-                raise DatasetError(f"validation config embargo {self.embargo!r} is not a duration like '30min'") from None
+                ok = isinstance(self.embargo, str) and pd.Timedelta(0) <= pd.Timedelta(self.embargo) <= MAX_EMBARGO
+            except (ValueError, TypeError, OverflowError):
+                ok = False
+            if not ok:
+                raise DatasetError(f"validation config embargo {str(self.embargo)[:60]!r} is not a duration such as "
+                                   "'30min' from 0 to 366 days (a text, not a number)")
 
 
 @dataclass
