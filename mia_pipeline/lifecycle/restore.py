@@ -89,13 +89,17 @@ def read_json_blob(target: BackupTarget, ref: FileRef) -> dict:
         return json.loads(fh.read())
 
 
+def _copy_verified(src, dest: Path, sha256: str, what: str) -> None:
+    """Copy the open ``src`` to ``dest`` (a temp path) checking its sha256 on the way: a mismatch is an error."""
+    with src, open(dest, "wb") as out:
+        sha, _ = copy_hashing(src, out)
+    if sha != sha256:
+        raise RestoreError(f"{what} changed while it was restored (read {sha[:12]}); nothing was committed")
+
+
 def copy_blob(target: BackupTarget, ref: FileRef, dest: Path) -> None:
     """Write the blob to ``dest`` (a temp path) checking its sha256 on the way: a mismatch is an error."""
-    with target.open_blob(ref.sha256) as src, open(dest, "wb") as out:
-        sha, _ = copy_hashing(src, out)
-    if sha != ref.sha256:
-        raise RestoreError(f"blob {ref.sha256[:12]} changed while it was restored (read {sha[:12]}); nothing "
-                           "was committed")
+    _copy_verified(target.open_blob(ref.sha256), dest, ref.sha256, f"blob {ref.sha256[:12]}")
 
 
 def day_problem(target: BackupTarget, backup: Backup, day: str, checker: BlobChecker,
@@ -284,7 +288,7 @@ def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, mani
     for name, entry in side.write_many(day, writes).items():
         path = side.committed_file(day, name)
         manifest["datasets"][name] = asdict(entry)
-        fetch[name] = lambda p, src=path, sha=entry.sha256: _copy_checked(src, p, sha)
+        fetch[name] = lambda p, src=path, sha=entry.sha256: _copy_verified(open(src, "rb"), p, sha, str(src))
         result.sources[name] = f"{result.backup_id} + {newer.num_rows} newer raw line(s) kept from here"
     result.unrestored = {n: w for n, w in result.unrestored.items() if n not in writes}
     result.kept_newer = newer.num_rows
@@ -306,13 +310,6 @@ def _rewound(layout: Layout, restored: pa.Table, since: str) -> str:
         said += (f"; {len(done.gone)} landing file(s) committed since the backup are gone, what they held after it "
                  f"is lost: {', '.join(done.gone[:5])}")
     return said
-
-
-def _copy_checked(src: Path, dest: Path, sha256: str) -> None:
-    with open(src, "rb") as fh, open(dest, "wb") as out:
-        sha, _ = copy_hashing(fh, out)
-    if sha != sha256:
-        raise RestoreError(f"{src} changed while it was restored (read {sha[:12]}); nothing was committed")
 
 
 def _local_entries(store: PartitionStore, day: str) -> dict[str, tuple[dict, bool]]:

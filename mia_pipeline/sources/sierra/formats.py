@@ -140,6 +140,15 @@ class DateTimes:
         self.header, self.first = header, first
         self.stop = header.records if stop is None else min(stop, header.records)
         self.bad = bad
+        self._fd: int | None = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first)
@@ -148,8 +157,9 @@ class DateTimes:
         """The DateTime of record ``i`` (an absolute index), through damaged records."""
         while i in self.bad and i > self.first:
             i -= 1
-        with open(self.header.path, "rb") as f:
-            raw = os.pread(f.fileno(), 8, self.header.header_size + i * self.header.record_size)
+        if self._fd is None:  # opened once per search, closed by close() or when the object goes
+            self._fd = os.open(self.header.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        raw = os.pread(self._fd, 8, self.header.header_size + i * self.header.record_size)
         if len(raw) < 8:
             raise SierraFileError(self.header.path, self.header.header_size + i * self.header.record_size,
                                   "the file shrank while it was read: Sierra rewrote or truncated it")
