@@ -143,7 +143,9 @@ class FakeGateway:
 
     def fail_next(self, symbol: str, what: str, *outcomes) -> None:
         """Script the next historical answers for (symbol, whatToShow): ``"empty"``, ``"hang"``,
-        ``"garbage"`` (undecodable fields) or ``(code, message)``; normal answers resume once the script is used up."""
+        ``"garbage"`` (undecodable fields), ``(code, message)`` or ``{bar index: (open, high, low, close, volume,
+        wap, count)}`` (the normal answer with those bars replaced, values as the wire carries them); normal
+        answers resume once the script is used up."""
         self.script.setdefault((symbol, what), deque()).extend(outcomes)
 
     # ------------------------------------------------------------------ loop side

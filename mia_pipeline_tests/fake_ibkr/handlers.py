@@ -142,6 +142,8 @@ class Handlers:
         end = parse_end(end_text)
         bars = [] if outcome == "empty" else self.gw.market.bars(x, what, end, duration_seconds(duration_text),
                                                                   BAR_SECONDS[bar_text])
+        if isinstance(outcome, dict):  # damaged bars: {index: (open, high, low, close, volume, wap, count)}
+            bars = [(b[0], *outcome.get(i, b[1:])) for i, b in enumerate(bars)]
         if not bars:  # IB says so with an error, not an empty list
             s.send(4, 2, req_id, 162, "Historical Market Data Service error message:HMDS query returned no data: "
                    f"{x.local_symbol}@{x.exchange} {what}", "")

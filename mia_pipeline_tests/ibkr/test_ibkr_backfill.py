@@ -133,3 +133,23 @@ def test_an_undecodable_answer_fails_the_day_at_once_with_the_reason(gateway, la
     assert tue.status == "written" and bars_of(store, TUE) == 288  # the next day goes on
     err = capfd.readouterr().err
     assert "Traceback" not in err
+
+
+def test_damaged_historical_bars_are_quarantined_with_their_reason_and_the_rest_lands(gateway, layout, store):
+    """Issue 25 (9, 13): each anomaly in IB's answer is one quarantined bar with its reason; the day's other
+    bars land once, and asking again adds nothing."""
+    from mia_pipeline.collection.quarantine import read_rejects
+
+    damage = {3: ("nan", 1.2, 1.0, 1.1, -1, -1, -1), 5: (1.1, 1.2, 1.0, 1.1, -500, -1, -1),
+              7: (1.1, 1.0, 1.2, 1.1, -1, -1, -1), 9: (1.1, 1.2, 1.0, 1e300, -1, -1, -1),
+              11: (1.1, 1.2, 1.0, 0.0, -1, -1, -1), 13: (1.1, "inf", 1.0, 1.1, -1, -1, -1)}
+    gateway.fail_next("EURUSD", "BID_ASK", damage)
+    [mon], _ = backfill(gateway, layout, store, ["EURUSD"], ["BID_ASK"], [MON])
+    assert (mon.status, mon.rows) == ("written", 288 - len(damage))
+    assert bars_of(store, MON) == 288 - len(damage)
+    reasons = sorted(read_rejects(layout, MON.isoformat())["reason"].to_pylist())
+    assert reasons == sorted(["non_finite_number", "invalid_quantity", "inconsistent_bar", "invalid_price",
+                              "invalid_price", "non_finite_number"])
+    [again], _ = backfill(gateway, layout, store, ["EURUSD"], ["BID_ASK"], [MON])
+    assert again.status == "written" and bars_of(store, MON) == 288  # the clean answer fills the gaps, once
+    assert read_rejects(layout, MON.isoformat()).num_rows == len(damage)
