@@ -120,3 +120,30 @@ def test_validate_and_repair_restores_a_damaged_or_lost_archive_month(archived, 
     report = validate_and_repair(layout, settings, store)
     assert "the month manifest was lost: restored" in report.repaired["archive 2025-06"][0]
     assert integrity_problems(layout, store) == [] and rows(store) == before
+
+
+def test_mia_status_counts_the_rows_the_library_reads(archived):
+    """Issue 25 (3): after an archive, late lines for an archived day and a reset re-ingest, `mia status` and
+    the library read the same rows per dataset and day."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mia_pipeline.cli.main import cli
+
+    layout, store, _ = archived
+    with open(layout.streaming_dir / "late.jsonl", "ab") as fh:
+        fh.write(late(DAYS[1]))
+    ingest_once(layout, store, None)
+    layout.ingest_state_file.write_text("{damaged")
+    reset_state_files(layout)
+    ingest_once(layout, store, None)
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "status", "--by-day", "--json"])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    read = {ds: {d: t.num_rows for d in DAYS if (t := store.read(d, ds)) is not None and t.num_rows}
+            for ds in ("trades", "trade_exits", "market_ticks")}
+    for ds, by_day in read.items():
+        assert shown["datasets"][ds]["rows"] == sum(by_day.values()), ds
+        assert {d: n for d, n in shown["rows_by_day"][ds].items() if n} == by_day, ds
+    assert read["trades"] == {DAYS[0]: 3, DAYS[1]: 6, DAYS[2]: 3}
