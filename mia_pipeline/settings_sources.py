@@ -137,6 +137,8 @@ def _settings_loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: {...}`: merged by PyYAML as usual
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise yaml.constructor.ConstructorError(
@@ -180,6 +182,10 @@ def read_file(path: Path, problems: list[str]) -> dict:
         return {}
     except ValueError as exc:
         problems.append(f"{path}: not valid YAML: {str(exc).splitlines()[0]}")
+        return {}
+    except (KeyError, AttributeError, TypeError, OverflowError) as exc:  # an explicit tag on a value it cannot be
+        problems.append(f"{path}: not valid YAML: a tagged value it cannot build ({type(exc).__name__}: "
+                        f"{str(exc)[:80]})")
         return {}
     except RecursionError:
         problems.append(f"{path}: nested too deeply to be a settings file (its sections are at most three levels deep)")

@@ -56,6 +56,8 @@ CASES = [
     (["export", "--custom", "--config", "/dev/zero"], {}, "/dev/zero is not a regular file"),
     (["export", "--custom", "--config", "{tmp}/fifo"], {}, "fifo is not a regular file"),
     (["validate", "--dataset", "{tmp}", "--config", "/dev/zero"], {}, "/dev/zero is not a regular file"),
+    (["import", "/dev/zero"], {}, "/dev/zero: not a regular file (a device, a pipe or a socket)"),
+    (["import", "{tmp}/fifo"], {}, "fifo: not a regular file"),
 ]
 
 

@@ -101,6 +101,9 @@ def to_landing_lines(path: Path) -> bytes:
 def stage_import(layout: Layout, path: Path) -> Path:
     """Write the file's events into the landing zone (idempotent); returns the landing file."""
     if not path.is_file():
+        if path.exists():
+            raise ImportError_(f"{path}: not a regular file (a device, a pipe or a socket); name a .jsonl or .json "
+                               "file, or a folder holding them")
         raise ImportError_(f"{path}: no such file")
     data = to_landing_lines(path)
     digest = hashlib.sha256(data).hexdigest()[:16]

@@ -28,7 +28,12 @@ import pyarrow.compute as pc
 
 from mia_pipeline.collection import landing
 from mia_pipeline.collection.merge import concat, key_columns, merge_rows, split_by_day
-from mia_pipeline.collection.quarantine import QUARANTINE_SCHEMA, reject_day, write_rejects
+from mia_pipeline.collection.quarantine import (
+    QUARANTINE_SCHEMA,
+    quarantined_elsewhere,
+    reject_day,
+    write_rejects,
+)
 from mia_pipeline.collection.raw import raw_in_line_order
 from mia_pipeline.layout import RAW_EVENTS, Layout
 from mia_pipeline.schemas import DATASET_KEYS, KIND_TO_DATASET, parse_lines
@@ -316,6 +321,9 @@ class Ingestor:
         by_day: dict[str, list[dict]] = defaultdict(list)
         for r in rejects:  # rejects are the rare path: a Python loop is fine here
             by_day[reject_day(r["line"], default_day)].append(r)
+        if by_day.get(default_day):  # filed under the day received: a re-read on another day files them again
+            seen = quarantined_elsewhere(self.layout, default_day)
+            by_day[default_day] = [r for r in by_day[default_day] if (r["file"], r["offset"], r["reason"]) not in seen]
         for day, rows in sorted(by_day.items()):
             added = write_rejects(self.layout, day, pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA))
             report.quarantined.update(added.column("reason").to_pylist())

@@ -403,11 +403,13 @@ class Rewound:
     gone: list[str]
 
 
-def rewind(layout: Layout, since: str, held_ends: dict[str, int]) -> Rewound:
+def rewind(layout: Layout, since: str, held: dict[str, tuple[int, int]]) -> Rewound:
     """Move committed offsets back so that every line committed at or after ``since`` (an ISO time) is read
-    again, except what is already held: a file's offset goes back to ``held_ends[file]`` (the end of its
-    last line a restored copy holds), or to 0. Lines read again are deduplicated by the merges (quarantined
-    ones are not counted twice), so this only costs a re-read. Call under the ingest lock."""
+    again, except what is already held: ``held[file]`` = (start, end) of the file's last line a restored copy
+    holds; the offset goes back to that end (one byte less when the file has no newline there: a settled
+    last line is stored with a newline the file did not have), or to 0. A file replaced since its
+    offset was committed goes back to 0. Lines read again are deduplicated by the merges (quarantined ones
+    are not counted twice), so this only costs a re-read. Call under the ingest lock."""
     state = load_state(layout)
     cutoff = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() - REWIND_MARGIN_S
     files = dict(state["files"])
@@ -418,20 +420,36 @@ def rewind(layout: Layout, since: str, held_ends: dict[str, int]) -> Rewound:
         except ValueError:
             committed = float("inf")  # no time recorded: it may be after
         offset = int(rec.get("offset", 0))
-        back = min(offset, int(held_ends.get(name, 0)))
-        if committed < cutoff or back == offset:
+        if committed < cutoff or offset == 0:
             continue
         path = layout.streaming_dir / name
         try:
+            st = path.lstat()
+            back = 0
+            if committed_offset(state, name, st.st_ino, st.st_size, path) and name in held:
+                _, end = held[name]
+                back = end if _newline_at(path, end - 1) else end - 1
+            back = min(back, offset)
             head = head_fingerprint(path, back)
         except OSError:
             gone.append(name)
             continue
-        files[name] = {**rec, "offset": back, "head": head} if back else {"offset": 0, "inode": rec.get("inode")}
+        if back == offset:
+            continue
+        files[name] = {**rec, "offset": back, "head": head, "inode": st.st_ino} if back else \
+            {"offset": 0, "inode": st.st_ino}
         moved[name] = (offset, back)
     if moved:
         save_state(layout, {**state, "files": files})
     return Rewound(moved, sorted(gone))
+
+
+def _newline_at(path: Path, pos: int) -> bool:
+    if pos < 0:
+        return False
+    with open_landing(path) as fh:
+        fh.seek(pos)
+        return fh.read(1) == b"\n"
 
 
 def landing_lag(layout: Layout) -> dict[str, int]:

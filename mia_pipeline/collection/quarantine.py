@@ -2,7 +2,8 @@
 
 ``data/snapshots/quarantine/YYYY-MM-DD/rejects.parquet`` — columns ``file, offset, reason, detail,
 line (the original bytes), received_at``. Day = UTC date of the event's timestamp when it can be
-read, else the day it was received. Merges are idempotent on ``(file, offset, reason)``.
+read, else the day it was received. Merges are idempotent on ``(file, offset, reason)``, across days for
+a line filed under the day it was received (:func:`quarantined_elsewhere`).
 
 The file holds lines verbatim, whatever a writer put in them: it is created 0600 (owner only).
 """
@@ -65,6 +66,23 @@ def write_rejects(layout: Layout, day: str, rows: pa.Table) -> pa.Table:
         if merged.num_rows > n_old:
             atomic_write(path, lambda p: pq.write_table(merged, p, compression="zstd"), mode=QUARANTINE_MODE)
     return combined.slice(n_old).filter(pa.array(keep[n_old:]))
+
+
+def quarantined_elsewhere(layout: Layout, day: str) -> set[tuple[str, int, str]]:
+    """``(file, offset, reason)`` of every reject kept on another day than ``day``: a line without a readable
+    timestamp is filed under the day it was received, so reading it again on a later day (a reset or
+    rewound ingest state) must not quarantine it twice. Rejects are few: reading their keys is cheap."""
+    seen: set[tuple[str, int, str]] = set()
+    for other in layout.quarantine_days():
+        path = layout.quarantine_file(other)
+        if other == day or not path.exists():
+            continue
+        try:
+            keys = pq.read_table(path, columns=["file", "offset", "reason"])
+        except (OSError, pa.ArrowException):
+            continue  # damaged: set aside by the next write of that day, reported by check-integrity
+        seen.update(zip(*(keys.column(c).to_pylist() for c in ("file", "offset", "reason")), strict=True))
+    return seen
 
 
 DAMAGED_MARK = ".damaged-"

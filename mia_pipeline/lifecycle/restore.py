@@ -205,8 +205,9 @@ def _restore_day(layout: Layout, settings: Settings, store: PartitionStore, day:
             if not (name in local and local[name][0].get("sha256") == entry["sha256"] and local[name][1]):
                 blobs[name] = ref
                 result.sources[name] = f"{backup.kind}/{backup.id}"
-                if name == RAW_EVENTS:
-                    raw_since = backup.created_at
+                if name == RAW_EVENTS:  # a later backup may have carried these same lines forward
+                    raw_since = min(b.created_at for b, m in plans
+                                    if m["datasets"].get(RAW_EVENTS, {}).get("sha256") == entry["sha256"])
         if result.unrestored and not blobs:
             raise RestoreError(f"every backup holding {day} is damaged: "
                                + "; ".join(f"{name}: {why}" for name, why in sorted(result.unrestored.items()))
@@ -269,11 +270,16 @@ def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, mani
         return
     copy_blob(target, blobs[RAW_EVENTS], scratch / "raw.parquet")
     restored = pq.read_table(scratch / "raw.parquet").cast(RAW_SCHEMA)
-    if why:
-        result.not_kept = why + _rewound(store.layout, restored, since)
-        return
-    if lost:  # nothing here to merge: what landed after the backup, if anything, is read again
-        result.reread = _rewound(store.layout, restored, since).removeprefix("; ")
+    if why or lost:
+        reread, lost_files, direct = _rewound(store.layout, restored, since)
+        not_kept = "; ".join(x for x in (why, lost_files, direct) if x)
+        if why:
+            result.not_kept = not_kept + (f"; {reread}" if reread else "")
+        else:  # nothing here to merge: what landed after the backup, if anything, is read again
+            result.not_kept = not_kept
+            result.reread = (reread or "no landing file was committed since the backup") + (
+                "" if direct else "; rows that a Sierra import or recording, or an IB backfill, landed directly "
+                "after the backup are in no landing file: run it again for the day (idempotent)")
         return
     if here.num_rows == 0:
         return
@@ -294,22 +300,27 @@ def _keep_newer_rows(store: PartitionStore, target: BackupTarget, day: str, mani
     result.kept_newer = newer.num_rows
 
 
-def _rewound(layout: Layout, restored: pa.Table, since: str) -> str:
-    """Landing offsets moved back to what ``restored`` holds (see :func:`landing.rewind`); what it did, said."""
-    held = {}
+def _rewound(layout: Layout, restored: pa.Table, since: str) -> tuple[str, str, str]:
+    """Landing offsets moved back to what ``restored`` holds (see :func:`landing.rewind`). Returns what it
+    did, said: (files to be read again, landing files gone since, sources that landed rows directly and
+    cannot be read again from here), each "" when there is nothing to say."""
+    held: dict[str, tuple[int, int]] = {}
     if restored.num_rows:
         end = pc.add(restored["offset"], pc.cast(pc.binary_length(restored["line"]), pa.int64()))
-        ends = pa.table({"file": restored["file"], "end": end}).group_by("file").aggregate([("end", "max")])
-        held = dict(zip(ends["file"].to_pylist(), ends["end_max"].to_pylist(), strict=True))
+        last = (pa.table({"file": restored["file"], "offset": restored["offset"], "end": end})
+                .sort_by([("file", "ascending"), ("offset", "descending")]))
+        names, starts, ends = (last[c].to_numpy(zero_copy_only=False) for c in ("file", "offset", "end"))
+        for name, start, stop in zip(names, starts, ends, strict=True):
+            held.setdefault(name, (int(start), int(stop)))  # the first of each file: its last line
     done = landing.rewind(layout, since, held)
-    said = ""
-    if done.moved:
-        said += (f"; {len(done.moved)} landing file(s) committed since the backup will be read again from where it "
-                 "ends: the next collection pass lands what they still hold (duplicates dropped)")
-    if done.gone:
-        said += (f"; {len(done.gone)} landing file(s) committed since the backup are gone, what they held after it "
-                 f"is lost: {', '.join(done.gone[:5])}")
-    return said
+    reread = (f"{len(done.moved)} landing file(s) committed since the backup will be read again from where it "
+              "ends: the next collection pass lands what they still hold (duplicates dropped)") if done.moved else ""
+    gone = (f"{len(done.gone)} landing file(s) committed since the backup are gone, what they held after it is "
+            f"lost: {', '.join(done.gone[:5])}") if done.gone else ""
+    direct = sorted(n for n in set(held) if ":" in n or "/" in n)  # sierra:<file>, ibkr-backfill/<series>
+    said = (f"rows that {', '.join(direct[:5])} landed after the backup, if any, are in no landing file: run that "
+            "import, `mia record sierra` or `mia backfill ibkr` for the day again (idempotent)") if direct else ""
+    return reread, gone, said
 
 
 def _local_entries(store: PartitionStore, day: str) -> dict[str, tuple[dict, bool]]:

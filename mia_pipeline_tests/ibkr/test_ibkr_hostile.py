@@ -93,6 +93,11 @@ def test_a_hostile_ib_message_is_quarantined_with_its_reason_or_harmless(case, g
         if kind == "mkt" and fields[3] in (1, 2):  # a quote side stays until IB sends that side again
             gateway.send_to("mkt", 1, 6, REQ, fields[3], 1.0 if fields[3] == 1 else 1e6, 3, 0)
             time.sleep(0.2)
+        if kind == "tbt":  # ib_async keeps one quote per ticker for both feeds: back to the market's
+            sub = next(s for s in gateway.subscriptions() if s.kind == "tbt")
+            mid, tick = gateway.market.mid(sub.contract, gateway.sim_time), sub.contract.min_tick
+            gateway.send_to("tbt", 99, REQ, 3, gateway.sim_time, round(mid - tick, 6), round(mid + tick, 6), 3, 4, 0)
+            time.sleep(0.2)
         gateway.stream(2)
         time.sleep(0.2)
         seen["end"] = rec.stats.ticks + rec.stats.bars

@@ -238,3 +238,77 @@ def test_a_day_lost_with_its_manifest_and_raw_lines_is_re_landed_from_the_landin
     assert ingest_once(layout, store, None).landed == {"trades": 7, "trade_exits": 7}
     assert trade_ids(store, DAYS[1]) == ids and store.verify(DAYS[1]) == []
     assert ingest_once(layout, store, None).landed == {}
+
+
+def lose(layout, day: str) -> None:
+    layout.manifest_file(day).unlink()
+    layout.dataset_file(day, "raw_events").unlink()
+
+
+def test_a_later_backup_that_only_carried_the_day_does_not_hide_the_lines_to_read_again(data):
+    """The hourly backup after the loss carries the day's old files forward: the lines to read again are
+    those committed since the backup that first held them, not since the one restored from."""
+    layout, store, _ = data
+    land(layout, store, DAYS[1], 0, 7)
+    lose(layout, DAYS[1])
+    time.sleep(2.5)  # past the rewind's margin of committed_at's one-second grain
+    assert DAYS[1] in str(run_backup(layout, settings_for(layout), "incremental").damaged)
+    result = restore_day(layout, settings_for(layout), store, DAYS[1])
+    assert "landing file(s) committed since the backup will be read again" in result.reread
+    assert ingest_once(layout, store, None).landed == {"trades": 7, "trade_exits": 7}
+    assert len([t for t in trade_ids(store, DAYS[1]) if t.startswith("LATE_")]) == 7
+
+
+def test_a_gone_landing_file_after_a_lost_day_is_not_a_success(data):
+    layout, store, _ = data
+    land(layout, store, DAYS[2], 0, 4, name="gone.jsonl")
+    lose(layout, DAYS[2])
+    (layout.streaming_dir / "gone.jsonl").unlink()
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "recover", "--validate-and-repair"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"NOT REPAIRED {DAYS[2]}: 1 landing file(s) committed since the backup are gone" in res.output
+
+
+def test_a_settled_last_line_is_read_again_from_the_files_own_end(layout, monkeypatch):
+    """A writer that died before its last newline, then appended again: the offset goes back to the file's
+    end as it was (the stored line has one added newline), so the next line is not cut."""
+    from mia_pipeline.collection import landing
+    from mia_pipeline.collection.quarantine import counts_by_reason
+    from mia_pipeline.storage import PartitionStore
+    from mia_pipeline_tests.lifecycle._backup_data import trade_lines
+
+    store = PartitionStore(layout)
+    path = layout.streaming_dir / "ibkr_x.jsonl"
+    path.write_bytes(trade_lines(DAYS[1]).rstrip(b"\n"))
+    monkeypatch.setattr(landing, "TAIL_SETTLE_SECONDS", 0.0)
+    ingest_once(layout, store, None)
+    assert landing.load_state(layout)["files"][path.name]["offset"] == path.stat().st_size
+    run_backup(layout, settings_for(layout), "full")
+    time.sleep(2.5)
+    with open(path, "ab") as fh:
+        fh.write(later_lines(DAYS[1], 0, 3))
+    ingest_once(layout, store, None)
+    lose(layout, DAYS[1])
+    restore_day(layout, settings_for(layout), store, DAYS[1])
+    report = ingest_once(layout, store, None)
+    assert report.landed == {"trades": 3, "trade_exits": 3} and report.quarantined == {}
+    assert len(trade_ids(store, DAYS[1])) == 6 and counts_by_reason(layout) == {}
+
+
+def test_a_line_quarantined_on_the_day_it_arrived_is_not_quarantined_again_on_a_later_day(layout):
+    from datetime import datetime
+
+    from mia_pipeline.collection.ingest import ingest_landing_zone
+    from mia_pipeline.collection.quarantine import counts_by_reason
+    from mia_pipeline.storage import PartitionStore
+
+    def ms(day):
+        return int(datetime.fromisoformat(day + "T20:00:00+00:00").timestamp() * 1000)
+
+    store = PartitionStore(layout)
+    (layout.streaming_dir / "p.jsonl").write_bytes(later_lines(DAYS[1], 0, 2) + b'{"kind":"trade", oops\n')
+    assert dict(ingest_landing_zone(layout, store, now_ms=ms(DAYS[1])).quarantined) == {"malformed_json": 1}
+    layout.ingest_state_file.unlink()  # read everything again, on a later day
+    again = ingest_landing_zone(layout, store, now_ms=ms(DAYS[2]))
+    assert dict(again.quarantined) == {} and sum(again.landed.values()) == 0
+    assert {d: dict(c) for d, c in counts_by_reason(layout).items()} == {DAYS[1]: {"malformed_json": 1}}
