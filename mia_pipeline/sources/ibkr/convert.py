@@ -1,8 +1,8 @@
 """IB objects → landing-zone rows and events (the ``market_bar`` / ``market_tick`` contract).
 
-IB reports "no value" as -1 (volume, wap and count of quote bars; a quote's price or size), and ib_async
-marks an empty quote side (IB size 0) or a value not received yet as NaN on its ``Ticker``: those are
-absent from a tick (a tick with no price at all is no tick), null (wap, count) or 0 (volume, which the
+IB reports "no value" as -1 (volume, wap and count of quote bars; a quote's price or size); ib_async marks
+an empty quote side (IB size 0) with its defaults (price -1, size 0) and a value not received yet as NaN on
+its ``Ticker``: those are absent from a tick (a tick with no price at all is no tick), null (wap, count) or 0 (volume, which the
 contract requires). Anything else IB sends is kept as sent — another negative volume or size, a zero,
 negative or infinite price, a crossed quote, a NaN in a bar — so validation quarantines the line with its
 reason (``invalid_price``, ``invalid_quantity``, ``crossed_quote``, ``non_finite_number``, …); nothing
