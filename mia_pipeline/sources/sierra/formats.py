@@ -148,7 +148,10 @@ class DateTimes:
             self._fd = None
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit `os` may be gone: nothing to report
+            pass
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first)
