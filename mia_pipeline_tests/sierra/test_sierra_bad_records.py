@@ -206,3 +206,21 @@ def test_a_bad_bar_in_a_file_of_bars_is_quarantined_and_the_other_bars_land(layo
     stored = store.read(DAY, "market_bars")
     assert stored.filter(pc.equal(stored.column("timeframe"), "1min")).num_rows == 59
     assert rejects(layout) == [("sierra_bad_bar", 30)]
+
+
+def test_a_binary_dly_is_one_printable_line_and_imports_nothing(layout, tmp_path):
+    """Issue 25 (11): a binary `.dly` was refused with the parser's quote of its bytes (raw binary on the
+    terminal); now one line of printable text, exit 2, nothing stored."""
+    import random
+
+    from click.testing import CliRunner
+
+    from mia_pipeline.cli.main import cli
+
+    path = tmp_path / "ESU25_FUT_CME.dly"
+    path.write_bytes(random.Random(7).randbytes(4096))
+    res = CliRunner().invoke(cli, ["--data-dir", str(layout.root), "import", str(path)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    [line] = [ln for ln in res.output.splitlines() if ln.startswith("Error:")]
+    assert "not a readable Sierra .dly daily file" in line and all(" " <= c <= "~" or c == "…" for c in line)
+    assert layout.days_present() == []

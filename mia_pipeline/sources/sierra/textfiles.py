@@ -135,8 +135,10 @@ def read_columns(path: Path | str, what: str) -> TextColumns:
                                parse_options=pacsv.ParseOptions(invalid_row_handler=invalid),
                                convert_options=pacsv.ConvertOptions(
                                    column_types=dict.fromkeys(generated, pa.string()), strings_can_be_null=False))
-    except pa.ArrowInvalid as exc:
-        raise SierraFileError(path, 0, f"not a readable {what}: {exc}") from None
+    except pa.ArrowInvalid as exc:  # the parser quotes the row: printable and short, a binary file is no text
+        said = "".join(c if " " <= c <= "~" else "?" for c in str(exc).splitlines()[0])
+        raise SierraFileError(path, 0, f"not a readable {what} (not CSV text?): "
+                                       f"{said[:120]}{'…' if len(said) > 120 else ''}") from None
     if bad_rows:  # the handler does not know line numbers: find the first line with another field count
         fields = _field_counts(arr, starts[keep], stops[keep])
         wrong = np.flatnonzero(fields != len(raw_names))
