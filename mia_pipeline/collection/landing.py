@@ -403,9 +403,9 @@ class Rewound:
     gone: list[str]
 
 
-def rewind(layout: Layout, since: str, held: dict[str, tuple[int, int]]) -> Rewound:
+def rewind(layout: Layout, since: str, held: dict[str, int]) -> Rewound:
     """Move committed offsets back so that every line committed at or after ``since`` (an ISO time) is read
-    again, except what is already held: ``held[file]`` = (start, end) of the file's last line a restored copy
+    again, except what is already held: ``held[file]`` = the end of the file's last line a restored copy
     holds; the offset goes back to that end (one byte less when the file has no newline there: a settled
     last line is stored with a newline the file did not have), or to 0. A file replaced since its
     offset was committed goes back to 0. Lines read again are deduplicated by the merges (quarantined ones
@@ -427,7 +427,7 @@ def rewind(layout: Layout, since: str, held: dict[str, tuple[int, int]]) -> Rewo
             st = path.lstat()
             back = 0
             if committed_offset(state, name, st.st_ino, st.st_size, path) and name in held:
-                _, end = held[name]
+                end = held[name]
                 back = end if _newline_at(path, end - 1) else end - 1
             back = min(back, offset)
             head = head_fingerprint(path, back)

@@ -304,20 +304,15 @@ def _rewound(layout: Layout, restored: pa.Table, since: str) -> tuple[str, str, 
     """Landing offsets moved back to what ``restored`` holds (see :func:`landing.rewind`). Returns what it
     did, said: (files to be read again, landing files gone since, sources that landed rows directly and
     cannot be read again from here), each "" when there is nothing to say."""
-    held: dict[str, tuple[int, int]] = {}
-    if restored.num_rows:
-        end = pc.add(restored["offset"], pc.cast(pc.binary_length(restored["line"]), pa.int64()))
-        last = (pa.table({"file": restored["file"], "offset": restored["offset"], "end": end})
-                .sort_by([("file", "ascending"), ("offset", "descending")]))
-        names, starts, ends = (last[c].to_numpy(zero_copy_only=False) for c in ("file", "offset", "end"))
-        for name, start, stop in zip(names, starts, ends, strict=True):
-            held.setdefault(name, (int(start), int(stop)))  # the first of each file: its last line
+    end = pc.add(restored["offset"], pc.cast(pc.binary_length(restored["line"]), pa.int64()))
+    ends = pa.table({"file": restored["file"], "end": end}).group_by("file").aggregate([("end", "max")])
+    held = dict(zip(ends["file"].to_pylist(), ends["end_max"].to_pylist(), strict=True))  # a file's last line's end
     done = landing.rewind(layout, since, held)
     reread = (f"{len(done.moved)} landing file(s) committed since the backup will be read again from where it "
               "ends: the next collection pass lands what they still hold (duplicates dropped)") if done.moved else ""
     gone = (f"{len(done.gone)} landing file(s) committed since the backup are gone, what they held after it is "
             f"lost: {', '.join(done.gone[:5])}") if done.gone else ""
-    direct = sorted(n for n in set(held) if ":" in n or "/" in n)  # sierra:<file>, ibkr-backfill/<series>
+    direct = sorted(n for n in held if ":" in n or "/" in n)  # sierra:<file>, ibkr-backfill/<series>
     said = (f"rows that {', '.join(direct[:5])} landed after the backup, if any, are in no landing file: run that "
             "import, `mia record sierra` or `mia backfill ibkr` for the day again (idempotent)") if direct else ""
     return reread, gone, said
